@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// Lorikeet: LoRA/QLoRA fine-tuning on CPU. Dependencies between targets point down only:
+// system shims and C kernels → TensorCore → (Quantization, Formats, …) → the `lorikeet` CLI.
+import PackageDescription
+
+/// Release builds of the library targets get cross-module optimisation; unchecked
+/// arithmetic stays off (overflow traps are cheap and catch bugs on untrusted sizes).
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Lorikeet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lorikeet", targets: ["lorikeet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libopenblas-dev liblapacke-dev libhdf5-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke",
+                       providers: [.apt(["liblapacke-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+
+        // Hot loops in plain C with runtime CPU-feature dispatch and a scalar twin per SIMD path.
+        .target(name: "CKernels",
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
+        .target(name: "TensorCore",
+                dependencies: ["CBLAS", "CKernels"],
+                swiftSettings: swiftSettings),
+        .target(name: "Formats",
+                dependencies: ["TensorCore"],
+                swiftSettings: swiftSettings),
+        .target(name: "TestSupport",
+                dependencies: ["TensorCore"],
+                path: "Sources/TestSupport"),
+
+        .executableTarget(name: "lorikeet",
+                          dependencies: [
+                              "TensorCore", "Formats", "CBLAS",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                          ],
+                          swiftSettings: swiftSettings),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Implementation placeholder; see CKernels.h.

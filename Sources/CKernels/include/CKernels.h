@@ -1,0 +1,79 @@
+// CKernels: the few hot loops Swift cannot make fast portably.
+//
+// Every kernel `lk_NAME_f32` dispatches at run time to the widest instruction set the CPU
+// has (AVX-512F, AVX2+FMA, or scalar). Its scalar twin `lk_NAME_f32_scalar` is always
+// compiled and is the reference the SIMD paths are tested against. Kernels named
+// `..._backward_...` ACCUMULATE (+=) into their gradient outputs, like every backward pass
+// in the engine. Pointers may not alias unless stated; `n` may be any size, including 0 and
+// sizes that are not a multiple of the vector width.
+#ifndef LORIKEET_CKERNELS_H
+#define LORIKEET_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction-set levels, in increasing order of width.
+typedef enum {
+    LK_ISA_SCALAR = 0,
+    LK_ISA_AVX2 = 1,    // AVX2 + FMA
+    LK_ISA_AVX512 = 2,  // AVX-512F
+} lk_isa;
+
+/// The widest level this CPU supports (detected once, thread-safe).
+lk_isa lk_isa_detected(void);
+/// The level kernels currently dispatch to.
+lk_isa lk_isa_active(void);
+/// Caps dispatch at `level` (clamped to what the CPU supports); returns the level now active.
+/// For tests and benchmarks; not meant to be toggled while kernels run on other threads.
+lk_isa lk_isa_set_limit(lk_isa level);
+/// "scalar", "avx2", "avx512".
+const char *lk_isa_name(lk_isa level);
+
+// ---- Reductions -------------------------------------------------------------------------
+/// max(x[0..n)); -INFINITY when n == 0.
+float lk_max_f32(const float *x, size_t n);
+float lk_max_f32_scalar(const float *x, size_t n);
+/// sum(a[i] * b[i]), accumulated in float lanes.
+float lk_dot_f32(const float *a, const float *b, size_t n);
+float lk_dot_f32_scalar(const float *a, const float *b, size_t n);
+
+// ---- Softmax building block ------------------------------------------------------------
+/// out[i] = exp(x[i] - shift); returns the sum of out. `out` may equal `x`.
+/// exp is a polynomial approximation with relative error below 2e-7 on the range softmax
+/// uses (arguments <= 0); arguments below -87.3 give 0.
+float lk_exp_shift_sum_f32(const float *x, float shift, float *out, size_t n);
+float lk_exp_shift_sum_f32_scalar(const float *x, float shift, float *out, size_t n);
+
+// ---- Activations -----------------------------------------------------------------------
+/// out = x * sigmoid(x). `out` may equal `x`.
+void lk_silu_f32(const float *x, float *out, size_t n);
+void lk_silu_f32_scalar(const float *x, float *out, size_t n);
+/// dx += dout * d/dx silu(x).
+void lk_silu_backward_f32(const float *x, const float *dout, float *dx, size_t n);
+void lk_silu_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n);
+
+/// out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GELU, tanh approximation).
+void lk_gelu_tanh_f32(const float *x, float *out, size_t n);
+void lk_gelu_tanh_f32_scalar(const float *x, float *out, size_t n);
+/// dx += dout * d/dx gelu_tanh(x).
+void lk_gelu_tanh_backward_f32(const float *x, const float *dout, float *dx, size_t n);
+void lk_gelu_tanh_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n);
+
+/// SwiGLU: out = silu(gate) * up.
+void lk_swiglu_f32(const float *gate, const float *up, float *out, size_t n);
+void lk_swiglu_f32_scalar(const float *gate, const float *up, float *out, size_t n);
+/// dgate += dout * up * silu'(gate); dup += dout * silu(gate). Either gradient pointer may be
+/// NULL (that input needs no gradient).
+void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dout,
+                            float *dgate, float *dup, size_t n);
+void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const float *dout,
+                                   float *dgate, float *dup, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
