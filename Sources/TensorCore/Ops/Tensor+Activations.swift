@@ -1,0 +1,58 @@
+import CKernels
+
+/// SiLU, GELU (tanh approximation) and SwiGLU, forward and backward, over the C kernels.
+extension Tensor {
+    /// Applies `kernel` elementwise in parallel chunks.
+    private func mapKernel(_ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> TensorStorage {
+        let out = TensorStorage(count: count)
+        let src = storage.base, dst = out.base
+        Parallel.forChunks(count, minChunk: 1 << 14) { r in kernel(src + r.lowerBound, dst + r.lowerBound, r.count) }
+        return out
+    }
+
+    /// x · sigmoid(x).
+    public func silu() -> Tensor {
+        let out = mapKernel { lk_silu_f32($0, $1, $2) }
+        let x = storage.base, n = count
+        return Tensor.record("silu", shape: shape, storage: out, inputs: [self]) { ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            let g = ctx.grad
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                lk_silu_backward_f32(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
+            }
+        }
+    }
+
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as Gemma and GPT-2 use it.
+    public func geluTanh() -> Tensor {
+        let out = mapKernel { lk_gelu_tanh_f32($0, $1, $2) }
+        let x = storage.base, n = count
+        return Tensor.record("gelu_tanh", shape: shape, storage: out, inputs: [self]) { ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            let g = ctx.grad
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                lk_gelu_tanh_backward_f32(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
+            }
+        }
+    }
+
+    /// SwiGLU, fused: silu(gate) · up. The two inputs have the same shape.
+    public static func swiglu(gate: Tensor, up: Tensor) -> Tensor {
+        precondition(gate.shape == up.shape, "swiglu: gate \(gate.shape) and up \(up.shape) differ")
+        let n = gate.count
+        let out = TensorStorage(count: n)
+        let pg = gate.storage.base, pu = up.storage.base, po = out.base
+        Parallel.forChunks(n, minChunk: 1 << 14) { r in
+            lk_swiglu_f32(pg + r.lowerBound, pu + r.lowerBound, po + r.lowerBound, r.count)
+        }
+        return record("swiglu", shape: gate.shape, storage: out, inputs: [gate, up]) { ctx in
+            let dg = ctx.gradient(0), du = ctx.gradient(1)
+            guard dg != nil || du != nil else { return }
+            let g = ctx.grad
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                let o = r.lowerBound
+                lk_swiglu_backward_f32(pg + o, pu + o, g + o, dg.map { $0 + o }, du.map { $0 + o }, r.count)
+            }
+        }
+    }
+}

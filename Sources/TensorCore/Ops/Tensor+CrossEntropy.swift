@@ -1,0 +1,127 @@
+import CKernels
+import Foundation
+
+/// Output projection fused with masked cross-entropy, computed chunk by chunk.
+///
+/// loss = mean over trained rows n of [logsumexp_v(h_n · w_v) − h_n · w_{target_n}], with
+/// hidden [N, C], weight [V, C] (the LM head, often the tied embedding) and targets [N]
+/// where a negative target marks a row that is not trained on (prompt tokens, padding).
+///
+/// The [N, V] logits never exist: forward keeps a running max and sum per row over vocabulary
+/// chunks of `vocabChunk` columns (and at most `rowChunk` rows at a time), and backward
+/// recomputes each chunk's logits. Untrained rows are dropped before any GEMM, so
+/// completion-only training pays only for the rows it learns from.
+public struct CrossEntropyChunking: Sendable, Equatable {
+    public var vocabChunk: Int
+    public var rowChunk: Int
+    public init(vocabChunk: Int = 4096, rowChunk: Int = 1024) {
+        precondition(vocabChunk > 0 && rowChunk > 0, "CrossEntropyChunking: chunk sizes must be positive")
+        self.vocabChunk = vocabChunk
+        self.rowChunk = rowChunk
+    }
+}
+
+extension Tensor {
+    public static func linearCrossEntropy(hidden: Tensor, weight: Tensor, targets: IntTensor,
+                                          chunking: CrossEntropyChunking = CrossEntropyChunking()) -> Tensor {
+        precondition(hidden.rank == 2 && weight.rank == 2 && hidden.shape[1] == weight.shape[1],
+                     "linearCrossEntropy: hidden \(hidden.shape) and weight \(weight.shape) must be [N, C] and [V, C]")
+        precondition(targets.shape == [hidden.shape[0]], "linearCrossEntropy: targets \(targets.shape) must be [\(hidden.shape[0])]")
+        let c = hidden.shape[1], vocab = weight.shape[0]
+        // Trained rows, gathered contiguously: rows[r] is the original row of gathered row r.
+        var rows: [Int] = []
+        var labels: [Int] = []
+        for (n, target) in targets.scalars.enumerated() where target >= 0 {
+            precondition(Int(target) < vocab, "linearCrossEntropy: target \(target) at row \(n) outside vocabulary of \(vocab)")
+            rows.append(n)
+            labels.append(Int(target))
+        }
+        let trained = rows.count
+        let gathered = TensorStorage(count: trained * c)  // [Nt, C]
+        for (r, n) in rows.enumerated() { (gathered.base + r * c).update(from: hidden.storage.base + n * c, count: c) }
+
+        let lse = TensorStorage(count: trained)  // per trained row, kept for backward
+        var total = 0.0
+        if trained > 0 {
+            let runMax = TensorStorage(count: trained), runSum = TensorStorage(count: trained, zeroed: true)
+            let targetLogit = TensorStorage(count: trained)
+            runMax.base.update(repeating: -.infinity, count: trained)
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
+                         hidden: gathered.base, weight: weight.storage.base) { r0, rn, v0, vn, logits in
+                Parallel.forChunks(rn, minChunk: 8) { rr in
+                    for r in rr {
+                        let row = logits + r * vn, gr = r0 + r
+                        let m = lk_max_f32(row, vn)
+                        let oldMax = runMax.base[gr]
+                        let newMax = max(oldMax, m)
+                        let rescale: Float = oldMax == -.infinity ? 0 : Foundation.exp(oldMax - newMax)
+                        // exp_shift_sum writes its exponentials; the logits chunk is not needed afterwards.
+                        runSum.base[gr] = runSum.base[gr] * rescale + lk_exp_shift_sum_f32(row, newMax, row, vn)
+                        runMax.base[gr] = newMax
+                        let label = labels[gr]
+                        if label >= v0 && label < v0 + vn {
+                            // The exponential overwrote the logit: recover it exactly from the hidden row.
+                            targetLogit.base[gr] = lk_dot_f32(gathered.base + gr * c, weight.storage.base + label * c, c)
+                        }
+                    }
+                }
+            }
+            for r in 0..<trained {
+                lse.base[r] = runMax.base[r] + Foundation.log(runSum.base[r])
+                total += Double(lse.base[r]) - Double(targetLogit.base[r])
+            }
+        }
+        let out = TensorStorage(count: 1)
+        out.base[0] = trained > 0 ? Float(total / Double(trained)) : 0
+
+        return record("linear_cross_entropy", shape: [], storage: out, inputs: [hidden, weight]) { ctx in
+            guard trained > 0 else { return }
+            let dHidden = ctx.gradient(0), dWeight = ctx.gradient(1)
+            guard dHidden != nil || dWeight != nil else { return }
+            let scale = ctx.grad[0] / Float(trained)
+            let dGathered = dHidden != nil ? TensorStorage(count: trained * c, zeroed: true) : nil
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
+                         hidden: gathered.base, weight: weight.storage.base) { r0, rn, v0, vn, logits in
+                // dlogits = scale · (softmax − onehot(target)), in place.
+                Parallel.forChunks(rn, minChunk: 8) { rr in
+                    for r in rr {
+                        let row = logits + r * vn, gr = r0 + r
+                        _ = lk_exp_shift_sum_f32(row, lse.base[gr], row, vn)
+                        for j in 0..<vn { row[j] *= scale }
+                        let label = labels[gr]
+                        if label >= v0 && label < v0 + vn { row[label - v0] -= scale }
+                    }
+                }
+                if let dGathered {  // dH[r0..<r0+rn] += dlogits · W[v0..<v0+vn]
+                    gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
+                         b: weight.storage.base + v0 * c, ldb: c, beta: 1, c: dGathered.base + r0 * c, ldc: c)
+                }
+                if let dWeight {    // dW[v0..<v0+vn] += dlogitsᵀ · H[r0..<r0+rn]
+                    gemm(transA: true, transB: false, m: vn, n: c, k: rn, a: logits, lda: vn,
+                         b: gathered.base + r0 * c, ldb: c, beta: 1, c: dWeight + v0 * c, ldc: c)
+                }
+            }
+            if let dHidden, let dGathered {
+                for (r, n) in rows.enumerated() { axpy(c, 1, dGathered.base + r * c, dHidden + n * c) }
+            }
+        }
+    }
+
+    /// Calls `body(firstRow, rowCount, firstVocab, vocabCount, logits[rowCount, vocabCount])`
+    /// for every (row chunk, vocabulary chunk), logits freshly computed as H · Wᵀ.
+    private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking,
+                                     hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     _ body: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let rowStep = min(chunking.rowChunk, trained), vocabStep = min(chunking.vocabChunk, vocab)
+        let logits = TensorStorage(count: rowStep * vocabStep)  // the only logits buffer
+        for v0 in stride(from: 0, to: vocab, by: vocabStep) {
+            let vn = min(vocabStep, vocab - v0)
+            for r0 in stride(from: 0, to: trained, by: rowStep) {
+                let rn = min(rowStep, trained - r0)
+                gemm(transA: false, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
+                     b: weight + v0 * c, ldb: c, beta: 0, c: logits.base, ldc: vn)
+                body(r0, rn, v0, vn, logits.base)
+            }
+        }
+    }
+}

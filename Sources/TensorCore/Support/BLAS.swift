@@ -1,0 +1,45 @@
+import CBLAS
+
+/// Row-major GEMM through OpenBLAS: C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C.
+/// `lda`, `ldb`, `ldc` are the row lengths of the matrices as stored (so a head inside a
+/// [T, H, D] tensor is addressed with lda = H·D and no copy).
+@inlinable
+public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+        // BLAS leaves C untouched for k = 0 only when beta = 1; make the identity explicit.
+        if beta != 1 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+        }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The obviously-right twin of `gemm`, accumulating in Double; tests compare the two.
+public func naiveGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                      beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let av = transA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                sum += Double(av) * Double(bv)
+            }
+            let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+            c[i * ldc + j] = Float(Double(alpha) * sum + old)
+        }
+    }
+}
+
+/// y += alpha · x over n floats.
+@inlinable
+func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    guard n > 0 else { return }
+    cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+}
