@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import TensorCore
+import CBLAS
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks that print ratios against a baseline measured in the same run.",
+        subcommands: [BenchGemm.self]
+    )
+}
+
+/// The engine's matmul against raw `cblas_sgemm` on the same shapes, interleaved in one run.
+struct BenchGemm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Engine matmul GFLOP/s vs raw cblas_sgemm (same shapes, same run; medians).",
+        discussion: "Shapes are M×K×N: x[M, K] · W[N, K]ᵀ, the linear layer of a training step. The last line is the headline."
+    )
+
+    @Option(help: "Timed repetitions per shape (interleaved engine/raw).") var repeats = 15
+    @Option(help: "Comma-separated shapes M×K×N (or MxKxN).") var shapes = "256x576x576,1024x576x192,1024x1536x576,2048x576x1536"
+
+    func run() throws {
+        let parsed = try shapes.split(separator: ",").map { spec -> (Int, Int, Int) in
+            let parts = spec.split(whereSeparator: { $0 == "x" || $0 == "×" }).compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("bad shape '\(spec)': expected M×K×N with positive integers, e.g. 2048x576x1536")
+            }
+            return (parts[0], parts[1], parts[2])
+        }
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+        print("threads: \(Parallel.threadCount) (OpenBLAS \(openblas_get_num_threads()))   repeats: \(repeats), median times")
+        print("shape M×K×N".padding(toLength: 20, withPad: " ", startingAt: 0) + "  raw GFLOP/s  engine GFLOP/s  engine/raw")
+        for (m, k, n) in parsed {
+            var rng = RandomGenerator(seed: 1)
+            let x = Tensor(uniform: [m, k], rng: &rng), w = Tensor(uniform: [n, k], rng: &rng)
+            let rawOut = TensorStorage(count: m * n)
+            func raw() { gemm(transA: false, transB: true, m: m, n: n, k: k, a: x.storage.base, lda: k,
+                              b: w.storage.base, ldb: k, beta: 0, c: rawOut.base, ldc: n) }
+            func engine() { _ = noGrad { x.matmul(w, transposeB: true) } }
+            raw(); engine()  // warm-up: threads spun up, pages touched
+            var rawTimes: [Double] = [], engineTimes: [Double] = []
+            for rep in 0..<repeats {
+                // Alternate which goes first so drift on this machine hits both equally.
+                if rep % 2 == 0 { rawTimes.append(time(raw)); engineTimes.append(time(engine)) }
+                else { engineTimes.append(time(engine)); rawTimes.append(time(raw)) }
+            }
+            let flops = 2.0 * Double(m) * Double(k) * Double(n)
+            let rawG = flops / median(rawTimes) / 1e9, engineG = flops / median(engineTimes) / 1e9
+            let label = "\(m)×\(k)×\(n)".padding(toLength: 20, withPad: " ", startingAt: 0)
+            print(label + String(format: "  %11.1f  %14.1f  %9.1f%%", rawG, engineG, 100 * engineG / rawG))
+        }
+        let peak = ProcessMemory.peakResidentBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "n/a"
+        print("peak RSS: \(peak)")
+    }
+
+    private func time(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}

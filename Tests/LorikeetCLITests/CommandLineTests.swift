@@ -1,0 +1,42 @@
+@testable import lorikeet
+import XCTest
+
+final class CommandLineTests: XCTestCase {
+    let known = ["train", "eval", "generate", "merge", "export", "inspect", "bench"]
+
+    func testMistypedCommandGetsASuggestion() throws {
+        let message = try XCTUnwrap(UnknownCommand.check(["trian", "x.yaml"], known: known))
+        XCTAssertTrue(message.contains("unknown command 'trian'"), message)
+        XCTAssertTrue(message.contains("Did you mean 'train'?"), message)
+    }
+
+    func testUnrelatedWordGetsNoWildGuess() throws {
+        let message = try XCTUnwrap(UnknownCommand.check(["photosynthesis"], known: known))
+        XCTAssertFalse(message.contains("Did you mean"), message)
+        XCTAssertTrue(message.contains("Commands: train"), message)
+    }
+
+    func testKnownCommandsFlagsAndHelpPassThrough() {
+        XCTAssertNil(UnknownCommand.check(["train"], known: known))
+        XCTAssertNil(UnknownCommand.check(["--version"], known: known))
+        XCTAssertNil(UnknownCommand.check(["help"], known: known))
+        XCTAssertNil(UnknownCommand.check([], known: known))
+    }
+
+    func testEditDistance() {
+        XCTAssertEqual(UnknownCommand.editDistance("train", "trian"), 2)
+        XCTAssertEqual(UnknownCommand.editDistance("", "abc"), 3)
+        XCTAssertEqual(UnknownCommand.editDistance("eval", "eval"), 0)
+    }
+
+    func testPlannedCommandsFailClearly() {
+        XCTAssertThrowsError(try TrainCommand.parse([]).run()) { error in
+            XCTAssertTrue("\(error)".contains("not available in this build yet"))
+        }
+    }
+
+    func testBenchGemmRejectsBadShapes() {
+        XCTAssertThrowsError(try BenchGemm.parse(["--shapes", "3x4"]).run())
+        XCTAssertThrowsError(try BenchGemm.parse(["--repeats", "0"]).run())
+    }
+}

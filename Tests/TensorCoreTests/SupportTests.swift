@@ -1,0 +1,46 @@
+import TensorCore
+import XCTest
+
+final class SupportTests: XCTestCase {
+    func testRandomGeneratorIsReproducibleAndRestorable() {
+        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
+        XCTAssertEqual((0..<5).map { _ in a.next() }, (0..<5).map { _ in b.next() })
+        let saved = a.state
+        let expected = (0..<5).map { _ in a.next() }
+        var restored = RandomGenerator(state: saved)
+        XCTAssertEqual((0..<5).map { _ in restored.next() }, expected)
+        XCTAssertNotEqual(RandomGenerator(seed: 1).state.0, RandomGenerator(seed: 2).state.0)
+    }
+
+    func testUniformAndNormalMoments() {
+        var rng = RandomGenerator(seed: 3)
+        let u = (0..<20_000).map { _ in rng.nextUniform() }
+        XCTAssertTrue(u.allSatisfy { $0 >= 0 && $0 < 1 })
+        XCTAssertEqual(Double(u.reduce(0, +)) / 20_000, 0.5, accuracy: 0.01)
+        let n = (0..<20_000).map { _ in Double(rng.nextNormal()) }
+        let mean = n.reduce(0, +) / 20_000
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(n.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 20_000, 1, accuracy: 0.04)
+    }
+
+    func testParallelChunksCoverEveryIndexOnce() {
+        for count in [0, 1, 7, 1000, 100_003] {
+            let hits = TensorStorage(count: count, zeroed: true)
+            Parallel.forChunks(count, minChunk: 3) { r in for i in r { hits.base[i] += 1 } }
+            XCTAssertTrue(hits.buffer.allSatisfy { $0 == 1 }, "count \(count)")
+        }
+    }
+
+    func testStorageIsAlignedForVectorLoads() {
+        for count in [1, 3, 1000] {
+            XCTAssertEqual(Int(bitPattern: TensorStorage(count: count).base) % 64, 0)
+        }
+    }
+
+    func testPeakMemoryIsReported() throws {
+        let peak = try XCTUnwrap(ProcessMemory.peakResidentBytes)
+        let now = try XCTUnwrap(ProcessMemory.residentBytes)
+        XCTAssertGreaterThan(now, 1 << 20)
+        XCTAssertGreaterThanOrEqual(peak, now / 2, "peak \(peak) vs current \(now)")
+    }
+}
