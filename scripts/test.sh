@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: set up what the tests need (system libraries, the embedded model for the
+# real-model tests), build, and run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build --build-tests
+swift test --skip-build
