@@ -10,6 +10,7 @@ static inline unsigned lk_H5F_ACC_EXCL(void) { return H5F_ACC_EXCL; }
 static inline hid_t lk_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline hid_t lk_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline hid_t lk_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
+static inline hid_t lk_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
 static inline hid_t lk_H5S_ALL(void) { return H5S_ALL; }
 static inline hid_t lk_H5T_NATIVE_FLOAT(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t lk_H5T_NATIVE_DOUBLE(void) { return H5T_NATIVE_DOUBLE; }
