@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "TensorCore",
                 dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: swiftSettings),
+        .target(name: "Quantization",
+                dependencies: ["TensorCore", "CKernels"],
+                swiftSettings: swiftSettings),
         .target(name: "Formats",
                 dependencies: ["TensorCore"],
                 swiftSettings: swiftSettings),
@@ -50,6 +53,7 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),

@@ -55,7 +55,8 @@ public struct BackwardContext {
 extension Tensor {
     /// Builds an op's result, recording `backward` only when gradients are enabled and some
     /// input requires one — so subgraphs that reach no trainable parameter cost nothing.
-    static func record(_ op: String, shape: [Int], storage: TensorStorage, inputs: [Tensor],
+    /// Other modules define their fused ops (quantized matmul, LoRA) through this too.
+    public static func record(_ op: String, shape: [Int], storage: TensorStorage, inputs: [Tensor],
                        backward: @escaping (BackwardContext) -> Void) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             return Tensor(shape: shape, storage: storage, node: Node(op: op, inputs: inputs, backward: backward))

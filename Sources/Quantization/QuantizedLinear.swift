@@ -1,0 +1,56 @@
+import TensorCore
+
+/// y = x·Wᵀ over a frozen quantized W [O, I]: forward and backward decode W panel by panel.
+///
+/// The weight has no gradient slot at all (QLoRA's base is frozen by construction): backward
+/// sends dy·W to the input only, and only when the input needs it. Peak extra memory is one
+/// panel of `panelRows` decoded rows, however large the matrix.
+public final class QuantizedLinear: LinearLayer {
+    public let weight: any QuantizedMatrix
+    public let bias: Tensor?  // [O], frozen
+    /// Rows decoded per GEMM: large enough for BLAS efficiency, small enough to stay in cache
+    /// (256 rows × 576 columns is 576 KiB).
+    public let panelRows: Int
+
+    public init(weight: any QuantizedMatrix, bias: Tensor? = nil, panelRows: Int = 256) {
+        precondition(panelRows > 0, "QuantizedLinear: panelRows must be positive")
+        if let bias { precondition(bias.shape == [weight.rows], "QuantizedLinear: bias \(bias.shape) does not match \(weight.rows) rows") }
+        self.weight = weight
+        self.bias = bias
+        self.panelRows = panelRows
+    }
+
+    public var inputFeatures: Int { weight.columns }
+    public var outputFeatures: Int { weight.rows }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        let (o, i) = (weight.rows, weight.columns)
+        precondition(x.shape.last == i, "QuantizedLinear: input \(x.shape) does not end in \(i) features")
+        let n = x.count / max(i, 1)
+        let out = TensorStorage(count: n * o)  // [N, O]
+        let panel = TensorStorage(count: min(panelRows, o) * i)
+        for r0 in stride(from: 0, to: o, by: panelRows) {
+            let rn = min(panelRows, o - r0)
+            weight.decodeRows(r0..<(r0 + rn), into: panel.base)
+            // out[:, r0..<r0+rn] = x · panelᵀ
+            gemm(transA: false, transB: true, m: n, n: rn, k: i, a: x.storage.base, lda: i,
+                 b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+        }
+        if let bias {
+            for row in 0..<n { for j in 0..<o { out.base[row * o + j] += bias.storage.base[j] } }
+        }
+        let matrix = weight, step = panelRows
+        let y = Tensor.record("quantized_linear", shape: Array(x.shape.dropLast()) + [o], storage: out, inputs: [x]) { ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            let panel = TensorStorage(count: min(step, o) * i)
+            for r0 in stride(from: 0, to: o, by: step) {
+                let rn = min(step, o - r0)
+                matrix.decodeRows(r0..<(r0 + rn), into: panel.base)
+                // dx += dy[:, r0..<r0+rn] · panel
+                gemm(transA: false, transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
+                     b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
+            }
+        }
+        return y
+    }
+}
