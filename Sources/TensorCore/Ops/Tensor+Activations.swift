@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// SiLU, GELU (tanh approximation) and SwiGLU, forward and backward, over the C kernels.
 extension Tensor {
@@ -33,6 +34,17 @@ extension Tensor {
             Parallel.forChunks(n, minChunk: 1 << 14) { r in
                 lk_gelu_tanh_backward_f32(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
             }
+        }
+    }
+
+    /// tanh, elementwise (logit soft-capping: cap · tanh(x / cap)).
+    public func tanh() -> Tensor {
+        let out = mapKernel { src, dst, n in for i in 0..<n { dst[i] = Foundation.tanh(src[i]) } }
+        let n = count
+        return Tensor.record("tanh", shape: shape, storage: out, inputs: [self]) { ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            let y = ctx.output, g = ctx.grad
+            for i in 0..<n { dx[i] += g[i] * (1 - y[i] * y[i]) }
         }
     }
 
