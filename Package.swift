@@ -56,8 +56,8 @@ let package = Package(
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),

@@ -1,26 +1,99 @@
-// Temporary plain-C stand-in for the kernel API until the SIMD implementation lands.
-#include "CKernels.h"
-#include <math.h>
-lk_isa lk_isa_detected(void) { return LK_ISA_SCALAR; }
-lk_isa lk_isa_active(void) { return LK_ISA_SCALAR; }
-lk_isa lk_isa_set_limit(lk_isa level) { (void)level; return LK_ISA_SCALAR; }
-const char *lk_isa_name(lk_isa level) { return level == LK_ISA_AVX512 ? "avx512" : level == LK_ISA_AVX2 ? "avx2" : "scalar"; }
-float lk_max_f32_scalar(const float *x, size_t n) { float m = -INFINITY; for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m; return m; }
-float lk_max_f32(const float *x, size_t n) { return lk_max_f32_scalar(x, n); }
-float lk_dot_f32_scalar(const float *a, const float *b, size_t n) { float s = 0; for (size_t i = 0; i < n; i++) s += a[i] * b[i]; return s; }
-float lk_dot_f32(const float *a, const float *b, size_t n) { return lk_dot_f32_scalar(a, b, n); }
-float lk_exp_shift_sum_f32_scalar(const float *x, float shift, float *out, size_t n) { float s = 0; for (size_t i = 0; i < n; i++) { out[i] = expf(x[i] - shift); s += out[i]; } return s; }
-float lk_exp_shift_sum_f32(const float *x, float shift, float *out, size_t n) { return lk_exp_shift_sum_f32_scalar(x, shift, out, n); }
-static float sig(float x) { return 1.0f / (1.0f + expf(-x)); }
-void lk_silu_f32_scalar(const float *x, float *out, size_t n) { for (size_t i = 0; i < n; i++) out[i] = x[i] * sig(x[i]); }
-void lk_silu_f32(const float *x, float *out, size_t n) { lk_silu_f32_scalar(x, out, n); }
-void lk_silu_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n) { for (size_t i = 0; i < n; i++) { float s = sig(x[i]); dx[i] += dout[i] * s * (1 + x[i] * (1 - s)); } }
-void lk_silu_backward_f32(const float *x, const float *dout, float *dx, size_t n) { lk_silu_backward_f32_scalar(x, dout, dx, n); }
-void lk_gelu_tanh_f32_scalar(const float *x, float *out, size_t n) { for (size_t i = 0; i < n; i++) { float v = x[i]; out[i] = 0.5f * v * (1 + tanhf(0.7978845608f * (v + 0.044715f * v * v * v))); } }
-void lk_gelu_tanh_f32(const float *x, float *out, size_t n) { lk_gelu_tanh_f32_scalar(x, out, n); }
-void lk_gelu_tanh_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n) { for (size_t i = 0; i < n; i++) { float v = x[i]; float u = 0.7978845608f * (v + 0.044715f * v * v * v); float t = tanhf(u); dx[i] += dout[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * 0.7978845608f * (1 + 3 * 0.044715f * v * v)); } }
-void lk_gelu_tanh_backward_f32(const float *x, const float *dout, float *dx, size_t n) { lk_gelu_tanh_backward_f32_scalar(x, dout, dx, n); }
-void lk_swiglu_f32_scalar(const float *g, const float *u, float *out, size_t n) { for (size_t i = 0; i < n; i++) out[i] = g[i] * sig(g[i]) * u[i]; }
-void lk_swiglu_f32(const float *g, const float *u, float *out, size_t n) { lk_swiglu_f32_scalar(g, u, out, n); }
-void lk_swiglu_backward_f32_scalar(const float *g, const float *u, const float *d, float *dg, float *du, size_t n) { for (size_t i = 0; i < n; i++) { float s = sig(g[i]); if (dg) dg[i] += d[i] * u[i] * s * (1 + g[i] * (1 - s)); if (du) du[i] += d[i] * g[i] * s; } }
-void lk_swiglu_backward_f32(const float *g, const float *u, const float *d, float *dg, float *du, size_t n) { lk_swiglu_backward_f32_scalar(g, u, d, dg, du, n); }
+// Run-time CPU-feature dispatch: each public kernel calls the widest variant the CPU (and the
+// optional cap set by lk_isa_set_limit) allows.
+#include "internal.h"
+#include <stdatomic.h>
+
+static _Atomic int detected_level = -1;
+static _Atomic int limit_level = LK_ISA_AVX512;
+
+lk_isa lk_isa_detected(void) {
+    int level = atomic_load_explicit(&detected_level, memory_order_relaxed);
+    if (level < 0) {
+        level = LK_ISA_SCALAR;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = LK_ISA_AVX2;
+#if defined(__x86_64__)
+        if (level == LK_ISA_AVX2 && __builtin_cpu_supports("avx512f")) level = LK_ISA_AVX512;
+#endif
+#endif
+        atomic_store_explicit(&detected_level, level, memory_order_relaxed);  // idempotent race
+    }
+    return (lk_isa)level;
+}
+
+lk_isa lk_isa_active(void) {
+    int d = lk_isa_detected(), l = atomic_load_explicit(&limit_level, memory_order_relaxed);
+    return (lk_isa)(d < l ? d : l);
+}
+
+lk_isa lk_isa_set_limit(lk_isa level) {
+    int l = level < LK_ISA_SCALAR ? LK_ISA_SCALAR : (level > LK_ISA_AVX512 ? LK_ISA_AVX512 : (int)level);
+    atomic_store_explicit(&limit_level, l, memory_order_relaxed);
+    return lk_isa_active();
+}
+
+const char *lk_isa_name(lk_isa level) {
+    switch (level) {
+    case LK_ISA_AVX512: return "avx512";
+    case LK_ISA_AVX2: return "avx2";
+    default: return "scalar";
+    }
+}
+
+#if defined(__x86_64__)
+#define LK_DISPATCH(call_avx512, call_avx2, call_scalar) \
+    switch (lk_isa_active()) {                           \
+    case LK_ISA_AVX512: return call_avx512;              \
+    case LK_ISA_AVX2: return call_avx2;                  \
+    default: return call_scalar;                         \
+    }
+#elif defined(__i386__)
+#define LK_DISPATCH(call_avx512, call_avx2, call_scalar) \
+    if (lk_isa_active() >= LK_ISA_AVX2) return call_avx2; \
+    return call_scalar;
+#else
+#define LK_DISPATCH(call_avx512, call_avx2, call_scalar) return call_scalar;
+#endif
+
+float lk_max_f32(const float *x, size_t n) {
+    LK_DISPATCH(lk_max_f32_avx512(x, n), lk_max_f32_avx2(x, n), lk_max_f32_scalar(x, n))
+}
+
+float lk_dot_f32(const float *a, const float *b, size_t n) {
+    LK_DISPATCH(lk_dot_f32_avx512(a, b, n), lk_dot_f32_avx2(a, b, n), lk_dot_f32_scalar(a, b, n))
+}
+
+float lk_exp_shift_sum_f32(const float *x, float shift, float *out, size_t n) {
+    LK_DISPATCH(lk_exp_shift_sum_f32_avx512(x, shift, out, n), lk_exp_shift_sum_f32_avx2(x, shift, out, n),
+                lk_exp_shift_sum_f32_scalar(x, shift, out, n))
+}
+
+void lk_silu_f32(const float *x, float *out, size_t n) {
+    LK_DISPATCH(lk_silu_f32_avx512(x, out, n), lk_silu_f32_avx2(x, out, n), lk_silu_f32_scalar(x, out, n))
+}
+
+void lk_silu_backward_f32(const float *x, const float *dout, float *dx, size_t n) {
+    LK_DISPATCH(lk_silu_backward_f32_avx512(x, dout, dx, n), lk_silu_backward_f32_avx2(x, dout, dx, n),
+                lk_silu_backward_f32_scalar(x, dout, dx, n))
+}
+
+void lk_gelu_tanh_f32(const float *x, float *out, size_t n) {
+    LK_DISPATCH(lk_gelu_tanh_f32_avx512(x, out, n), lk_gelu_tanh_f32_avx2(x, out, n), lk_gelu_tanh_f32_scalar(x, out, n))
+}
+
+void lk_gelu_tanh_backward_f32(const float *x, const float *dout, float *dx, size_t n) {
+    LK_DISPATCH(lk_gelu_tanh_backward_f32_avx512(x, dout, dx, n), lk_gelu_tanh_backward_f32_avx2(x, dout, dx, n),
+                lk_gelu_tanh_backward_f32_scalar(x, dout, dx, n))
+}
+
+void lk_swiglu_f32(const float *gate, const float *up, float *out, size_t n) {
+    LK_DISPATCH(lk_swiglu_f32_avx512(gate, up, out, n), lk_swiglu_f32_avx2(gate, up, out, n),
+                lk_swiglu_f32_scalar(gate, up, out, n))
+}
+
+void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dout, float *dgate, float *dup, size_t n) {
+    LK_DISPATCH(lk_swiglu_backward_f32_avx512(gate, up, dout, dgate, dup, n),
+                lk_swiglu_backward_f32_avx2(gate, up, dout, dgate, dup, n),
+                lk_swiglu_backward_f32_scalar(gate, up, dout, dgate, dup, n))
+}

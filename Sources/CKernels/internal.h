@@ -1,0 +1,63 @@
+// Internal to CKernels: the per-ISA variants the dispatcher chooses between, and the scalar
+// exp shared by every scalar twin (the SIMD bodies evaluate the same polynomial lane-wise).
+#ifndef LORIKEET_CKERNELS_INTERNAL_H
+#define LORIKEET_CKERNELS_INTERNAL_H
+
+#include "CKernels.h"
+#include <math.h>
+
+#define LK_DECLARE_VARIANTS(SUFFIX)                                                               \
+    float lk_max_f32_##SUFFIX(const float *x, size_t n);                                          \
+    float lk_dot_f32_##SUFFIX(const float *a, const float *b, size_t n);                          \
+    float lk_exp_shift_sum_f32_##SUFFIX(const float *x, float shift, float *out, size_t n);       \
+    void lk_silu_f32_##SUFFIX(const float *x, float *out, size_t n);                              \
+    void lk_silu_backward_f32_##SUFFIX(const float *x, const float *dout, float *dx, size_t n);   \
+    void lk_gelu_tanh_f32_##SUFFIX(const float *x, float *out, size_t n);                         \
+    void lk_gelu_tanh_backward_f32_##SUFFIX(const float *x, const float *dout, float *dx, size_t n); \
+    void lk_swiglu_f32_##SUFFIX(const float *gate, const float *up, float *out, size_t n);        \
+    void lk_swiglu_backward_f32_##SUFFIX(const float *gate, const float *up, const float *dout,   \
+                                         float *dgate, float *dup, size_t n);
+
+LK_DECLARE_VARIANTS(avx2)
+LK_DECLARE_VARIANTS(avx512)
+
+// Cephes-style expf: x = n·ln2 + r with ln2 split in two, a degree-5 polynomial in r, and 2^n
+// built in the exponent bits. Relative error ≈ 1e-7; arguments are clamped to ±88.376 (results
+// underflow to 0 below about −87.3 and overflow to +inf above about 88.37).
+#define LK_EXP_HI 88.3762626647949f
+#define LK_EXP_LO (-88.3762626647949f)
+#define LK_LOG2E 1.44269504088896341f
+#define LK_LN2_HI 0.693359375f
+#define LK_LN2_LO (-2.12194440e-4f)
+#define LK_EXP_P0 1.9875691500e-4f
+#define LK_EXP_P1 1.3981999507e-3f
+#define LK_EXP_P2 8.3334519073e-3f
+#define LK_EXP_P3 4.1665795894e-2f
+#define LK_EXP_P4 1.6666665459e-1f
+#define LK_EXP_P5 5.0000001201e-1f
+
+// GELU (tanh form) constants: √(2/π) and the cubic coefficient.
+#define LK_GELU_K0 0.7978845608028654f
+#define LK_GELU_K1 0.044715f
+
+// Plain multiply-adds (not fmaf, which is a slow library call on CPUs without FMA — the very
+// CPUs that run this scalar path); the SIMD paths fuse them, differing by an ulp or so.
+static inline float lk_expf_scalar(float x) {
+    x = fminf(fmaxf(x, LK_EXP_LO), LK_EXP_HI);
+    float fx = floorf(x * LK_LOG2E + 0.5f);
+    float r = x - fx * LK_LN2_HI;
+    r = r - fx * LK_LN2_LO;
+    float y = LK_EXP_P0;
+    y = y * r + LK_EXP_P1;
+    y = y * r + LK_EXP_P2;
+    y = y * r + LK_EXP_P3;
+    y = y * r + LK_EXP_P4;
+    y = y * r + LK_EXP_P5;
+    y = y * (r * r) + (r + 1.0f);
+    union { int i; float f; } scale = { .i = ((int)fx + 127) << 23 };
+    return y * scale.f;
+}
+
+static inline float lk_sigmoid_scalar(float x) { return 1.0f / (1.0f + lk_expf_scalar(-x)); }
+
+#endif

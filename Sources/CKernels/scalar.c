@@ -1,0 +1,66 @@
+// The scalar twins: plain loops, obviously right, the reference every SIMD path is tested
+// against and the fallback on CPUs without AVX2.
+#include "internal.h"
+
+float lk_max_f32_scalar(const float *x, size_t n) {
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, x[i]);  // maxNum: NaN elements are skipped
+    return m;
+}
+
+float lk_dot_f32_scalar(const float *a, const float *b, size_t n) {
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+float lk_exp_shift_sum_f32_scalar(const float *x, float shift, float *out, size_t n) {
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = lk_expf_scalar(x[i] - shift);
+        s += out[i];
+    }
+    return s;
+}
+
+void lk_silu_f32_scalar(const float *x, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = x[i] * lk_sigmoid_scalar(x[i]);
+}
+
+void lk_silu_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = lk_sigmoid_scalar(x[i]);
+        dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+// GELU's ½(1 + tanh u) equals σ(2u); computing it that way avoids the cancellation of
+// 1 + tanh u for negative inputs, where the value is tiny.
+void lk_gelu_tanh_f32_scalar(const float *x, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        out[i] = v * lk_sigmoid_scalar(2.0f * LK_GELU_K0 * (v + LK_GELU_K1 * v * v * v));
+    }
+}
+
+void lk_gelu_tanh_backward_f32_scalar(const float *x, const float *dout, float *dx, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float s = lk_sigmoid_scalar(2.0f * LK_GELU_K0 * (v + LK_GELU_K1 * v * v * v));
+        float du = 2.0f * LK_GELU_K0 * (1.0f + 3.0f * LK_GELU_K1 * v * v);  // d(2u)/dx
+        dx[i] += dout[i] * (s + v * s * (1.0f - s) * du);
+    }
+}
+
+void lk_swiglu_f32_scalar(const float *gate, const float *up, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] * lk_sigmoid_scalar(gate[i]) * up[i];
+}
+
+void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const float *dout,
+                                   float *dgate, float *dup, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i], s = lk_sigmoid_scalar(g);
+        if (dgate) dgate[i] += dout[i] * up[i] * s * (1.0f + g * (1.0f - s));
+        if (dup) dup[i] += dout[i] * g * s;
+    }
+}

@@ -1,0 +1,138 @@
+// The SIMD kernels, written once with clang vector extensions and compiled once per
+// instruction set: simd_avx2.c and simd_avx512.c define LK_W (lanes) and LK_SUFFIX, wrap the
+// include in a target region, and the compiler emits AVX2+FMA or AVX-512F code. Each kernel
+// runs whole vectors, then hands the tail (< LK_W elements) to its scalar twin, which
+// evaluates the same polynomial — so results agree with the twin to an ulp or so.
+#include "internal.h"
+
+#define LK_CAT2(a, b) a##_##b
+#define LK_CAT(a, b) LK_CAT2(a, b)
+#define LK_FN(name) LK_CAT(name, LK_SUFFIX)
+
+typedef float vf __attribute__((ext_vector_type(LK_W)));
+typedef int vi __attribute__((ext_vector_type(LK_W)));
+
+static inline vf splat(float x) { vf v = x; return v; }
+static inline vf load(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void store(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline vf vfma(vf a, vf b, vf c) { return __builtin_elementwise_fma(a, b, c); }
+
+static inline float hsum(vf v) {
+    float lanes[LK_W];
+    store(lanes, v);
+    float s = 0.0f;
+    for (int l = 0; l < LK_W; l++) s += lanes[l];
+    return s;
+}
+
+/// The scalar exp of internal.h, lane by lane.
+static inline vf vexp(vf x) {
+    x = __builtin_elementwise_min(__builtin_elementwise_max(x, splat(LK_EXP_LO)), splat(LK_EXP_HI));
+    vf fx = __builtin_elementwise_floor(vfma(x, splat(LK_LOG2E), splat(0.5f)));
+    vf r = vfma(fx, splat(-LK_LN2_HI), x);
+    r = vfma(fx, splat(-LK_LN2_LO), r);
+    vf y = splat(LK_EXP_P0);
+    y = vfma(y, r, splat(LK_EXP_P1));
+    y = vfma(y, r, splat(LK_EXP_P2));
+    y = vfma(y, r, splat(LK_EXP_P3));
+    y = vfma(y, r, splat(LK_EXP_P4));
+    y = vfma(y, r, splat(LK_EXP_P5));
+    y = vfma(y, r * r, r + 1.0f);
+    vi bits = (__builtin_convertvector(fx, vi) + 127) << 23;
+    return y * (vf)bits;
+}
+
+static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+
+float LK_FN(lk_max_f32)(const float *x, size_t n) {
+    size_t i = 0;
+    float m = -INFINITY;
+    if (n >= LK_W) {
+        vf acc = load(x);
+        for (i = LK_W; i + LK_W <= n; i += LK_W) acc = __builtin_elementwise_max(acc, load(x + i));  // maxNum
+        float lanes[LK_W];
+        store(lanes, acc);
+        for (int l = 0; l < LK_W; l++) m = fmaxf(m, lanes[l]);
+    }
+    return fmaxf(m, lk_max_f32_scalar(x + i, n - i));
+}
+
+float LK_FN(lk_dot_f32)(const float *a, const float *b, size_t n) {
+    vf acc0 = splat(0.0f), acc1 = splat(0.0f);  // two chains hide the FMA latency
+    size_t i = 0;
+    for (; i + 2 * LK_W <= n; i += 2 * LK_W) {
+        acc0 = vfma(load(a + i), load(b + i), acc0);
+        acc1 = vfma(load(a + i + LK_W), load(b + i + LK_W), acc1);
+    }
+    for (; i + LK_W <= n; i += LK_W) acc0 = vfma(load(a + i), load(b + i), acc0);
+    return hsum(acc0 + acc1) + lk_dot_f32_scalar(a + i, b + i, n - i);
+}
+
+float LK_FN(lk_exp_shift_sum_f32)(const float *x, float shift, float *out, size_t n) {
+    vf acc = splat(0.0f);
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf e = vexp(load(x + i) - shift);
+        store(out + i, e);
+        acc += e;
+    }
+    return hsum(acc) + lk_exp_shift_sum_f32_scalar(x + i, shift, out + i, n - i);
+}
+
+void LK_FN(lk_silu_f32)(const float *x, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf v = load(x + i);
+        store(out + i, v * vsigmoid(v));
+    }
+    lk_silu_f32_scalar(x + i, out + i, n - i);
+}
+
+void LK_FN(lk_silu_backward_f32)(const float *x, const float *dout, float *dx, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf v = load(x + i), s = vsigmoid(v);
+        store(dx + i, load(dx + i) + load(dout + i) * s * (1.0f + v * (1.0f - s)));
+    }
+    lk_silu_backward_f32_scalar(x + i, dout + i, dx + i, n - i);
+}
+
+void LK_FN(lk_gelu_tanh_f32)(const float *x, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf v = load(x + i);
+        store(out + i, v * vsigmoid(2.0f * LK_GELU_K0 * (v + LK_GELU_K1 * v * v * v)));  // ½(1 + tanh u) = σ(2u)
+    }
+    lk_gelu_tanh_f32_scalar(x + i, out + i, n - i);
+}
+
+void LK_FN(lk_gelu_tanh_backward_f32)(const float *x, const float *dout, float *dx, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf v = load(x + i);
+        vf s = vsigmoid(2.0f * LK_GELU_K0 * (v + LK_GELU_K1 * v * v * v));
+        vf du = 2.0f * LK_GELU_K0 * (1.0f + 3.0f * LK_GELU_K1 * v * v);
+        store(dx + i, load(dx + i) + load(dout + i) * (s + v * s * (1.0f - s) * du));
+    }
+    lk_gelu_tanh_backward_f32_scalar(x + i, dout + i, dx + i, n - i);
+}
+
+void LK_FN(lk_swiglu_f32)(const float *gate, const float *up, float *out, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf g = load(gate + i);
+        store(out + i, g * vsigmoid(g) * load(up + i));
+    }
+    lk_swiglu_f32_scalar(gate + i, up + i, out + i, n - i);
+}
+
+void LK_FN(lk_swiglu_backward_f32)(const float *gate, const float *up, const float *dout,
+                                   float *dgate, float *dup, size_t n) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vf g = load(gate + i), s = vsigmoid(g), d = load(dout + i);
+        if (dgate) store(dgate + i, load(dgate + i) + d * load(up + i) * s * (1.0f + g * (1.0f - s)));
+        if (dup) store(dup + i, load(dup + i) + d * g * s);
+    }
+    lk_swiglu_backward_f32_scalar(gate + i, up + i, dout + i, dgate ? dgate + i : 0, dup ? dup + i : 0, n - i);
+}
