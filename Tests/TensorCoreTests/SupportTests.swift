@@ -1,4 +1,4 @@
-import TensorCore
+@testable import TensorCore
 import XCTest
 
 final class SupportTests: XCTestCase {
@@ -42,5 +42,33 @@ final class SupportTests: XCTestCase {
         let now = try XCTUnwrap(ProcessMemory.residentBytes)
         XCTAssertGreaterThan(now, 1 << 20)
         XCTAssertGreaterThanOrEqual(peak, now / 2, "peak \(peak) vs current \(now)")
+    }
+}
+
+final class BufferCacheTests: XCTestCase {
+    func testLargeBlocksAreReusedAndZeroedOnRequest() {
+        let n = 1 << 16  // 256 KiB: cached
+        var first: TensorStorage? = TensorStorage(count: n)
+        let address = first!.base
+        first!.base.update(repeating: 7, count: n)
+        first = nil
+        let second = TensorStorage(count: n, zeroed: true)
+        XCTAssertEqual(second.base, address, "the freed block is handed out again")
+        XCTAssertTrue(second.buffer.allSatisfy { $0 == 0 }, "a reused block is zeroed when asked")
+    }
+
+    func testCapacityIsRespectedAndReleaseEmptiesTheCache() {
+        let cache = BufferCache(capacityBytes: 1 << 20)
+        let a = cache.take(bytes: 512 << 10), b = cache.take(bytes: 512 << 10), c = cache.take(bytes: 512 << 10)
+        cache.give(a, bytes: 512 << 10); cache.give(b, bytes: 512 << 10); cache.give(c, bytes: 512 << 10)
+        XCTAssertEqual(cache.cachedBytes, 1 << 20, "the third block went back to the system")
+        cache.releaseAll()
+        XCTAssertEqual(cache.cachedBytes, 0)
+    }
+
+    func testSmallBlocksBypassTheCache() {
+        let cache = BufferCache(capacityBytes: 1 << 20)
+        cache.give(cache.take(bytes: 1024), bytes: 1024)
+        XCTAssertEqual(cache.cachedBytes, 0)
     }
 }

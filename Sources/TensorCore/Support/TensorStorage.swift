@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,28 +11,97 @@ import Darwin
 /// Tensors never mutate storage after the op that produced it returns, so several tensors
 /// (a tensor and its reshaped views) can share one storage safely. The exceptions are
 /// explicit: optimizers update parameters in place through `withUnsafeMutableBufferPointer`.
+///
+/// Large blocks are recycled through `BufferCache`: a training step allocates the same sizes
+/// every time, and reusing last step's pages avoids both malloc and the page faults of fresh
+/// memory (which cost as much as a GEMM's worth of time on some virtual machines).
 public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
+    let bytes: Int
 
     /// Allocates `count` floats, zero-filled when `zeroed` (gradients, accumulators).
     public init(count: Int, zeroed: Bool = false) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
         self.count = count
+        bytes = BufferCache.roundedSize(max(count, 1) * MemoryLayout<Float>.stride)
+        base = BufferCache.shared.take(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+        if zeroed { base.initialize(repeating: 0, count: count) }
+    }
+
+    deinit { BufferCache.shared.give(UnsafeMutableRawPointer(base), bytes: bytes) }
+
+    @inlinable public var buffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: base, count: count)
+    }
+}
+
+/// A bounded cache of freed large blocks, keyed by size.
+public final class BufferCache: Sendable {
+    public static let shared = BufferCache(capacityBytes: {
+        if let text = getenv("LORIKEET_BUFFER_CACHE_MB").map({ String(cString: $0) }), let mb = Int(text), mb >= 0 { return mb << 20 }
+        return 256 << 20
+    }())
+
+    /// Blocks below this size go straight to malloc (its own bins serve them well).
+    static let minimumCachedBytes = 64 << 10
+
+    /// Free blocks by size, as addresses (raw pointers are not Sendable across the lock).
+    struct State {
+        var free: [Int: [UInt]] = [:]
+        var cachedBytes = 0
+    }
+
+    let capacityBytes: Int
+    let state = Mutex(State())
+
+    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+
+    /// Sizes round up to whole pages above the cache threshold, so near sizes share blocks.
+    static func roundedSize(_ bytes: Int) -> Int {
+        bytes < minimumCachedBytes ? bytes : (bytes + 4095) & ~4095
+    }
+
+    func take(bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes >= Self.minimumCachedBytes {
+            let reused: UInt? = state.withLock { s in
+                guard let block = s.free[bytes]?.popLast() else { return nil }
+                s.cachedBytes -= bytes
+                return block
+            }
+            if let reused, let block = UnsafeMutableRawPointer(bitPattern: reused) { return block }
+        }
         var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let status = posix_memalign(&raw, 64, bytes)
         guard status == 0, let raw else {
             // Out of memory is not recoverable for a training step; say what was asked for.
             preconditionFailure("TensorStorage: cannot allocate \(bytes) bytes (posix_memalign \(status))")
         }
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        if zeroed { base.initialize(repeating: 0, count: count) }
+        return raw
     }
 
-    deinit { free(base) }
+    func give(_ block: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= Self.minimumCachedBytes {
+            let kept = state.withLock { s -> Bool in
+                guard s.cachedBytes + bytes <= capacityBytes else { return false }
+                s.free[bytes, default: []].append(UInt(bitPattern: block))
+                s.cachedBytes += bytes
+                return true
+            }
+            if kept { return }
+        }
+        free(block)
+    }
 
-    @inlinable public var buffer: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: base, count: count)
+    /// Bytes currently held for reuse.
+    public var cachedBytes: Int { state.withLock { $0.cachedBytes } }
+
+    /// Returns every cached block to the system (after training, before generation, …).
+    public func releaseAll() {
+        let blocks = state.withLock { s -> [UInt] in
+            defer { s.free = [:]; s.cachedBytes = 0 }
+            return s.free.values.flatMap { $0 }
+        }
+        for block in blocks { free(UnsafeMutableRawPointer(bitPattern: block)) }
     }
 }
