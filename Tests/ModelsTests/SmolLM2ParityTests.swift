@@ -48,6 +48,23 @@ final class SmolLM2ParityTests: XCTestCase {
         }
     }
 
+    /// The embedded GGUF itself (fetched by scripts/setup.sh): Q4_1/Q8_0 blocks decoded by
+    /// Lorikeet, Q/K rows un-permuted, must give transformers' logits.
+    func testEmbeddedGGUFMatchesTransformers() throws {
+        try Self.assertLogitsMatch(try DecoderModel(ggufPath: try Self.embeddedModelPath()))
+    }
+
+    static func embeddedModelPath() throws -> String {
+        let dir = ProcessInfo.processInfo.environment["LORIKEET_MODEL_DIR"]
+            ?? ((ProcessInfo.processInfo.environment["LORIKEET_CACHE"]
+                ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
+        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("embedded model missing at \(path): run scripts/setup.sh")
+        }
+        return path
+    }
+
     /// The transformers-dequantized copy that ../shared/peers/setup.sh writes (developer check).
     func testSafetensorsCopyMatchesTransformers() throws {
         let folder = ProcessInfo.processInfo.environment["SMOLLM2_HF"]

@@ -1,0 +1,120 @@
+import Formats
+import Quantization
+import TensorCore
+
+/// Weights of a GGUF file under Hugging Face names, still encoded in their ggml blocks.
+///
+/// The two differences between GGUF and Hugging Face layouts are handled here and only here:
+/// tensor names (`blk.3.attn_q.weight` ↔ `model.layers.3.self_attn.q_proj.weight`), and the
+/// row order of Q and K, which llama.cpp's converter permutes from "rotate half" pairs
+/// (i, i + D/2) to interleaved pairs (2i, 2i + 1) for its RoPE kernel.
+public struct GGUFWeightSource: WeightSource {
+    public let file: GGUFFile
+    let config: ModelConfig
+    public var sourceName: String { file.path }
+
+    public init(file: GGUFFile, config: ModelConfig) {
+        self.file = file
+        self.config = config
+    }
+
+    public func contains(_ name: String) -> Bool { Self.ggufName(name).flatMap { file.tensor($0) } != nil }
+
+    public func matrix(_ name: String) throws(ModelError) -> any QuantizedMatrix {
+        let info = try tensorInfo(name)
+        guard info.dimensions.count == 2 else {
+            throw .shapeMismatch(tensor: name, expected: [-1, -1], found: info.shape, source: sourceName)
+        }
+        let matrix = GGUFMatrix(file: file, info: info)
+        // Rotary rows: undo the converter's permutation (Llama-style architectures only).
+        if config.family == .llama || config.family == .mistral {
+            if name.hasSuffix("self_attn.q_proj.weight") { return RotaryRowOrder(matrix, heads: config.headCount) }
+            if name.hasSuffix("self_attn.k_proj.weight") { return RotaryRowOrder(matrix, heads: config.kvHeadCount) }
+        }
+        return matrix
+    }
+
+    public func vector(_ name: String) throws(ModelError) -> Tensor {
+        let info = try tensorInfo(name)
+        guard info.dimensions.count == 1 else {
+            throw .shapeMismatch(tensor: name, expected: [-1], found: info.shape, source: sourceName)
+        }
+        let out = TensorStorage(count: info.elementCount)
+        GGUFDequantizer.decode(info.type, bytes: file.bytes(of: info), first: 0, count: info.elementCount, into: out.base)
+        return Tensor(shape: info.shape, storage: out)
+    }
+
+    func tensorInfo(_ name: String) throws(ModelError) -> GGUFFile.TensorInfo {
+        guard let ggufName = Self.ggufName(name), let info = file.tensor(ggufName) else {
+            throw .missingTensor(Self.ggufName(name).map { "\(name) (GGUF: \($0))" } ?? name, source: sourceName)
+        }
+        guard info.type.isDecodable else {
+            throw .unreadable("\(sourceName): tensor '\(info.name)' is \(info.type.name), which Lorikeet cannot decode yet")
+        }
+        return info
+    }
+
+    /// The GGUF name of a Hugging Face tensor name (llama.cpp's tensor naming).
+    static func ggufName(_ name: String) -> String? {
+        switch name {
+        case WeightNames.embedding: return "token_embd.weight"
+        case WeightNames.finalNorm: return "output_norm.weight"
+        case WeightNames.outputHead: return "output.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", maxSplits: 3)
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
+        let table: [String: String] = [
+            "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+            "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+            "self_attn.o_proj": "attn_output", "self_attn.qkv_proj": "attn_qkv",
+            "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+            "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate_up_proj": "ffn_up",
+        ]
+        let rest = String(parts[3])
+        guard let dot = rest.lastIndex(of: ".") else { return nil }
+        let module = String(rest[..<dot]), kind = String(rest[rest.index(after: dot)...])
+        guard let mapped = table[module], kind == "weight" || kind == "bias" else { return nil }
+        return "blk.\(layer).\(mapped).\(kind)"
+    }
+}
+
+/// A matrix stored as a GGUF tensor (rows = dimensions[1], columns = dimensions[0]).
+struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
+    let file: GGUFFile
+    let info: GGUFFile.TensorInfo
+    var rows: Int { info.dimensions[1] }
+    var columns: Int { info.dimensions[0] }
+    var encodedBytes: Int { info.range.count }
+    var encodingName: String { info.type.name.lowercased() }
+
+    func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        GGUFDequantizer.decode(info.type, bytes: file.bytes(of: info), first: range.lowerBound * columns,
+                               count: range.count * columns, into: destination)
+    }
+}
+
+/// Presents a GGUF Q or K matrix in Hugging Face row order: within each head of D rows,
+/// Hugging Face row j·D/2 + i is GGUF row 2i + j.
+struct RotaryRowOrder: QuantizedMatrix {
+    let stored: any QuantizedMatrix
+    let headRows: Int
+    var rows: Int { stored.rows }
+    var columns: Int { stored.columns }
+    var encodedBytes: Int { stored.encodedBytes }
+    var encodingName: String { stored.encodingName }
+
+    init(_ stored: any QuantizedMatrix, heads: Int) {
+        self.stored = stored
+        headRows = stored.rows / max(heads, 1)
+    }
+
+    func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        let half = headRows / 2
+        for (k, row) in range.enumerated() {
+            let head = row / headRows, within = row % headRows
+            let storedRow = head * headRows + 2 * (within % half) + within / half
+            stored.decodeRows(storedRow..<(storedRow + 1), into: destination + k * columns)
+        }
+    }
+}
