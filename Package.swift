@@ -49,7 +49,7 @@ let package = Package(
 
         .executableTarget(name: "lorikeet",
                           dependencies: [
-                              "TensorCore", "Formats", "CBLAS",
+                              "TensorCore", "Formats", "Models", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ],
                           swiftSettings: swiftSettings),

@@ -8,5 +8,7 @@ bash scripts/setup.sh
 swift build -c release --product lorikeet
 bin=.build/release/lorikeet
 echo "== lorikeet $($bin --version)"
+echo "== the embedded base model: what it is, its license, and what loading it costs"
+$bin inspect smollm2 --load
 echo "== engine matmul vs raw OpenBLAS on a SmolLM2-sized linear layer (batch 4 × 512 tokens)"
 $bin bench gemm --shapes 2048x576x1536 --repeats 9

@@ -1,4 +1,5 @@
 @testable import lorikeet
+import Foundation
 import XCTest
 
 final class CommandLineTests: XCTestCase {
@@ -38,5 +39,32 @@ final class CommandLineTests: XCTestCase {
     func testBenchGemmRejectsBadShapes() {
         XCTAssertThrowsError(try BenchGemm.parse(["--shapes", "3x4"]).run())
         XCTAssertThrowsError(try BenchGemm.parse(["--repeats", "0"]).run())
+    }
+}
+
+final class InspectCommandTests: XCTestCase {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("ModelsTests/Fixtures").path
+
+    func testInspectsAHuggingFaceFolder() throws {
+        try InspectCommand.parse([Self.fixtures + "/qwen3", "--tensors", "--load"]).run()
+    }
+
+    func testMissingPathsAndPicklesAreClearErrors() throws {
+        XCTAssertThrowsError(try InspectCommand.parse(["/no/such/model"]).run()) {
+            XCTAssertTrue("\($0)".contains("no such file or folder"), "\($0)")
+        }
+        let pickle = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-\(UUID().uuidString).bin").path
+        FileManager.default.createFile(atPath: pickle, contents: Data([0x80, 0x02]))
+        defer { try? FileManager.default.removeItem(atPath: pickle) }
+        XCTAssertThrowsError(try InspectCommand.parse([pickle]).run()) {
+            XCTAssertTrue("\($0)".contains("refuses them"), "\($0)")
+        }
+        let notGGUF = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-\(UUID().uuidString).gguf").path
+        FileManager.default.createFile(atPath: notGGUF, contents: Data("hello".utf8))
+        defer { try? FileManager.default.removeItem(atPath: notGGUF) }
+        XCTAssertThrowsError(try InspectCommand.parse([notGGUF]).run()) {
+            XCTAssertTrue("\($0)".contains("not a GGUF file"), "\($0)")
+        }
     }
 }

@@ -39,11 +39,6 @@ struct ExportCommand: PlannedCommand {
     static let plannedIn = "merge/export issue"
 }
 
-struct InspectCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show what a model, adapter or checkpoint holds, including its license.")
-    static let plannedIn = "model loading issue"
-}
-
 struct TokenizeCommand: PlannedCommand {
     static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "Show the token ids or pieces a model's tokenizer produces.")
     static let plannedIn = "tokenizers issue"
