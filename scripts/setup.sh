@@ -54,7 +54,28 @@ else
   say "model ready: $MODEL"
 fi
 
-# 3. FOLDOC (dictd format) — the recipe's data-prep step turns it into chat examples.
+# 3. Reference fixtures from llama.cpp (inside the llama-cpp-python 0.3.36 source package):
+#    vocabulary-only GGUFs of real tokenizers with reference ids (.inp/.out) and real chat
+#    templates. Only those files are extracted. The file is located through pip's simple
+#    index and checked against the index's hash (a plain `pip download --no-binary :all:`
+#    would first build CMake from source to prepare the package's metadata).
+LLAMACPP_DIR="$CACHE/llama-cpp-python-0.3.36"
+if [ -f "$LLAMACPP_DIR/.complete" ]; then
+  say "llama.cpp fixtures present: $LLAMACPP_DIR"
+else
+  tmp2=$(mktemp -d)
+  say "fetching llama-cpp-python 0.3.36 source package (77 MB) for tokenizer and template fixtures"
+  python3 "$(dirname "$0")/fetch_sdist.py" llama-cpp-python 0.3.36 "$tmp2"
+  mkdir -p "$LLAMACPP_DIR"
+  tar -xzf "$tmp2"/llama_cpp_python-0.3.36.tar.gz -C "$LLAMACPP_DIR" --strip-components=4 \
+    --wildcards 'llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-*' \
+    'llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates/*'
+  rm -rf "$tmp2"
+  touch "$LLAMACPP_DIR/.complete"
+  say "llama.cpp fixtures ready: $LLAMACPP_DIR"
+fi
+
+# 4. FOLDOC (dictd format) — the recipe's data-prep step turns it into chat examples.
 for f in /usr/share/dictd/foldoc.index /usr/share/dictd/foldoc.dict.dz; do
   [ -f "$f" ] || { say "error: $f is missing (install Debian's dict-foldoc)"; exit 1; }
 done

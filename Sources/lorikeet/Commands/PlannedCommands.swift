@@ -39,11 +39,6 @@ struct ExportCommand: PlannedCommand {
     static let plannedIn = "merge/export issue"
 }
 
-struct TokenizeCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "tokenize", abstract: "Show the token ids or pieces a model's tokenizer produces.")
-    static let plannedIn = "tokenizers issue"
-}
-
 struct TemplateCommand: PlannedCommand {
     static let configuration = CommandConfiguration(commandName: "template", abstract: "Render a conversation with a model's chat template.")
     static let plannedIn = "tokenizers issue"

@@ -1,0 +1,142 @@
+import Synchronization
+
+/// Byte-level BPE (GPT-2 family: GPT-2, SmolLM, StarCoder, …): special tokens are cut out
+/// first, the rest is pre-tokenized, each piece mapped to byte-level characters and merged
+/// pair by pair in the vocabulary's merge order.
+public final class BPETokenizer: Sendable {
+    public let tokens: [String]
+    public let preTokenizer: PreTokenizer
+    /// Control and user-defined tokens (`<|im_start|>`, …), matched verbatim in text.
+    public let specialTokens: [String: Int32]
+    public let bos: Int32?, eos: Int32?, unknown: Int32?
+    public let addBOS: Bool
+
+    let ids: [String: Int32]
+    /// (left id, right id) packed in 64 bits → (rank, merged id).
+    let merges: [UInt64: (rank: Int32, merged: Int32)]
+    /// Byte-level character → its single-character token id.
+    let characterIDs: [Character: Int32]
+    /// Pieces seen before → their ids (text repeats words constantly).
+    let cache = Mutex([String: [Int32]]())
+    static let cacheLimit = 1 << 16
+
+    public init(tokens: [String], merges: [String], tokenTypes: [Int], preTokenizer: PreTokenizer,
+                bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, source: String) throws(TokenizerError) {
+        var ids: [String: Int32] = [:]
+        ids.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
+        var table: [UInt64: (Int32, Int32)] = [:]
+        table.reserveCapacity(merges.count)
+        for (rank, merge) in merges.enumerated() {
+            let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])],
+                  let merged = ids[String(parts[0]) + String(parts[1])] else {
+                throw .malformed("\(source): merge \(rank) '\(merge)' names tokens that are not in the vocabulary")
+            }
+            let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
+            if table[key] == nil { table[key] = (Int32(rank), merged) }
+        }
+        // Byte tokens: some vocabularies omit bytes (StarCoder lacks 0xF1 and the bytes UTF-8
+        // never uses); text needing one gets the unknown token, or an error if there is none.
+        var characterIDs: [Character: Int32] = [:]
+        for c in ByteLevel.characters { if let id = ids[String(c)] { characterIDs[c] = id } }
+        var special: [String: Int32] = [:]
+        for (i, type) in tokenTypes.enumerated() where (type == 3 || type == 4) && i < tokens.count && !tokens[i].isEmpty {
+            special[tokens[i]] = Int32(i)
+        }
+        self.tokens = tokens
+        self.ids = ids
+        self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
+        self.characterIDs = characterIDs
+        self.specialTokens = special
+        self.preTokenizer = preTokenizer
+        self.bos = bos
+        self.eos = eos
+        self.unknown = unknown
+        self.addBOS = addBOS
+    }
+
+    public var vocabularySize: Int { tokens.count }
+
+    /// Token ids of `text`. `parseSpecial`: special-token text becomes its token (chat
+    /// templates); otherwise it is tokenized as plain text (user data).
+    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) throws(TokenizerError) -> [Int32] {
+        var out: [Int32] = []
+        if addBOS ?? self.addBOS, let bos { out.append(bos) }
+        for segment in segments(text, parseSpecial: parseSpecial) {
+            switch segment {
+            case .special(let id): out.append(id)
+            case .text(let s):
+                for piece in preTokenizer.split(s.unicodeScalars) { out += try encodePiece(String(piece)) }
+            }
+        }
+        return out
+    }
+
+    enum Segment { case text(Substring), special(Int32) }
+
+    /// Text split around special tokens (longest match first at each position).
+    func segments(_ text: String, parseSpecial: Bool) -> [Segment] {
+        guard parseSpecial, !specialTokens.isEmpty else { return [.text(text[...])] }
+        var result: [Segment] = []
+        var start = text.startIndex, i = text.startIndex
+        let candidates = specialTokens.keys.sorted { $0.count > $1.count }
+        while i < text.endIndex {
+            if text[i] == "<" || text[i] == "[", let match = candidates.first(where: { text[i...].hasPrefix($0) }) {
+                if start < i { result.append(.text(text[start..<i])) }
+                result.append(.special(specialTokens[match]!))
+                i = text.index(i, offsetBy: match.count)
+                start = i
+            } else {
+                i = text.index(after: i)
+            }
+        }
+        if start < text.endIndex { result.append(.text(text[start...])) }
+        return result
+    }
+
+    /// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost first).
+    func encodePiece(_ piece: String) throws(TokenizerError) -> [Int32] {
+        if let hit = cache.withLock({ $0[piece] }) { return hit }
+        var symbols: [Int32] = []
+        for c in ByteLevel.encode(piece.utf8) {
+            guard let id = characterIDs[c] ?? unknown else {
+                let byte = ByteLevel.bytes[c] ?? 0
+                throw .unsupported("text \(piece.debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
+            }
+            symbols.append(id)
+        }
+        while symbols.count > 1 {
+            var best = -1, bestRank = Int32.max, bestMerged: Int32 = 0
+            for k in 0..<(symbols.count - 1) {
+                let key = UInt64(UInt32(bitPattern: symbols[k])) << 32 | UInt64(UInt32(bitPattern: symbols[k + 1]))
+                if let m = merges[key], m.rank < bestRank { best = k; bestRank = m.rank; bestMerged = m.merged }
+            }
+            if best < 0 { break }
+            symbols[best] = bestMerged
+            symbols.remove(at: best + 1)
+        }
+        cache.withLock { c in
+            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
+            c[piece] = symbols
+        }
+        return symbols
+    }
+
+    /// The bytes `ids` stand for (exact inverse of encode; may end inside a UTF-8 character).
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for id in ids where id >= 0 && Int(id) < tokens.count {
+            let token = tokens[Int(id)]
+            if specialTokens[token] != nil { bytes += Array(token.utf8); continue }
+            for c in token { if let b = ByteLevel.bytes[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
+        }
+        return bytes
+    }
+
+    /// Decoded text (invalid UTF-8 sequences repaired with U+FFFD).
+    public func decode(_ ids: [Int32]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+
+    /// The vocabulary strings of `ids` (byte-level form, as `--pieces` shows them).
+    public func pieces(_ ids: [Int32]) -> [String] { ids.map { Int($0) < tokens.count && $0 >= 0 ? tokens[Int($0)] : "<\($0)?>" } }
+}

@@ -1,0 +1,11 @@
+/// Failures building or using a tokenizer; each names the file or the token.
+public enum TokenizerError: Error, CustomStringConvertible, Equatable {
+    case unsupported(String)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let why), .malformed(let why): return why
+        }
+    }
+}

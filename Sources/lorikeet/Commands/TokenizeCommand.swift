@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Formats
+import Models
+import Tokenizers
+
+/// What the model will see: ids or pieces of a text.
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Show the token ids or pieces a model's tokenizer produces.")
+
+    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Flag(help: "Print ids (the default).") var ids = false
+    @Flag(help: "Print the vocabulary pieces instead of ids.") var pieces = false
+    @Flag(help: "Treat special-token text (<|im_start|>, …) as plain text, as user data is.") var plainSpecial = false
+    @Flag(help: "Prepend the BOS token if the model asks for one.") var bos = false
+    @Argument(help: "The text to tokenize.") var text: String
+
+    func run() throws {
+        let tokenizer = try loadTokenizer(model)
+        let encoded: [Int32]
+        do { encoded = try tokenizer.encode(text, addBOS: bos ? nil : false, parseSpecial: !plainSpecial) } catch {
+            throw CLIError(error.description)
+        }
+        if pieces {
+            print(tokenizer.pieces(encoded).map { $0.debugDescription }.joined(separator: " "))
+        } else {
+            print(encoded.map(String.init).joined(separator: " "))
+        }
+        FileHandle.standardError.write(Data("\(encoded.count) tokens\n".utf8))
+    }
+}
+
+/// The tokenizer of a model argument (GGUF files carry theirs).
+func loadTokenizer(_ model: String) throws -> BPETokenizer {
+    do {
+        switch try ModelLocation.resolve(model) {
+        case .gguf(let path): return try BPETokenizer(gguf: GGUFFile(path: path))
+        case .huggingFaceFolder(let path):
+            throw CLIError("\(path): reading tokenizer.json is not supported yet; use a GGUF file")
+        }
+    } catch let error as ModelError { throw CLIError(error.description) }
+    catch let error as FormatError { throw CLIError(error.description) }
+    catch let error as TokenizerError { throw CLIError(error.description) }
+}
