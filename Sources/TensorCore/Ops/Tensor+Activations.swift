@@ -11,30 +11,30 @@ extension Tensor {
         return out
     }
 
-    /// x · sigmoid(x).
-    public func silu() -> Tensor {
-        let out = mapKernel { lk_silu_f32($0, $1, $2) }
+    /// An elementwise activation from a C kernel pair: `forward(x, out, n)` and the
+    /// accumulating `backward(x, dout, dx, n)`.
+    private func activation(_ op: String,
+                            forward: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                            backward: @escaping (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let out = mapKernel(forward)
         let x = storage.base, n = count
-        return Tensor.record("silu", shape: shape, storage: out, inputs: [self]) { ctx in
+        return Tensor.record(op, shape: shape, storage: out, inputs: [self]) { ctx in
             guard let dx = ctx.gradient(0) else { return }
             let g = ctx.grad
             Parallel.forChunks(n, minChunk: 1 << 14) { r in
-                lk_silu_backward_f32(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
+                backward(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
             }
         }
     }
 
+    /// x · sigmoid(x).
+    public func silu() -> Tensor {
+        activation("silu", forward: { lk_silu_f32($0, $1, $2) }, backward: { lk_silu_backward_f32($0, $1, $2, $3) })
+    }
+
     /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as Gemma and GPT-2 use it.
     public func geluTanh() -> Tensor {
-        let out = mapKernel { lk_gelu_tanh_f32($0, $1, $2) }
-        let x = storage.base, n = count
-        return Tensor.record("gelu_tanh", shape: shape, storage: out, inputs: [self]) { ctx in
-            guard let dx = ctx.gradient(0) else { return }
-            let g = ctx.grad
-            Parallel.forChunks(n, minChunk: 1 << 14) { r in
-                lk_gelu_tanh_backward_f32(x + r.lowerBound, g + r.lowerBound, dx + r.lowerBound, r.count)
-            }
-        }
+        activation("gelu_tanh", forward: { lk_gelu_tanh_f32($0, $1, $2) }, backward: { lk_gelu_tanh_backward_f32($0, $1, $2, $3) })
     }
 
     /// tanh, elementwise (logit soft-capping: cap · tanh(x / cap)).

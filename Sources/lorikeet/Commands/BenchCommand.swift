@@ -44,26 +44,16 @@ struct BenchGemm: ParsableCommand {
             var rawTimes: [Double] = [], engineTimes: [Double] = []
             for rep in 0..<repeats {
                 // Alternate which goes first so drift on this machine hits both equally.
-                if rep % 2 == 0 { rawTimes.append(time(raw)); engineTimes.append(time(engine)) }
-                else { engineTimes.append(time(engine)); rawTimes.append(time(raw)) }
+                if rep % 2 == 0 { rawTimes.append(BenchTiming.seconds(raw)); engineTimes.append(BenchTiming.seconds(engine)) }
+                else { engineTimes.append(BenchTiming.seconds(engine)); rawTimes.append(BenchTiming.seconds(raw)) }
             }
             let flops = 2.0 * Double(m) * Double(k) * Double(n)
-            let rawG = flops / median(rawTimes) / 1e9, engineG = flops / median(engineTimes) / 1e9
+            let rawG = flops / BenchTiming.median(rawTimes) / 1e9, engineG = flops / BenchTiming.median(engineTimes) / 1e9
             let label = "\(m)×\(k)×\(n)".padding(toLength: 20, withPad: " ", startingAt: 0)
             print(label + String(format: "  %11.1f  %14.1f  %9.1f%%", rawG, engineG, 100 * engineG / rawG))
         }
-        let peak = ProcessMemory.peakResidentBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "n/a"
-        print("peak RSS: \(peak)")
+        print(BenchTiming.peakMemoryLine)
     }
 
-    private func time(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
 }

@@ -36,21 +36,14 @@ struct BenchKernels: ParsableCommand {
         for (name, body) in kernels {
             var scalar: [Double] = [], simd: [Double] = []
             for _ in 0..<repeats {
-                _ = lk_isa_set_limit(LK_ISA_SCALAR); scalar.append(time(body))
-                _ = lk_isa_set_limit(widest); simd.append(time(body))
+                _ = lk_isa_set_limit(LK_ISA_SCALAR); scalar.append(BenchTiming.seconds(body))
+                _ = lk_isa_set_limit(widest); simd.append(BenchTiming.seconds(body))
             }
-            let (s, v) = (Double(n) / median(scalar) / 1e9, Double(n) / median(simd) / 1e9)
+            let (s, v) = (Double(n) / BenchTiming.median(scalar) / 1e9, Double(n) / BenchTiming.median(simd) / 1e9)
             print(name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "  %11.2f  %11.2f  %10.1f×", s, v, v / s))
         }
-        let peak = ProcessMemory.peakResidentBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "n/a"
-        print("peak RSS: \(peak)")
+        print(BenchTiming.peakMemoryLine)
     }
 
-    private func time(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
 
-    private func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 }

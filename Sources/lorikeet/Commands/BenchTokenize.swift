@@ -31,8 +31,7 @@ struct BenchTokenize: ParsableCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             print(String(format: "%@: %.2f MB/s, %d tokens (%.2f bytes/token)", pass, bytes / seconds / 1e6, count, bytes / Double(count)))
         }
-        let peak = ProcessMemory.peakResidentBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "n/a"
-        print("peak RSS: \(peak)")
+        print(BenchTiming.peakMemoryLine)
     }
 
     /// The FOLDOC dictionary text (Debian's dict-foldoc), via gzip.
