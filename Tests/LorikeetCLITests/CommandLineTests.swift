@@ -55,13 +55,13 @@ final class InspectCommandTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("no such file or folder"), "\($0)")
         }
         let pickle = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-\(UUID().uuidString).bin").path
-        FileManager.default.createFile(atPath: pickle, contents: Data([0x80, 0x02]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: pickle, contents: Data([0x80, 0x02])))
         defer { try? FileManager.default.removeItem(atPath: pickle) }
         XCTAssertThrowsError(try InspectCommand.parse([pickle]).run()) {
             XCTAssertTrue("\($0)".contains("refuses them"), "\($0)")
         }
         let notGGUF = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-\(UUID().uuidString).gguf").path
-        FileManager.default.createFile(atPath: notGGUF, contents: Data("hello".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: notGGUF, contents: Data("hello".utf8)))
         defer { try? FileManager.default.removeItem(atPath: notGGUF) }
         XCTAssertThrowsError(try InspectCommand.parse([notGGUF]).run()) {
             XCTAssertTrue("\($0)".contains("not a GGUF file"), "\($0)")

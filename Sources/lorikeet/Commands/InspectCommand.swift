@@ -92,7 +92,7 @@ struct InspectCommand: ParsableCommand {
     /// The `license:` line of a Hugging Face model card's front matter.
     func modelCardLicense(_ folder: String) -> String? {
         guard let card = try? String(contentsOfFile: folder + "/README.md", encoding: .utf8), card.hasPrefix("---") else { return nil }
-        for line in card.split(separator: "\n").dropFirst().prefix { $0 != "---" } where line.hasPrefix("license:") {
+        for line in card.split(separator: "\n").dropFirst().prefix(while: { $0 != "---" }) where line.hasPrefix("license:") {
             return line.dropFirst("license:".count).trimmingCharacters(in: .whitespaces)
         }
         return nil
