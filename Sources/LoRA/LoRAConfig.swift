@@ -1,0 +1,54 @@
+/// Low-rank adaptation settings, with PEFT's meaning for every field.
+public struct LoRAConfig: Sendable, Equatable {
+    public enum Targets: Sendable, Equatable {
+        /// Every linear layer but the output head (PEFT's "all-linear").
+        case allLinear
+        /// Layers whose module name ends with one of these (PEFT's target_modules list:
+        /// "q_proj", "self_attn.v_proj", …).
+        case names([String])
+    }
+
+    public enum Initialization: String, Sendable {
+        /// PEFT's default: A Kaiming-uniform (bound 1/√in), B zero, so training starts at the base.
+        case `default`
+        /// A normal with std 1/r, B zero.
+        case gaussian
+    }
+
+    public var rank: Int
+    public var alpha: Float
+    public var dropout: Float
+    /// rsLoRA: scale by alpha/√r instead of alpha/r.
+    public var rsLoRA: Bool
+    public var targets: Targets
+    /// Only these layer indices (nil: every layer).
+    public var layers: Set<Int>?
+    public var initialization: Initialization
+
+    public init(rank: Int = 16, alpha: Float = 32, dropout: Float = 0, rsLoRA: Bool = false,
+                targets: Targets = .allLinear, layers: Set<Int>? = nil, initialization: Initialization = .default) {
+        self.rank = rank
+        self.alpha = alpha
+        self.dropout = dropout
+        self.rsLoRA = rsLoRA
+        self.targets = targets
+        self.layers = layers
+        self.initialization = initialization
+    }
+
+    /// The factor on B·A: alpha/r, or alpha/√r with rsLoRA.
+    public var scale: Float { rsLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+
+    /// Whether the module `name` (Hugging Face naming) gets an adapter.
+    public func targets(_ name: String) -> Bool {
+        if name == "lm_head" { return false }
+        if let layers {
+            let parts = name.split(separator: ".")
+            guard parts.count > 2, parts[1] == "layers", let index = Int(parts[2]), layers.contains(index) else { return false }
+        }
+        switch targets {
+        case .allLinear: return true
+        case .names(let suffixes): return suffixes.contains { name == $0 || name.hasSuffix("." + $0) }
+        }
+    }
+}

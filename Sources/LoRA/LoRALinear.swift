@@ -1,0 +1,58 @@
+import TensorCore
+
+/// y = W·x + scale · B·A·dropout(x), over any (frozen, possibly quantized) base layer.
+///
+/// A [r, in] and B [out, r] are the only trainable tensors; the base is never touched and gets
+/// no gradient. Tensor names follow PEFT (`<module>.lora_A.weight`), so saving is a rename-free
+/// write.
+public final class LoRALinear: LinearLayer {
+    public let base: any LinearLayer
+    public let a: Tensor  // [r, I]
+    public let b: Tensor  // [O, r]
+    public let scale: Float
+    public let dropout: Float
+    /// Dropout masks come from here while training (seeded by the caller).
+    public var dropoutRNG: RandomGenerator
+    public var isTraining = true
+
+    public init(base: any LinearLayer, a: Tensor, b: Tensor, scale: Float, dropout: Float = 0, rng: RandomGenerator) {
+        precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == base.inputFeatures && b.shape[0] == base.outputFeatures && a.shape[0] == b.shape[1],
+                     "LoRALinear: A \(a.shape) and B \(b.shape) do not fit a \(base.inputFeatures)→\(base.outputFeatures) layer")
+        self.base = base
+        self.a = a
+        self.b = b
+        self.scale = scale
+        self.dropout = dropout
+        self.dropoutRNG = rng
+    }
+
+    /// A fresh adapter for `base` initialised as `config` says (B zero: the output starts equal
+    /// to the base's).
+    public convenience init(base: any LinearLayer, config: LoRAConfig, rng: inout RandomGenerator) {
+        let (r, i, o) = (config.rank, base.inputFeatures, base.outputFeatures)
+        let a: Tensor
+        switch config.initialization {
+        case .default:
+            // PEFT: kaiming_uniform_(A, a=√5), whose bound is 1/√in.
+            let bound = 1 / Float(i).squareRoot()
+            a = Tensor(uniform: [r, i], low: -bound, high: bound, rng: &rng, requiresGrad: true)
+        case .gaussian:
+            a = Tensor(normal: [r, i], std: 1 / Float(r), rng: &rng, requiresGrad: true)
+        }
+        self.init(base: base, a: a, b: Tensor(zeros: [o, r], requiresGrad: true), scale: config.scale,
+                  dropout: config.dropout, rng: rng.split())
+    }
+
+    public var inputFeatures: Int { base.inputFeatures }
+    public var outputFeatures: Int { base.outputFeatures }
+
+    public func forward(_ x: Tensor) -> Tensor {  // x [..., I] → [..., O]
+        let frozen = base.forward(x)
+        let dropped = isTraining && dropout > 0 ? x.dropout(probability: dropout, rng: &dropoutRNG) : x
+        let update = dropped.matmul(a, transposeB: true).matmul(b, transposeB: true)  // [..., r] → [..., O]
+        return frozen + update.scaled(by: scale)
+    }
+
+    /// The merged weight delta scale·B·A [O, I] (for merging into the base).
+    public func delta() -> Tensor { noGrad { b.matmul(a).scaled(by: scale) } }
+}
