@@ -15,16 +15,7 @@ final class PEFTParityTests: XCTestCase {
 
     struct Expected: Decodable { let ids: [[Int32]]; let masked_prefix: Int; let loss: Float }
 
-    static func tensors(_ path: String) throws -> [String: Tensor] {
-        let file = try SafetensorsFile(path: path)
-        var out: [String: Tensor] = [:]
-        for (name, entry) in file.entries {
-            let storage = TensorStorage(count: entry.elementCount)
-            try file.decode(name, into: storage.base)
-            out[name] = Tensor(shape: entry.shape, storage: storage)
-        }
-        return out
-    }
+    static func tensors(_ path: String) throws -> [String: Tensor] { try SafetensorsFile(path: path).tensors() }
 
     func testLossAndEveryLoRAGradientMatchPEFT() throws {
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/expected.json")))

@@ -18,16 +18,7 @@ final class AdamWTests: XCTestCase {
     struct Settings: Decodable { let lr: Float; let betas: [Float]; let eps: Float; let weight_decay: Float; let losses: [Float] }
     struct Batch: Decodable { let ids: [[Int32]]; let masked_prefix: Int }
 
-    static func tensors(_ path: String) throws -> [String: Tensor] {
-        let file = try SafetensorsFile(path: path)
-        var out: [String: Tensor] = [:]
-        for (name, entry) in file.entries {
-            let storage = TensorStorage(count: entry.elementCount)
-            try file.decode(name, into: storage.base)
-            out[name] = Tensor(shape: entry.shape, storage: storage)
-        }
-        return out
-    }
+    static func tensors(_ path: String) throws -> [String: Tensor] { try SafetensorsFile(path: path).tensors() }
 
     func testTwentyStepsMatchPyTorch() throws {
         let settings = try JSONDecoder().decode(Settings.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/adamw.json")))
