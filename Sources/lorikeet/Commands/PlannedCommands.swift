@@ -39,11 +39,6 @@ struct ExportCommand: PlannedCommand {
     static let plannedIn = "merge/export issue"
 }
 
-struct TemplateCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "template", abstract: "Render a conversation with a model's chat template.")
-    static let plannedIn = "tokenizers issue"
-}
-
 struct DataCommand: PlannedCommand {
     static let configuration = CommandConfiguration(commandName: "data", abstract: "Preview a dataset as the model will see it, with statistics.")
     static let plannedIn = "dataset pipeline issue"

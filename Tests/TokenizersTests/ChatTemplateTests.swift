@@ -1,0 +1,108 @@
+import Foundation
+import Formats
+import Tokenizers
+import XCTest
+
+/// Chat templates rendered byte for byte as transformers' apply_chat_template renders them
+/// (scripts/fixtures/tokenizers/make_template_goldens.py), and the sandbox's limits.
+final class ChatTemplateTests: XCTestCase {
+    struct Goldens: Decodable {
+        struct Case: Decodable { let template: String; let conversation: Int; let add_generation_prompt: Bool; let rendered: String?; let error: String? }
+        let variables: [String: String]
+        let templates: [String: String]
+        let cases: [Case]
+    }
+
+    static func goldens() throws -> (Goldens, [[JinjaValue]]) {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/template-goldens.json")
+        let data = try Data(contentsOf: url)
+        let goldens = try JSONDecoder().decode(Goldens.self, from: data)
+        // Conversations through the order-preserving reader, as the CLI reads them.
+        let document = try JSONReader.parse(String(decoding: data, as: UTF8.self))
+        guard case .object(_, let top) = document, case .array(let conversations)? = top["conversations"] else {
+            throw XCTSkip("malformed goldens")
+        }
+        return (goldens, conversations.map { if case .array(let m) = $0 { return m }; return [] })
+    }
+
+    func testEveryTemplateMatchesTransformers() throws {
+        let (goldens, conversations) = try Self.goldens()
+        XCTAssertEqual(Set(goldens.templates.keys), ["smollm2", "llama-3.1", "mistral-nemo", "qwen2.5", "qwen3", "gemma-2", "phi-3.5"])
+        let variables = goldens.variables.mapValues { JinjaValue.string($0) }
+        var templates: [String: ChatTemplate] = [:]
+        for (name, source) in goldens.templates { templates[name] = try ChatTemplate(source: source) }
+        var matched = 0, rejected = 0
+        for c in goldens.cases {
+            let label = "\(c.template) conversation \(c.conversation) generation prompt \(c.add_generation_prompt)"
+            let template = try XCTUnwrap(templates[c.template])
+            do {
+                let rendered = try template.render(messages: conversations[c.conversation], addGenerationPrompt: c.add_generation_prompt, variables: variables)
+                if let want = c.rendered {
+                    XCTAssertEqual(rendered, want, label)
+                    if rendered == want { matched += 1 }
+                } else {
+                    XCTFail("\(label): rendered, but transformers raised \(c.error ?? "")")
+                }
+            } catch {
+                if let want = c.error {
+                    XCTAssertTrue(error.description.contains(want), "\(label): \(error) vs \(want)")
+                    rejected += 1
+                }
+                else { XCTFail("\(label): \(error)") }
+            }
+        }
+        XCTAssertEqual(matched, 80, "byte-identical renderings")
+        XCTAssertEqual(rejected, 4, "conversations the template rejects (Gemma 2 has no system role)")
+    }
+
+    func testSyntaxErrorsNameLineAndColumn() {
+        XCTAssertThrowsError(try ChatTemplate(source: "line one\n  {% if x %}never closed")) { error in
+            XCTAssertEqual((error as? TemplateError)?.line, 2)
+            XCTAssertEqual((error as? TemplateError)?.column, 3)
+        }
+        XCTAssertThrowsError(try ChatTemplate(source: "{{ a + }}")) { XCTAssertTrue("\($0)".contains("line 1")) }
+        XCTAssertThrowsError(try ChatTemplate(source: "{% include 'x.html' %}")) { XCTAssertTrue("\($0)".contains("unsupported statement 'include'")) }
+        XCTAssertThrowsError(try ChatTemplate(source: "{{ 'unterminated }}")) { XCTAssertTrue("\($0)".contains("unterminated") || "\($0)".contains("unclosed")) }
+    }
+
+    func testRunawayTemplatesAreStoppedByTheCaps() throws {
+        let loops = try ChatTemplate(source: "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
+        XCTAssertThrowsError(try loops.render(messages: [], addGenerationPrompt: false)) { XCTAssertTrue("\($0)".contains("limit"), "\($0)") }
+        let recursion = try ChatTemplate(source: "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}")
+        XCTAssertThrowsError(try recursion.render(messages: [], addGenerationPrompt: false)) { XCTAssertTrue("\($0)".contains("depth"), "\($0)") }
+        let huge = try ChatTemplate(source: "{% for i in range(90000) %}{{ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }}{% endfor %}")
+        XCTAssertThrowsError(try huge.render(messages: [], addGenerationPrompt: false)) { XCTAssertTrue("\($0)".contains("output exceeds"), "\($0)") }
+    }
+
+    func testJSONReaderKeepsKeyOrderAndRejectsMalformedInput() throws {
+        let value = try JSONReader.parse(#"{"z": 1, "a": [true, null, "é\n"], "m": {"k": 2.5}}"#)
+        guard case .object(let keys, _) = value else { return XCTFail() }
+        XCTAssertEqual(keys, ["z", "a", "m"])
+        XCTAssertThrowsError(try JSONReader.parse("{\"a\": 1,\n  \"b\" 2}")) { XCTAssertEqual(($0 as? TemplateError)?.line, 2) }
+    }
+}
+
+/// Template and tokenizer together: SmolLM2's own template from its GGUF, rendered and
+/// tokenized by Lorikeet, gives exactly the prompt ids transformers' apply_chat_template gave
+/// for the model goldens (Tests/ModelsTests/Fixtures/smollm2-goldens.json).
+final class PromptIdsTests: XCTestCase {
+    struct Goldens: Decodable { struct Case: Decodable { let prompt: String; let ids: [Int32] }; let cases: [Case] }
+
+    func testChatPromptsTokenizeLikeTransformers() throws {
+        let tokenizer = try SmolLM2TokenizerTests.tokenizer()
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["LORIKEET_MODEL_DIR"] ?? ((env["LORIKEET_CACHE"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
+        let file = try GGUFFile(path: dir + "/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let template = try ChatTemplate(source: try XCTUnwrap(file.metadata["tokenizer.chat_template"]?.string))
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/smollm2-goldens.json")
+        let goldens = try JSONDecoder().decode(Goldens.self, from: Data(contentsOf: url))
+        XCTAssertEqual(goldens.cases.count, 4)
+        for c in goldens.cases {
+            let text = try template.render(messages: [.dictionary([("role", .string("user")), ("content", .string(c.prompt))])],
+                                           addGenerationPrompt: true)
+            XCTAssertEqual(try tokenizer.encode(text, addBOS: false), c.ids, c.prompt)
+        }
+    }
+}
