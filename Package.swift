@@ -38,7 +38,7 @@ let package = Package(
                 dependencies: ["TensorCore", "CKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "Formats",
-                dependencies: ["TensorCore"],
+                dependencies: ["TensorCore", "CKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "Models",
                 dependencies: ["TensorCore", "Quantization", "Formats"],

@@ -48,6 +48,9 @@ final class GGUFTests: XCTestCase {
             var out = [Float](repeating: .nan, count: info.elementCount)
             GGUFDequantizer.decode(info.type, bytes: file.bytes(of: info), first: 0, count: info.elementCount, into: &out)
             XCTAssertEqual(out.map(\.bitPattern), want.values_u32, "\(name) decoded values")
+            var naive = [Float](repeating: .nan, count: info.elementCount)
+            GGUFDequantizer.decodeNaive(info.type, bytes: file.bytes(of: info), first: 0, count: info.elementCount, into: &naive)
+            XCTAssertEqual(naive.map(\.bitPattern), want.values_u32, "\(name) naive twin")
             // Row ranges decode the same values as the whole tensor.
             let width = want.shape[1]
             var row = [Float](repeating: .nan, count: width)

@@ -74,6 +74,14 @@ void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dou
 void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const float *dout,
                                    float *dgate, float *dup, size_t n);
 
+// ---- ggml block decoding ---------------------------------------------------------------
+/// Decode `blocks` consecutive ggml blocks of 32 weights (Q8_0: 34 bytes, Q4_0: 18, Q4_1: 20)
+/// into 32·blocks floats, with ggml's layout and arithmetic (d·q, or d·q + m for Q4_1). Swift's
+/// GGUFDequantizer is the naive twin these are tested against. Plain C the compiler vectorises.
+void lk_dequant_q8_0(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_0(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_1(const void *blocks, size_t count, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,10 +1,28 @@
+import CKernels
+
 /// Decodes ggml blocks to Float32, following ggml's block layouts (and its arithmetic: Float32
 /// multiply, then add, so results equal the `gguf` Python package's bit for bit).
 public enum GGUFDequantizer {
     /// Decodes `count` elements of `type` starting at element `first` (a multiple of the block
-    /// size) from `bytes` (the whole tensor) into `out`.
+    /// size) from `bytes` (the whole tensor) into `out`. The common 32-weight blocks go through
+    /// the C kernels; everything else through `decodeNaive`, their tested twin.
     public static func decode(_ type: GGMLType, bytes: UnsafeRawBufferPointer, first: Int, count: Int,
                               into out: UnsafeMutablePointer<Float>) {
+        guard let base = bytes.baseAddress, let (blockElements, blockBytes) = type.blockGeometry else {
+            return decodeNaive(type, bytes: bytes, first: first, count: count, into: out)
+        }
+        let start = base + first / blockElements * blockBytes, blocks = count / blockElements
+        switch type {
+        case .q8_0: lk_dequant_q8_0(start, blocks, out)
+        case .q4_0: lk_dequant_q4_0(start, blocks, out)
+        case .q4_1: lk_dequant_q4_1(start, blocks, out)
+        default: decodeNaive(type, bytes: bytes, first: first, count: count, into: out)
+        }
+    }
+
+    /// The plain Swift decoder of every supported type (the C kernels' twin).
+    public static func decodeNaive(_ type: GGMLType, bytes: UnsafeRawBufferPointer, first: Int, count: Int,
+                                   into out: UnsafeMutablePointer<Float>) {
         guard let (blockElements, blockBytes) = type.blockGeometry, type.isDecodable else {
             preconditionFailure("GGUFDequantizer: \(type.name) is not decodable (checked when the model loads)")
         }
