@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "Training",
                 dependencies: ["TensorCore", "LoRA", "Models"],
                 swiftSettings: swiftSettings),
+        .target(name: "Generation",
+                dependencies: ["TensorCore", "Models"],
+                swiftSettings: swiftSettings),
         .target(name: "Tokenizers",
                 dependencies: ["Formats"],
                 swiftSettings: swiftSettings),
@@ -58,7 +61,7 @@ let package = Package(
 
         .executableTarget(name: "lorikeet",
                           dependencies: [
-                              "TensorCore", "Formats", "Models", "Tokenizers", "CBLAS", "CKernels",
+                              "TensorCore", "Formats", "Models", "Tokenizers", "Generation", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ],
                           swiftSettings: swiftSettings),
@@ -69,6 +72,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Formats", "TestSupport"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),

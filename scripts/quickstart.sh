@@ -12,3 +12,5 @@ echo "== the embedded base model: what it is, its license, and what loading it c
 $bin inspect smollm2 --load
 echo "== engine matmul vs raw OpenBLAS on a SmolLM2-sized linear layer (batch 4 × 512 tokens)"
 $bin bench gemm --shapes 2048x576x1536 --repeats 9
+echo "== a greedy answer from the base model (first version: no KV cache yet, so ~3 tokens/s)"
+$bin generate --model smollm2 --prompt "What is a compiler?" --max-tokens 32 --temperature 0

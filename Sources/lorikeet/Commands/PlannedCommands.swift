@@ -24,11 +24,6 @@ struct EvalCommand: PlannedCommand {
     static let plannedIn = "QLoRA training issue"
 }
 
-struct GenerateCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Sample text from a base model, base + adapter, or a merged model.")
-    static let plannedIn = "model loading and generate issues"
-}
-
 struct MergeCommand: PlannedCommand {
     static let configuration = CommandConfiguration(commandName: "merge", abstract: "Merge an adapter into its base model (safetensors folder or GGUF).")
     static let plannedIn = "merge/export issue"

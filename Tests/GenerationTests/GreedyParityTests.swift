@@ -1,0 +1,27 @@
+import Foundation
+import Generation
+import Models
+import XCTest
+
+/// 48 greedily decoded tokens from SmolLM2's GGUF equal transformers' for the 4 golden chat
+/// prompts (Tests/ModelsTests/Fixtures/smollm2-goldens.json).
+final class GreedyParityTests: XCTestCase {
+    struct Goldens: Decodable { struct Case: Decodable { let prompt: String; let ids: [Int32]; let greedy: [Int32] }; let cases: [Case] }
+
+    func testFortyEightGreedyTokensMatchTransformers() throws {
+        let env = ProcessInfo.processInfo.environment
+        let dir = env["LORIKEET_MODEL_DIR"] ?? ((env["LORIKEET_CACHE"]
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
+        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
+        let decoder = GreedyDecoder(model: try DecoderModel(ggufPath: path))
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/smollm2-goldens.json")
+        let goldens = try JSONDecoder().decode(Goldens.self, from: Data(contentsOf: url))
+        for c in goldens.cases {
+            XCTAssertEqual(c.greedy.count, 48)
+            let got = decoder.generate(prompt: c.ids, maxTokens: 48)
+            XCTAssertEqual(got, c.greedy, c.prompt)
+        }
+    }
+}
