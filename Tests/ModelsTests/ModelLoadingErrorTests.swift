@@ -67,9 +67,7 @@ final class ModelLoadingErrorTests: XCTestCase {
 final class GGUFArchitectureTests: XCTestCase {
     /// llama.cpp's falcon vocabulary file declares general.architecture = falcon.
     func testUnsupportedGGUFArchitectureIsNamed() throws {
-        let env = ProcessInfo.processInfo.environment
-        let cache = env["LORIKEET_CACHE"] ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path
-        let path = cache + "/llama-cpp-python-0.3.36/ggml-vocab-falcon.gguf"
+        let path = CacheLocation.llamaCppFixtures + "/ggml-vocab-falcon.gguf"
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("llama.cpp fixtures missing: run scripts/setup.sh") }
         XCTAssertThrowsError(try DecoderModel(ggufPath: path)) { error in
             guard case .unsupportedArchitecture(let name, _)? = error as? ModelError else { return XCTFail("\(error)") }

@@ -55,10 +55,7 @@ final class SmolLM2ParityTests: XCTestCase {
     }
 
     static func embeddedModelPath() throws -> String {
-        let dir = ProcessInfo.processInfo.environment["LORIKEET_MODEL_DIR"]
-            ?? ((ProcessInfo.processInfo.environment["LORIKEET_CACHE"]
-                ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
-        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = CacheLocation.embeddedModel
         guard FileManager.default.fileExists(atPath: path) else {
             throw XCTSkip("embedded model missing at \(path): run scripts/setup.sh")
         }

@@ -90,10 +90,7 @@ final class PromptIdsTests: XCTestCase {
 
     func testChatPromptsTokenizeLikeTransformers() throws {
         let tokenizer = try SmolLM2TokenizerTests.tokenizer()
-        let env = ProcessInfo.processInfo.environment
-        let dir = env["LORIKEET_MODEL_DIR"] ?? ((env["LORIKEET_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
-        let file = try GGUFFile(path: dir + "/SmolLM2-135M-Instruct.Q4_1.gguf")
+        let file = try GGUFFile(path: CacheLocation.embeddedModel)
         let template = try ChatTemplate(source: try XCTUnwrap(file.metadata["tokenizer.chat_template"]?.string))
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("ModelsTests/Fixtures/smollm2-goldens.json")

@@ -7,11 +7,7 @@ import XCTest
 /// strings (.inp) and the ids llama.cpp's tokenizer gives them (.out), from the
 /// llama-cpp-python 0.3.36 source package that scripts/setup.sh unpacks into the cache.
 final class LlamaCppVocabularyTests: XCTestCase {
-    static var directory: String {
-        let env = ProcessInfo.processInfo.environment
-        let cache = env["LORIKEET_CACHE"] ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path
-        return cache + "/llama-cpp-python-0.3.36"
-    }
+    static var directory: String { CacheLocation.llamaCppFixtures }
 
     /// The test strings and reference ids of one vocabulary.
     static func cases(_ vocabulary: String) throws -> [(text: String, ids: [Int32])] {

@@ -13,10 +13,7 @@ final class SmolLM2TokenizerTests: XCTestCase {
     }
 
     static func tokenizer() throws -> BPETokenizer {
-        let env = ProcessInfo.processInfo.environment
-        let dir = env["LORIKEET_MODEL_DIR"] ?? ((env["LORIKEET_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lorikeet").path) + "/models")
-        let path = dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let path = CacheLocation.embeddedModel
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
         return try BPETokenizer(gguf: GGUFFile(path: path))
     }

@@ -49,10 +49,7 @@ struct GenerateCommand: ParsableCommand {
             var messages: [JinjaValue] = []
             if let system { messages.append(.dictionary([("role", .string("system")), ("content", .string(system))])) }
             messages.append(.dictionary([("role", .string("user")), ("content", .string(prompt))]))
-            var variables: [String: JinjaValue] = [:]
-            if let bos = tokenizer.bos { variables["bos_token"] = .string(tokenizer.tokens[Int(bos)]) }
-            if let eos = tokenizer.eos { variables["eos_token"] = .string(tokenizer.tokens[Int(eos)]) }
-            do { text = try ChatTemplate(source: source).render(messages: messages, addGenerationPrompt: true, variables: variables) }
+            do { text = try ChatTemplate(source: source).render(messages: messages, addGenerationPrompt: true, variables: tokenizer.templateVariables) }
             catch { throw CLIError(error.description) }
         }
         let ids: [Int32]

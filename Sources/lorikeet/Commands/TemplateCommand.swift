@@ -39,18 +39,12 @@ struct TemplateCommand: ParsableCommand {
                 if let tools = fields["tools"] { variables["tools"] = tools }
             default: throw CLIError("\(messages): expected a list of messages")
             }
-            let tokens = file.metadata["tokenizer.ggml.tokens"]?.array
-            for (variable, key) in [("bos_token", "tokenizer.ggml.bos_token_id"), ("eos_token", "tokenizer.ggml.eos_token_id")] {
-                if let id = file.metadata[key]?.int, let token = tokens?[safe: id]?.string { variables[variable] = .string(token) }
-            }
+            do { variables.merge(try BPETokenizer(gguf: file).templateVariables) { given, _ in given } }
+            catch { throw CLIError(error.description) }
             let rendered = try ChatTemplate(source: source).render(messages: conversation, addGenerationPrompt: generationPrompt, variables: variables)
             FileHandle.standardOutput.write(Data(rendered.utf8))
         } catch let error as TemplateError {
             throw CLIError(error.line > 0 && error.message.hasPrefix("JSON") ? "\(messages): line \(error.line), column \(error.column): \(error.message)" : error.description)
         }
     }
-}
-
-extension Array {
-    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }
