@@ -26,8 +26,33 @@ extension Tensor {
                                           chunking: CrossEntropyChunking = CrossEntropyChunking()) -> Tensor {
         precondition(hidden.rank == 2 && weight.rank == 2 && hidden.shape[1] == weight.shape[1],
                      "linearCrossEntropy: hidden \(hidden.shape) and weight \(weight.shape) must be [N, C] and [V, C]")
+        let base = weight.storage.base, c = weight.shape[1]
+        return chunkedCrossEntropy(hidden: hidden, vocab: weight.shape[0], targets: targets, chunking: chunking,
+                                   trainableWeight: weight) { v0, _ in UnsafePointer(base + v0 * c) }
+    }
+
+    /// The same loss over a frozen head [V, C] that is kept encoded (a quantized tied
+    /// embedding): `decodeRows(range, destination)` decodes vocabulary rows into scratch, one
+    /// vocabulary chunk at a time, in forward and again in backward. No weight gradient.
+    public static func linearCrossEntropy(hidden: Tensor, frozenVocabulary vocab: Int,
+                                          decodeRows: @escaping (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
+                                          targets: IntTensor, chunking: CrossEntropyChunking = CrossEntropyChunking()) -> Tensor {
+        precondition(hidden.rank == 2, "linearCrossEntropy: hidden \(hidden.shape) must be [N, C]")
+        let c = hidden.shape[1]
+        let panel = TensorStorage(count: min(chunking.vocabChunk, vocab) * c)  // [vocabChunk, C]
+        return chunkedCrossEntropy(hidden: hidden, vocab: vocab, targets: targets, chunking: chunking, trainableWeight: nil) { v0, vn in
+            decodeRows(v0..<(v0 + vn), panel.base)
+            return UnsafePointer(panel.base)
+        }
+    }
+
+    /// Shared body: `weightRows(v0, vn)` gives rows v0..<v0+vn of the head [vn, C], valid until
+    /// the next call.
+    private static func chunkedCrossEntropy(hidden: Tensor, vocab: Int, targets: IntTensor, chunking: CrossEntropyChunking,
+                                            trainableWeight weight: Tensor?,
+                                            weightRows: @escaping (Int, Int) -> UnsafePointer<Float>) -> Tensor {
         precondition(targets.shape == [hidden.shape[0]], "linearCrossEntropy: targets \(targets.shape) must be [\(hidden.shape[0])]")
-        let c = hidden.shape[1], vocab = weight.shape[0]
+        let c = hidden.shape[1]
         // Trained rows, gathered contiguously: rows[r] is the original row of gathered row r.
         var rows: [Int] = []
         var labels: [Int] = []
@@ -47,7 +72,7 @@ extension Tensor {
             let targetLogit = TensorStorage(count: trained)
             runMax.base.update(repeating: -.infinity, count: trained)
             forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
-                         hidden: gathered.base, weight: weight.storage.base) { r0, rn, v0, vn, logits in
+                         hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
                         let row = logits + r * vn, gr = r0 + r
@@ -61,7 +86,7 @@ extension Tensor {
                         let label = labels[gr]
                         if label >= v0 && label < v0 + vn {
                             // The exponential overwrote the logit: recover it exactly from the hidden row.
-                            targetLogit.base[gr] = lk_dot_f32(gathered.base + gr * c, weight.storage.base + label * c, c)
+                            targetLogit.base[gr] = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
                         }
                     }
                 }
@@ -74,14 +99,14 @@ extension Tensor {
         let out = TensorStorage(count: 1)
         out.base[0] = trained > 0 ? Float(total / Double(trained)) : 0
 
-        return record("linear_cross_entropy", shape: [], storage: out, inputs: [hidden, weight]) { ctx in
+        return record("linear_cross_entropy", shape: [], storage: out, inputs: weight.map { [hidden, $0] } ?? [hidden]) { ctx in
             guard trained > 0 else { return }
-            let dHidden = ctx.gradient(0), dWeight = ctx.gradient(1)
+            let dHidden = ctx.gradient(0), dWeight = weight == nil ? nil : ctx.gradient(1)
             guard dHidden != nil || dWeight != nil else { return }
             let scale = ctx.grad[0] / Float(trained)
             let dGathered = dHidden != nil ? TensorStorage(count: trained * c, zeroed: true) : nil
             forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
-                         hidden: gathered.base, weight: weight.storage.base) { r0, rn, v0, vn, logits in
+                         hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 // dlogits = scale · (softmax − onehot(target)), in place.
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
@@ -94,7 +119,7 @@ extension Tensor {
                 }
                 if let dGathered {  // dH[r0..<r0+rn] += dlogits · W[v0..<v0+vn]
                     gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
-                         b: weight.storage.base + v0 * c, ldb: c, beta: 1, c: dGathered.base + r0 * c, ldc: c)
+                         b: panel, ldb: c, beta: 1, c: dGathered.base + r0 * c, ldc: c)
                 }
                 if let dWeight {    // dW[v0..<v0+vn] += dlogitsᵀ · H[r0..<r0+rn]
                     gemm(transA: true, transB: false, m: vn, n: c, k: rn, a: logits, lda: vn,
@@ -107,20 +132,22 @@ extension Tensor {
         }
     }
 
-    /// Calls `body(firstRow, rowCount, firstVocab, vocabCount, logits[rowCount, vocabCount])`
-    /// for every (row chunk, vocabulary chunk), logits freshly computed as H · Wᵀ.
+    /// Calls `body(firstRow, rowCount, firstVocab, vocabCount, weightPanel[vocabCount, C],
+    /// logits[rowCount, vocabCount])` for every (vocabulary chunk, row chunk), logits freshly
+    /// computed as H · Wᵀ; each vocabulary chunk's weight rows are fetched once.
     private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking,
-                                     hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                     _ body: (Int, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+                                     hidden: UnsafePointer<Float>, weightRows: (Int, Int) -> UnsafePointer<Float>,
+                                     _ body: (Int, Int, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         let rowStep = min(chunking.rowChunk, trained), vocabStep = min(chunking.vocabChunk, vocab)
         let logits = TensorStorage(count: rowStep * vocabStep)  // the only logits buffer
         for v0 in stride(from: 0, to: vocab, by: vocabStep) {
             let vn = min(vocabStep, vocab - v0)
+            let panel = weightRows(v0, vn)
             for r0 in stride(from: 0, to: trained, by: rowStep) {
                 let rn = min(rowStep, trained - r0)
                 gemm(transA: false, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
-                     b: weight + v0 * c, ldb: c, beta: 0, c: logits.base, ldc: vn)
-                body(r0, rn, v0, vn, logits.base)
+                     b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn)
+                body(r0, rn, v0, vn, panel, logits.base)
             }
         }
     }

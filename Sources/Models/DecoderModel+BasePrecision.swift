@@ -1,0 +1,46 @@
+import Quantization
+import TensorCore
+
+/// How the frozen base's projections are held during training (the recipe's
+/// `quantization.base`): QLoRA's NF4, ggml's Q8_0, or plain Float32 (classic LoRA).
+public enum BasePrecision: String, Sendable, CaseIterable {
+    case nf4, q8_0, f32
+}
+
+extension DecoderModel {
+    /// Re-encodes every frozen projection of the decoder layers in `precision`, one matrix at a
+    /// time (the decoded Float32 copy of a single matrix is the peak extra memory). The
+    /// embedding, and the output head when tied to it, keep the source's encoding: QLoRA
+    /// quantizes linear layers only.
+    public func quantizeBase(to precision: BasePrecision) throws(ModelError) {
+        var failure: ModelError?
+        replaceLinears { name, layer in
+            guard failure == nil, name != "lm_head", let frozen = layer as? QuantizedLinear else { return layer }
+            let (o, i) = (frozen.weight.rows, frozen.weight.columns)
+            if precision == .q8_0 && i % Q8_0Matrix.blockSize != 0 {
+                failure = .invalidConfig("\(name): \(i) input features are not a multiple of 32, which q8_0 needs; use nf4 or f32")
+                return layer
+            }
+            let decoded = TensorStorage(count: o * i)
+            frozen.weight.decodeRows(0..<o, into: decoded.base)
+            let dense = Tensor(shape: [o, i], storage: decoded)
+            let encoded: any QuantizedMatrix
+            switch precision {
+            case .nf4: encoded = NF4Matrix(quantizing: dense)
+            case .q8_0: encoded = Q8_0Matrix(quantizing: dense)
+            case .f32: encoded = DenseMatrix(dense)
+            }
+            return QuantizedLinear(weight: encoded, bias: frozen.bias, panelRows: frozen.panelRows)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Bytes of all encoded weights (embedding, projections, head when separate).
+    public var encodedWeightBytes: Int {
+        var total = embedding.encodedBytes
+        for (name, layer) in namedLinears {
+            if let frozen = layer as? QuantizedLinear, name != "lm_head" || !config.tieWordEmbeddings { total += frozen.weight.encodedBytes }
+        }
+        return total
+    }
+}
