@@ -40,7 +40,7 @@ let package = Package(
                 dependencies: ["TensorCore", "CKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "Formats",
-                dependencies: ["TensorCore", "CKernels"],
+                dependencies: ["TensorCore", "CKernels", "CHDF5"],
                 swiftSettings: swiftSettings),
         .target(name: "Models",
                 dependencies: ["TensorCore", "Quantization", "Formats"],

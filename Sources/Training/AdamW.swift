@@ -23,13 +23,28 @@ public struct AdamW {
 
     /// One update of every named parameter that has a gradient in `gradients`.
     public mutating func update(_ parameters: [(name: String, tensor: Tensor)], gradients: GradientStore) {
+        update(parameters) { _, p in gradients[p].map { UnsafePointer($0.storage.base) } }
+    }
+
+    /// One update from accumulated (and possibly clipped) gradients, by parameter name.
+    public mutating func update(_ parameters: [(name: String, tensor: Tensor)], accumulated: [String: TensorStorage]) {
+        update(parameters) { name, _ in accumulated[name].map { UnsafePointer($0.base) } }
+    }
+
+    /// Puts back the state a checkpoint saved: the step count and every parameter's moments.
+    public mutating func restore(step: Int, moments: [String: (m: TensorStorage, v: TensorStorage)]) {
+        self.step = step
+        self.moments = moments
+    }
+
+    mutating func update(_ parameters: [(name: String, tensor: Tensor)], gradient: (String, Tensor) -> UnsafePointer<Float>?) {
         step += 1
         let t = Float(step)
         let correction1 = 1 - Foundation.pow(beta1, t)
         let correction2Root = (1 - Foundation.pow(beta2, t)).squareRoot()
         let stepSize = learningRate / correction1
         for (name, p) in parameters {
-            guard let g = gradients[p] else { continue }
+            guard let grad = gradient(name, p) else { continue }
             if moments[name] == nil {
                 moments[name] = (TensorStorage(count: p.count, zeroed: true), TensorStorage(count: p.count, zeroed: true))
             }
@@ -37,14 +52,12 @@ public struct AdamW {
             let decay = 1 - learningRate * weightDecay
             let (b1, b2, eps) = (beta1, beta2, epsilon)
             p.withUnsafeMutableBufferPointer { w in
-                g.withUnsafeBufferPointer { grad in
-                    for i in 0..<w.count {
-                        w[i] *= decay
-                        m.base[i] = m.base[i] * b1 + grad[i] * (1 - b1)
-                        v.base[i] = v.base[i] * b2 + grad[i] * grad[i] * (1 - b2)
-                        let denominator = v.base[i].squareRoot() / correction2Root + eps
-                        w[i] -= stepSize * m.base[i] / denominator
-                    }
+                for i in 0..<w.count {
+                    w[i] *= decay
+                    m.base[i] = m.base[i] * b1 + grad[i] * (1 - b1)
+                    v.base[i] = v.base[i] * b2 + grad[i] * grad[i] * (1 - b2)
+                    let denominator = v.base[i].squareRoot() / correction2Root + eps
+                    w[i] -= stepSize * m.base[i] / denominator
                 }
             }
         }

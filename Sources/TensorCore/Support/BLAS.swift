@@ -39,7 +39,7 @@ public func naiveGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha:
 
 /// y += alpha · x over n floats.
 @inlinable
-func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+public func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     guard n > 0 else { return }
     cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
 }
