@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev liblapacke-dev libhdf5-dev).
@@ -49,7 +50,8 @@ let package = Package(
                 dependencies: ["TensorCore", "Models"],
                 swiftSettings: swiftSettings),
         .target(name: "Training",
-                dependencies: ["TensorCore", "LoRA", "Models"],
+                dependencies: ["TensorCore", "LoRA", "Models", "Data", "Formats", "Tokenizers",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: swiftSettings),
         .target(name: "Generation",
                 dependencies: ["TensorCore", "Models"],
@@ -76,7 +78,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "LoRA", "Models", "Formats", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),

@@ -8,7 +8,7 @@ public struct LoRAConfig: Sendable, Equatable {
         case names([String])
     }
 
-    public enum Initialization: String, Sendable {
+    public enum Initialization: String, Sendable, CaseIterable {
         /// PEFT's default: A Kaiming-uniform (bound 1/√in), B zero, so training starts at the base.
         case `default`
         /// A normal with std 1/r, B zero.

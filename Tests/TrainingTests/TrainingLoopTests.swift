@@ -1,0 +1,135 @@
+import Data
+import Formats
+import Foundation
+import LoRA
+import Models
+import TensorCore
+import Training
+import XCTest
+
+/// The loop on the tiny Llama fixture: packing changes speed not results, a resumed run is
+/// the same run, schedules are transformers'.
+final class TrainingLoopTests: XCTestCase {
+    static let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ModelsTests/Fixtures/llama").path
+
+    /// Seeded random examples over the fixture's vocabulary, answer tokens trained.
+    static func examples(_ count: Int, vocabulary: Int, seed: UInt64) -> [TokenizedExample] {
+        var rng = RandomGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let n = 3 + Int(rng.next() % 9), prompt = 1 + Int(rng.next() % 2)
+            return TokenizedExample(ids: (0..<n).map { _ in Int32(rng.next() % UInt64(vocabulary)) }, trained: (0..<n).map { $0 >= prompt })
+        }
+    }
+
+    func testPackedBatchLossEqualsTokenWeightedLossOfExamplesOneByOne() throws {
+        let model = try DecoderModel(huggingFaceFolder: Self.base)
+        let examples = Self.examples(9, vocabulary: model.config.vocabSize, seed: 3)
+        let packed = BatchingOptions(batchSize: 2, maxSeqLen: 32, mode: .packed)
+        let (rows, consumed) = packed.nextRows(examples, from: 0)
+        XCTAssertGreaterThan(consumed, 6)
+        XCTAssertTrue(rows.contains { $0.count >= 3 }, "the test must really pack several examples in a row")
+        let batch = Batch(rows: rows, options: packed)
+        let packedLoss = Double(try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets).item)
+
+        var total = 0.0, tokens = 0
+        for example in examples.prefix(consumed) {
+            let single = BatchingOptions(batchSize: 1, maxSeqLen: example.ids.count, mode: .padded)
+            let b = Batch(rows: [[example]], options: single)
+            let l = Double(try model.loss(ids: b.ids, positions: b.positions, segments: nil, targets: b.targets).item)
+            total += l * Double(b.trainedTokens)
+            tokens += b.trainedTokens
+        }
+        XCTAssertEqual(tokens, batch.trainedTokens)
+        XCTAssertEqual(packedLoss, total / Double(tokens), accuracy: 1e-5)
+    }
+
+    static func recipe(_ settings: [String]) throws -> Recipe {
+        var document = RecipeDocument()
+        for s in ["training.steps=6", "training.batch_size=2", "data.max_seq_len=24", "training.grad_accumulation=2",
+                  "lora.rank=4", "lora.dropout=0.1", "training.warmup_steps=2", "training.learning_rate=0.01"] + settings {
+            try document.override(s)
+        }
+        return try Recipe(document)
+    }
+
+    static func trainer(_ recipe: Recipe) throws -> Trainer {
+        let model = try DecoderModel(huggingFaceFolder: base)
+        try model.quantizeBase(to: recipe.base)
+        var rng = RandomGenerator(seed: recipe.training.seed)
+        let adapter = LoRAAdapter(attachingTo: model, config: recipe.lora, rng: &rng)
+        let train = TokenizedDataset(path: "mem", examples: examples(23, vocabulary: model.config.vocabSize, seed: 9), statistics: DataStatistics())
+        let valid = TokenizedDataset(path: "mem", examples: examples(5, vocabulary: model.config.vocabSize, seed: 10), statistics: DataStatistics())
+        return Trainer(model: model, adapter: adapter, recipe: recipe, train: train, validation: valid)
+    }
+
+    func testResumedRunIsBitIdenticalToAStraightRun() throws {
+        // (q8_0 needs input widths that are multiples of 32; the fixture's MLP is 48 wide.)
+        for base in ["nf4", "f32"] {
+            let recipe = try Self.recipe(["quantization.base=\(base)"])
+            let straight = try Self.trainer(recipe)
+            for _ in 0..<6 { _ = try straight.trainStep() }
+
+            let first = try Self.trainer(recipe)
+            for _ in 0..<3 { _ = try first.trainStep() }
+            _ = first.recordValidation(try XCTUnwrap(first.validate()))
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-resume-\(UUID().uuidString)").path
+            let run = RunDirectory(path: dir)
+            let identity = BaseIdentity(name: "tiny", path: Self.base, sha256: "-", license: "apache-2.0")
+            try run.save(Checkpoint.archive(of: first, base: identity), step: first.step, keepLast: 2)
+
+            let resumed = try Self.trainer(recipe)
+            try Checkpoint.restore(try HDF5Archive(contentsOf: try XCTUnwrap(run.latest)), into: resumed, source: "test")
+            XCTAssertEqual(resumed.step, 3)
+            for _ in 0..<3 { _ = try resumed.trainStep() }
+            for ((name, a), (_, b)) in zip(straight.adapter.parameters, resumed.adapter.parameters) {
+                XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "\(base): \(name) differs after resume")
+            }
+            XCTAssertEqual(Array(straight.metrics.losses.suffix(3)), Array(resumed.metrics.losses.suffix(3)), base)
+            // Restored history was stored as Float32.
+            XCTAssertEqual(straight.metrics.losses.prefix(3).map(Float.init), resumed.metrics.losses.prefix(3).map(Float.init), base)
+            XCTAssertEqual(resumed.metrics.validationSteps, [3])
+            // Training moved the adapter and lowered the loss on what it saw.
+            XCTAssertNotEqual(straight.adapter.parameters.last?.1.scalars.contains { $0 != 0 }, false)
+        }
+    }
+
+    func testTrainingLowersTheLossAndKeepsOnlyTheLastCheckpoints() throws {
+        let recipe = try Self.recipe(["training.steps=30", "lora.dropout=0", "training.grad_accumulation=1"])
+        let trainer = try Self.trainer(recipe)
+        let before = try XCTUnwrap(trainer.validate())
+        var reports: [StepReport] = []
+        while !trainer.finished { reports.append(try trainer.trainStep()) }
+        XCTAssertEqual(reports.count, 30)
+        XCTAssertLessThan(try XCTUnwrap(trainer.validate()), before)
+        XCTAssertLessThan(reports.suffix(5).map(\.loss).reduce(0, +), reports.prefix(5).map(\.loss).reduce(0, +))
+        let run = RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-keep-\(UUID().uuidString)").path)
+        for step in [10, 20, 30] { try run.save(Checkpoint.archive(of: trainer, base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: step, keepLast: 2) }
+        XCTAssertEqual(run.stepFiles().map { ($0 as NSString).lastPathComponent }, ["step-000020.h5", "step-000030.h5"])
+    }
+
+    func testSchedulesMatchTransformers() throws {
+        struct Goldens: Decodable { struct Case: Decodable { let kind: String; let warmup: Int; let min_ratio: Float; let rates: [Double] }; let peak: Float; let total: Int; let cases: [Case] }
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/schedules.json")
+        let goldens = try JSONDecoder().decode(Goldens.self, from: Data(contentsOf: url))
+        for c in goldens.cases {
+            let schedule = LearningRateSchedule(kind: try XCTUnwrap(LearningRateSchedule.Kind(rawValue: c.kind)), peak: goldens.peak,
+                                                warmupSteps: c.warmup, totalSteps: goldens.total, minRatio: c.min_ratio)
+            for (step, want) in c.rates.enumerated() {
+                XCTAssertEqual(Double(schedule.rate(afterSteps: step)), want, accuracy: 1e-9, "\(c.kind) warmup \(c.warmup) step \(step)")
+            }
+        }
+    }
+
+    func testClippingScalesToTheMaximumNorm() throws {
+        let p = Tensor(shape: [2], scalars: [0, 0], requiresGrad: true)
+        let loss = (p * Tensor(shape: [2], scalars: [3, 4])).sum()
+        var accumulator = GradientAccumulator()
+        accumulator.add([("p", p)], from: loss.backward())
+        accumulator.add([("p", p)], from: loss.backward())  // two micro-batches: gradient (6, 8)
+        XCTAssertEqual(accumulator.clip(maxNorm: 1), 10, accuracy: 1e-9)
+        let g = try XCTUnwrap(accumulator.sums["p"])
+        XCTAssertEqual(g.base[0], 0.6, accuracy: 1e-6)
+        XCTAssertEqual(g.base[1], 0.8, accuracy: 1e-6)
+    }
+}
