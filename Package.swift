@@ -68,7 +68,7 @@ let package = Package(
 
         .executableTarget(name: "lorikeet",
                           dependencies: [
-                              "TensorCore", "Formats", "Models", "Tokenizers", "Generation", "CBLAS", "CKernels",
+                              "TensorCore", "Formats", "Models", "Tokenizers", "Generation", "Data", "LoRA", "Training", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ],
                           swiftSettings: swiftSettings),

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Data
+import Formats
+import Foundation
+import LoRA
+import TensorCore
+import Training
+
+/// Mean loss over trained tokens and perplexity of a model, with or without an adapter.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Loss and perplexity of a model (optionally with an adapter) on a JSONL dataset.")
+
+    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A Lorikeet checkpoint (.h5); its recipe gives the LoRA shape, base precision and data settings.") var adapter: String?
+    @Option(help: "A JSONL file.") var data: String
+    @Option(help: "Examples to evaluate (0: all).") var limit = 0
+
+    func run() throws {
+        var document = RecipeDocument()
+        var archive: HDF5Archive?
+        do {
+            if let adapter {
+                let a = try HDF5Archive(contentsOf: adapter)
+                guard let saved = a.strings["recipe"] else { throw CLIError("\(adapter): not a Lorikeet checkpoint (no recipe)") }
+                document = try RecipeDocument(yaml: saved, source: adapter)
+                archive = a
+            }
+            try document.set("data.path", .string(data), source: "--data")
+            try document.set("data.valid_fraction", .double(0), source: "--data")
+        } catch let e as FormatError { throw CLIError(e.description) } catch let e as RecipeError { throw CLIError(e.description) }
+        var settings: Recipe
+        do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
+        let session = try ModelSession(model)
+        if let archive, let expected = archive.strings["base/sha256"], try session.identity().sha256 != expected {
+            throw CLIError("\(session.path) is not the base \(adapter ?? "") was trained on (SHA-256 differs)")
+        }
+        let m = session.model
+        var rng = RandomGenerator(seed: 0)
+        var lora: LoRAAdapter?
+        if let archive {
+            do { try m.quantizeBase(to: settings.base) } catch { throw CLIError(error.description) }
+            lora = LoRAAdapter(attachingTo: m, config: settings.lora, rng: &rng)
+            var tensors: [String: Tensor] = [:]
+            for (key, a) in archive.floatArrays where key.hasPrefix("adapter/") { tensors[String(key.dropFirst(8))] = Tensor(shape: a.shape, scalars: a.values) }
+            do { try lora?.load(tensors, source: adapter ?? "") } catch { throw CLIError(error.description) }
+            lora?.setTraining(false)
+        }
+        settings.data.batching.padID = session.tokenizer.eos ?? 0
+        let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
+        var dataset: TokenizedDataset
+        do { dataset = try RecipeData.load(settings.data, encoder: encoder, seed: 0).train } catch { throw CLIError(error.description) }
+        if limit > 0 { dataset = TokenizedDataset(path: dataset.path, examples: Array(dataset.examples.prefix(limit)), statistics: dataset.statistics) }
+        let start = Date()
+        var total = 0.0, tokens = 0
+        for batch in BatchStream(dataset: dataset, options: settings.data.batching, seed: 0, shuffle: false).allBatches() where batch.trainedTokens > 0 {
+            let loss: Tensor
+            do { loss = try noGrad { try m.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets) } } catch {
+                throw CLIError("\(error)")
+            }
+            total += Double(loss.item) * Double(batch.trainedTokens)
+            tokens += batch.trainedTokens
+        }
+        guard tokens > 0 else { throw CLIError("\(data): no trained tokens to evaluate") }
+        let mean = total / Double(tokens)
+        print(String(format: "loss %.4f  perplexity %.2f  (%d examples, %d trained tokens, %@%@)", mean, Foundation.exp(mean), dataset.examples.count, tokens,
+                     adapter.map { "adapter \($0)" } ?? "base model", lora == nil ? "" : ", base \(settings.base.rawValue)"))
+        note(String(format: "[evaluated in %.1f s]", Date().timeIntervalSince(start)))
+    }
+}
