@@ -31,8 +31,22 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testPlannedCommandsFailClearly() {
-        XCTAssertThrowsError(try TrainCommand.parse([]).run()) { error in
+        XCTAssertThrowsError(try MergeCommand.parse([]).run()) { error in
             XCTAssertTrue("\(error)".contains("not available in this build yet"))
+        }
+    }
+
+    func testTrainRefusesMissingRecipesAndUnknownKeysByName() throws {
+        XCTAssertThrowsError(try TrainCommand.parse(["/nonexistent/recipe.yaml"]).run()) { error in
+            XCTAssertTrue("\(error)".hasPrefix("/nonexistent/recipe.yaml: cannot read the recipe"), "\(error)")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-\(UUID().uuidString).yaml").path
+        try "training:\n  step: 3\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try TrainCommand.parse([path]).run()) { error in
+            XCTAssertEqual("\(error)", "\(path): unknown recipe key 'training.step'. Did you mean 'training.steps'?")
+        }
+        XCTAssertThrowsError(try TrainCommand.parse([path, "--set", "training.steps=3", "--set", "lora.rank=-1"]).run()) { error in
+            XCTAssertTrue("\(error)".contains("unknown recipe key 'training.step'"), "\(error)")
         }
     }
 
