@@ -37,7 +37,7 @@ public struct Batch: Sendable {
     /// Tokens of real examples (not padding).
     public let realTokens: Int
     /// Targets the loss counts.
-    public var trainedTokens: Int { targets.scalars.lazy.filter { $0 >= 0 }.count }
+    public let trainedTokens: Int
 
     /// Lays `rows` (each a list of examples) out as a batch of `options.batchSize` rows.
     public init(rows: [[TokenizedExample]], options: BatchingOptions) {
@@ -71,6 +71,7 @@ public struct Batch: Sendable {
         self.targets = IntTensor(shape: [b * t], scalars: targets)
         self.examples = examples
         realTokens = real
+        trainedTokens = targets.lazy.filter { $0 >= 0 }.count
     }
 }
 

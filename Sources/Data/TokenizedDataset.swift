@@ -77,14 +77,21 @@ public struct TokenizedDataset: Sendable {
         self.statistics = statistics
     }
 
-    /// Real tokens over row capacity when every example is batched in file order.
-    public func packingEfficiency(_ options: BatchingOptions) -> Double {
-        var start = 0, rows = 0
+    /// Batches and rows of one pass with every example batched in file order.
+    public func passShape(_ options: BatchingOptions) -> (batches: Int, rows: Int) {
+        var start = 0, batches = 0, rows = 0
         while start < examples.count {
             let next = options.nextRows(examples, from: start)
+            batches += 1
             rows += next.rows.count
             start += next.consumed
         }
+        return (batches, rows)
+    }
+
+    /// Real tokens over row capacity when every example is batched in file order.
+    public func packingEfficiency(_ options: BatchingOptions) -> Double {
+        let rows = passShape(options).rows
         return rows == 0 ? 0 : Double(statistics.tokens) / Double(rows * options.maxSeqLen)
     }
 }

@@ -62,20 +62,25 @@ public enum Checkpoint {
         return a
     }
 
+    /// The adapter tensors of a checkpoint, by PEFT name.
+    public static func adapterTensors(_ a: HDF5Archive) -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for (key, array) in a.floatArrays where key.hasPrefix("adapter/") {
+            tensors[String(key.dropFirst("adapter/".count))] = Tensor(shape: array.shape, scalars: array.values)
+        }
+        return tensors
+    }
+
     /// Puts a checkpoint's state into `trainer` (built from the same recipe and base): adapter,
     /// moments, step, data cursor, dropout generators, metrics.
     public static func restore(_ a: HDF5Archive, into trainer: Trainer, source: String) throws(TrainingError) {
-        var tensors: [String: Tensor] = [:]
         var moments: [String: (m: TensorStorage, v: TensorStorage)] = [:]
         func storage(_ values: [Float]) -> TensorStorage {
             let s = TensorStorage(count: values.count)
             for (i, x) in values.enumerated() { s.base[i] = x }
             return s
         }
-        for (key, array) in a.floatArrays where key.hasPrefix("adapter/") {
-            tensors[String(key.dropFirst("adapter/".count))] = Tensor(shape: array.shape, scalars: array.values)
-        }
-        do { try trainer.adapter.load(tensors, source: source) } catch { throw .checkpoint(error.description) }
+        do { try trainer.adapter.load(adapterTensors(a), source: source) } catch { throw .checkpoint(error.description) }
         for (name, tensor) in trainer.adapter.parameters {
             guard let m = a.floatArrays["optimizer/m/" + name], let v = a.floatArrays["optimizer/v/" + name] else { continue }
             guard m.values.count == tensor.count, v.values.count == tensor.count else {

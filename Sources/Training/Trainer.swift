@@ -79,8 +79,7 @@ public final class Trainer {
         if t.steps > 0 {
             totalSteps = t.steps
         } else {
-            var batches = 0, start = 0
-            while start < train.examples.count { start += recipe.data.batching.nextRows(train.examples, from: start).consumed; batches += 1 }
+            let batches = train.passShape(recipe.data.batching).batches
             totalSteps = max(1, (t.epochs * batches + t.gradientAccumulation - 1) / t.gradientAccumulation)
         }
         schedule = LearningRateSchedule(kind: t.schedule, peak: t.learningRate, warmupSteps: t.warmupSteps,

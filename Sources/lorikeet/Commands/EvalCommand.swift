@@ -41,9 +41,7 @@ struct EvalCommand: ParsableCommand {
         if let archive {
             do { try m.quantizeBase(to: settings.base) } catch { throw CLIError(error.description) }
             lora = LoRAAdapter(attachingTo: m, config: settings.lora, rng: &rng)
-            var tensors: [String: Tensor] = [:]
-            for (key, a) in archive.floatArrays where key.hasPrefix("adapter/") { tensors[String(key.dropFirst(8))] = Tensor(shape: a.shape, scalars: a.values) }
-            do { try lora?.load(tensors, source: adapter ?? "") } catch { throw CLIError(error.description) }
+            do { try lora?.load(Checkpoint.adapterTensors(archive), source: adapter ?? "") } catch { throw CLIError(error.description) }
             lora?.setTraining(false)
         }
         settings.data.batching.padID = session.tokenizer.eos ?? 0
