@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
-# set-up, a release build, the data-prep, a QLoRA fine-tune (150 steps, ~25 min on 2 cores),
+# set-up, a release build, the data-prep, a QLoRA fine-tune (150 steps of 4 × 256 tokens),
 # the loss before and after on held-out FOLDOC examples, and the loss curves. Merging, export
 # and generation with the adapter join here as they land.
 # QUICKSTART_STEPS=N shortens the run (e.g. 20 for a smoke test).
