@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]

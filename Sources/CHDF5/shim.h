@@ -19,5 +19,7 @@ static inline hid_t lk_H5T_NATIVE_INT64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t lk_H5T_NATIVE_UINT8(void) { return H5T_NATIVE_UINT8; }
 static inline hid_t lk_H5T_NATIVE_UINT64(void) { return H5T_NATIVE_UINT64; }
 static inline hid_t lk_H5T_C_S1(void) { return H5T_C_S1; }
+/// The size that marks a string type as variable-length (h5py writes `str` this way).
+static inline size_t lk_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 /// Silences HDF5's own stderr error printing: Lorikeet reports errors itself, by name.
 static inline herr_t lk_H5_silence_errors(void) { return H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

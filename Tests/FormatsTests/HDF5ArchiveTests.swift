@@ -1,3 +1,4 @@
+import CHDF5
 import Formats
 import Foundation
 import XCTest
@@ -5,9 +6,18 @@ import XCTest
 /// Checkpoint files round-trip bit for bit, are readable by h5dump, and damaged or missing
 /// files are reported by path without crashing; a failed write never leaves a file behind.
 final class HDF5ArchiveTests: XCTestCase {
+    var directories: [String] = []
+
+    override func tearDown() {
+        for dir in directories { try? FileManager.default.removeItem(atPath: dir) }
+        directories = []
+        super.tearDown()
+    }
+
     func temporaryDirectory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-h5-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        directories.append(dir)
         return dir
     }
 
@@ -88,6 +98,96 @@ final class HDF5ArchiveTests: XCTestCase {
         XCTAssertThrowsError(try bad.write(to: path)) { XCTAssertTrue("\($0)".contains("'broken'"), "\($0)") }
         XCTAssertEqual(try HDF5Archive(contentsOf: path), sample())
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["ckpt.h5"])
+    }
+    func testFloatBitPatternsSurviveExactly() throws {
+        let path = try temporaryDirectory() + "/bits.h5"
+        // Quiet NaN with a payload, negative signalling-range NaN, −0, the smallest and largest subnormals.
+        let bits: [UInt32] = [0x7FC0_0001, 0xFFA1_2345, 0x8000_0000, 0x0000_0001, 0x807F_FFFF, 0x7F80_0000]
+        var a = HDF5Archive()
+        a.floatArrays["w"] = .init(shape: [3, 2], values: bits.map(Float.init(bitPattern:)))
+        try a.write(to: path)
+        let back = try HDF5Archive(contentsOf: path)
+        XCTAssertEqual(back.floatArrays["w"]?.shape, [3, 2])
+        XCTAssertEqual(back.floatArrays["w"]?.values.map(\.bitPattern), bits)
+    }
+
+    func testNestedGroupsDottedNamesAndEdgeStrings() throws {
+        let path = try temporaryDirectory() + "/nested.h5"
+        var a = HDF5Archive()
+        a.floatArrays["a/b/c/d/model.layers.0.mlp.down_proj.lora_B.weight"] = .init(shape: [1, 1, 1], values: [2])
+        a.floatArrays["a/b/sibling"] = .init(shape: [0, 4], values: [])
+        a.intArrays["a/b/c/steps"] = [1, 2, 3]
+        a.strings["a/empty"] = ""
+        a.strings["a/yaml"] = "lora:\n  rank: 8\n  targets: [q_proj, v_proj]\n# ünïcødé ✓ 🦜\n"
+        try a.write(to: path)
+        XCTAssertEqual(try HDF5Archive(contentsOf: path), a)
+    }
+
+    func testInvalidArchivesAreRejectedBeforeAnyFileExists() throws {
+        let dir = try temporaryDirectory()
+        var cases: [(HDF5Archive, String)] = []
+        var a = HDF5Archive(); a.floatArrays["x"] = .init(shape: [2], values: [1]); cases.append((a, "'x'"))
+        a = HDF5Archive(); a.floatArrays["huge"] = .init(shape: [Int.max, 4], values: []); cases.append((a, "'huge'"))
+        a = HDF5Archive(); a.floatArrays["neg"] = .init(shape: [-1, -1], values: [1]); cases.append((a, "'neg'"))
+        a = HDF5Archive(); a.intArrays["g"] = [1]; a.strings["g/leaf"] = "x"; cases.append((a, "'g'"))
+        a = HDF5Archive(); a.intArrays["same"] = [1]; a.strings["same"] = "x"; cases.append((a, "'same'"))
+        for bad in ["", "/lead", "trail/", "a//b", "a/../b"] {
+            a = HDF5Archive(); a.intArrays[bad] = [1]; cases.append((a, "'\(bad)'"))
+        }
+        a = HDF5Archive(); a.strings["nul"] = "a\u{0}b"; cases.append((a, "'nul'"))
+        for (archive, needle) in cases {
+            XCTAssertThrowsError(try archive.write(to: dir + "/out.h5")) { error in
+                guard case FormatError.malformed = error else { return XCTFail("\(error)") }
+                XCTAssertTrue("\(error)".contains(needle), "\(error) should name \(needle)")
+            }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+
+    /// Writes one scalar or 1-D dataset with the C API, as h5py or another tool would.
+    func writeForeign(_ path: String, name: String, type: hid_t, count: Int?, _ data: UnsafeRawPointer) {
+        let file = H5Fcreate(path, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        var dims = [hsize_t(count ?? 1)]
+        let space = count == nil ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, nil)
+        let set = H5Dcreate2(file, name, type, space, lk_H5P_DEFAULT(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        XCTAssertGreaterThanOrEqual(H5Dwrite(set, type, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), data), 0)
+        H5Dclose(set); H5Sclose(space); H5Fclose(file)
+    }
+
+    func testReadsForeignStringsAndRejectsOtherTypesByName() throws {
+        _ = lk_H5_silence_errors()
+        let dir = try temporaryDirectory()
+        // A variable-length UTF-8 string (h5py's default for `str`).
+        let vlen = H5Tcopy(lk_H5T_C_S1()); H5Tset_size(vlen, lk_H5T_VARIABLE()); H5Tset_cset(vlen, H5T_CSET_UTF8)
+        "model: café\nsteps: 3".withCString { text in
+            var pointer: UnsafePointer<CChar>? = text
+            writeForeign(dir + "/vlen.h5", name: "recipe", type: vlen, count: nil, &pointer)
+        }
+        H5Tclose(vlen)
+        XCTAssertEqual(try HDF5Archive(contentsOf: dir + "/vlen.h5").strings, ["recipe": "model: café\nsteps: 3"])
+        // A Fortran-style space-padded fixed-length string.
+        let padded = H5Tcopy(lk_H5T_C_S1()); H5Tset_size(padded, 8); H5Tset_strpad(padded, H5T_STR_SPACEPAD)
+        writeForeign(dir + "/padded.h5", name: "name", type: padded, count: nil, Array("abc     ".utf8))
+        H5Tclose(padded)
+        XCTAssertEqual(try HDF5Archive(contentsOf: dir + "/padded.h5").strings, ["name": "abc"])
+        // Float64, unsigned 64-bit and 32-bit integers are refused by dataset name.
+        writeForeign(dir + "/double.h5", name: "lr", type: lk_H5T_NATIVE_DOUBLE(), count: 2, [1.0, 2.0])
+        writeForeign(dir + "/uint64.h5", name: "seed", type: lk_H5T_NATIVE_UINT64(), count: 1, [UInt64.max])
+        writeForeign(dir + "/int32.h5", name: "step", type: lk_H5T_NATIVE_INT32(), count: 1, [Int32(7)])
+        for (file, name) in [("double.h5", "'lr'"), ("uint64.h5", "'seed'"), ("int32.h5", "'step'")] {
+            XCTAssertThrowsError(try HDF5Archive(contentsOf: dir + "/" + file)) { error in
+                guard case FormatError.malformed = error else { return XCTFail("\(error)") }
+                XCTAssertTrue("\(error)".hasPrefix(dir + "/" + file) && "\(error)".contains(name), "\(error)")
+            }
+        }
+    }
+
+    func testMissingFileIsAnIOErrorAndDirectoryIsRefused() throws {
+        let dir = try temporaryDirectory()
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: dir + "/missing.h5")) { error in
+            XCTAssertEqual(error as? FormatError, .io(path: dir + "/missing.h5", reason: "No such file or directory"))
+        }
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: dir)) { XCTAssertTrue("\($0)".hasPrefix(dir), "\($0)") }
     }
 }
 

@@ -5,6 +5,7 @@ import Foundation
 /// 1-D Int64 arrays, and strings. Names are paths ("adapter/…lora_A.weight"); the groups on
 /// the way are created on write. Plain datasets only, so `h5dump` and h5py read every file.
 public struct HDF5Archive: Equatable, Sendable {
+    /// A row-major Float32 array; `shape == []` is a scalar holding one value.
     public struct FloatArray: Equatable, Sendable {
         public var shape: [Int]
         public var values: [Float]
@@ -26,30 +27,30 @@ public struct HDF5Archive: Equatable, Sendable {
 }
 
 extension HDF5Archive {
-    /// Writes the archive to `path` atomically: into `<path>.partial-<pid>`, flushed and
-    /// closed, then renamed over `path`. On any failure the partial file is removed and an
-    /// existing `path` is untouched, so a crash never leaves a broken file under the real name.
+    /// Writes the archive to `path` atomically: into `<path>.partial-<pid>`, flushed, synced and
+    /// closed, then renamed over `path`. Everything is validated first and on any failure the
+    /// partial file is removed, so an existing `path` is never replaced by a broken file.
     public func write(to path: String) throws(FormatError) {
-        for (name, array) in floatArrays where array.shape.reduce(1, *) != array.values.count || array.shape.contains(where: { $0 < 0 }) {
-            throw .malformed(path: path, reason: "dataset '\(name)': shape \(array.shape) does not hold \(array.values.count) values")
-        }
+        try validate(path: path)
         _ = lk_H5_silence_errors()
-        let partial = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+        let partial = path + ".partial-\(getpid())"
         let file = H5Fcreate(partial, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
         guard file >= 0 else { throw .io(path: path, reason: "cannot create \(partial) (does the folder exist and is it writable?)") }
         var closed = false
         defer { if !closed { H5Fclose(file); unlink(partial) } }
         let links = H5Pcreate(lk_H5P_LINK_CREATE())
+        guard links >= 0 else { throw .io(path: path, reason: "cannot create a link property list") }
         defer { H5Pclose(links) }
         H5Pset_create_intermediate_group(links, 1)
 
+        /// One dataset of `dims` (`[]` = scalar) from `data`, whose layout matches `type`.
         func dataset(_ name: String, type: hid_t, dims: [Int], _ data: UnsafeRawPointer?) throws(FormatError) {
             var hdims = dims.map { hsize_t($0) }
             let space = dims.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), &hdims, nil)
             guard space >= 0 else { throw .io(path: path, reason: "dataset '\(name)': cannot create its dataspace") }
             defer { H5Sclose(space) }
             let set = H5Dcreate2(file, name, type, space, links, lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
-            guard set >= 0 else { throw .io(path: path, reason: "dataset '\(name)': cannot create it (a name used twice, or as a group?)") }
+            guard set >= 0 else { throw .io(path: path, reason: "dataset '\(name)': cannot create it") }
             defer { H5Dclose(set) }
             if dims.reduce(1, *) > 0, H5Dwrite(set, type, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), data) < 0 {
                 throw .io(path: path, reason: "dataset '\(name)': write failed (disk full?)")
@@ -57,92 +58,177 @@ extension HDF5Archive {
         }
         for name in floatArrays.keys.sorted() {
             guard let a = floatArrays[name] else { continue }
-            let result = a.values.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: lk_H5T_NATIVE_FLOAT(), dims: a.shape, raw.baseAddress) } }
-            try result.get()
+            try a.values.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: lk_H5T_NATIVE_FLOAT(), dims: a.shape, raw.baseAddress) } }.get()
         }
         for name in intArrays.keys.sorted() {
             guard let a = intArrays[name] else { continue }
-            let result = a.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: lk_H5T_NATIVE_INT64(), dims: [a.count], raw.baseAddress) } }
-            try result.get()
+            try a.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: lk_H5T_NATIVE_INT64(), dims: [a.count], raw.baseAddress) } }.get()
         }
+        // Scalar fixed-length UTF-8 strings: h5dump prints their text, h5py reads them as bytes.
         for name in strings.keys.sorted() {
             guard let s = strings[name] else { continue }
-            var bytes = Array(s.utf8)
-            bytes.append(0)
+            let bytes = Array(s.utf8) + [0]  // [count + 1], NUL-terminated
             let type = H5Tcopy(lk_H5T_C_S1())
+            guard type >= 0 else { throw .io(path: path, reason: "dataset '\(name)': cannot create a string type") }
             defer { H5Tclose(type) }
             H5Tset_size(type, bytes.count)
             H5Tset_cset(type, H5T_CSET_UTF8)
-            let result = bytes.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: type, dims: [], raw.baseAddress) } }
-            try result.get()
+            try bytes.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: type, dims: [], raw.baseAddress) } }.get()
         }
-        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0 else { throw .io(path: path, reason: "flush failed") }
+        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0 else { throw .io(path: path, reason: "flush failed (disk full?)") }
         closed = true
         guard H5Fclose(file) >= 0 else { unlink(partial); throw .io(path: path, reason: "close failed (disk full?)") }
-        guard rename(partial, path) == 0 else {
+        // H5Fflush does not fsync: without it a crash after rename could leave an empty file.
+        let fd = open(partial, O_RDONLY)
+        guard fd >= 0, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
             unlink(partial)
-            throw .io(path: path, reason: "cannot rename \(partial) into place (\(String(cString: strerror(errno))))")
+            throw .io(path: path, reason: "cannot sync \(partial) (\(reason))")
+        }
+        close(fd)
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw .io(path: path, reason: "cannot rename \(partial) into place (\(reason))")
         }
     }
 
-    /// Reads every dataset of the file at `path`, recursively through its groups.
+    /// Rejects what HDF5 would refuse half-way through a write (bad names, a name that is both
+    /// a dataset and a group, sizes that disagree), before any file is created.
+    func validate(path: String) throws(FormatError) {
+        let names = Array(floatArrays.keys) + Array(intArrays.keys) + Array(strings.keys)
+        var seen = Set<String>()
+        for name in names {
+            let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+            guard !name.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+                throw .malformed(path: path, reason: "dataset name '\(name)' is not a path like 'group/name'")
+            }
+            guard seen.insert(name).inserted else { throw .malformed(path: path, reason: "dataset '\(name)' is given twice, with different types") }
+        }
+        for name in names {
+            var prefix = ""
+            for part in name.split(separator: "/").dropLast() {
+                prefix += prefix.isEmpty ? String(part) : "/" + part
+                if seen.contains(prefix) { throw .malformed(path: path, reason: "'\(prefix)' is both a dataset and the group of '\(name)'") }
+            }
+        }
+        for (name, array) in floatArrays {
+            var count = 1
+            for d in array.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow else { count = -1; break }
+                count = product
+            }
+            guard count == array.values.count else {
+                throw .malformed(path: path, reason: "dataset '\(name)': shape \(array.shape) does not hold \(array.values.count) values")
+            }
+        }
+        for (name, s) in strings where s.utf8.contains(0) {
+            throw .malformed(path: path, reason: "string '\(name)' contains a NUL character, which HDF5 strings cannot hold")
+        }
+    }
+
+    /// Reads every dataset of the file at `path`, recursively through its groups, by its full
+    /// path without the leading "/". Float32 arrays of any rank, 1-D signed 64-bit integer
+    /// arrays and scalar strings (fixed- or variable-length) are read; anything else is an error
+    /// naming the dataset, so a checkpoint is never half-understood.
     public init(contentsOf path: String) throws(FormatError) {
         _ = lk_H5_silence_errors()
-        guard FileManager.default.fileExists(atPath: path) else { throw .io(path: path, reason: "no such file") }
+        // Missing and unreadable files get the system's reason, not HDF5's "not HDF5".
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw .io(path: path, reason: String(cString: strerror(errno))) }
+        var status = stat()
+        let statted = fstat(fd, &status)
+        close(fd)
+        guard statted == 0, status.st_mode & 0o170000 == 0o100000 else { throw .io(path: path, reason: "not a regular file") }
+        let fileSize = Int(status.st_size)
         guard H5Fis_hdf5(path) > 0 else { throw .malformed(path: path, reason: "not an HDF5 file (or damaged)") }
         let file = H5Fopen(path, lk_H5F_ACC_RDONLY(), lk_H5P_DEFAULT())
         guard file >= 0 else { throw .malformed(path: path, reason: "HDF5 cannot open it (truncated or damaged?)") }
         defer { H5Fclose(file) }
 
-        final class Names { var all: [String] = [] }
-        let names = Names()
-        let visited = withUnsafeMutablePointer(to: &names.all) { pointer in
-            H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, { _, name, _, context in
-                guard let name, let context else { return -1 }
-                context.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+        // Hard links only: soft and external links point at objects found elsewhere (or nowhere).
+        var names: [String] = []
+        let visited = withUnsafeMutablePointer(to: &names) { pointer in
+            H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, { _, name, info, context in
+                guard let name, let info, let context else { return -1 }
+                if info.pointee.type == H5L_TYPE_HARD {
+                    context.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+                }
                 return 0
             }, pointer)
         }
         guard visited >= 0 else { throw .malformed(path: path, reason: "cannot list its contents (truncated or damaged?)") }
 
         self.init()
-        for name in names.all {
-            let set = H5Dopen2(file, name, lk_H5P_DEFAULT())
-            if set < 0 { continue }  // a group
-            defer { H5Dclose(set) }
-            let type = H5Dget_type(set), space = H5Dget_space(set)
-            defer { H5Tclose(type); H5Sclose(space) }
-            let rank = Int(H5Sget_simple_extent_ndims(space))
-            guard rank >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable dataspace") }
-            var hdims = [hsize_t](repeating: 0, count: rank)
-            H5Sget_simple_extent_dims(space, &hdims, nil)
-            let dims = hdims.map { Int($0) }
-            var count = 1
-            for d in dims {
-                let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= 1 << 34 else { throw .malformed(path: path, reason: "dataset '\(name)': absurd size \(dims)") }
-                count = product
-            }
-            let typeClass = H5Tget_class(type), size = H5Tget_size(type)
-            switch typeClass {
-            case H5T_FLOAT where size == 4:
-                var values = [Float](repeating: 0, count: count)
-                let status = values.withUnsafeMutableBytes { H5Dread(set, lk_H5T_NATIVE_FLOAT(), lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }
-                guard count == 0 || status >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': read failed (truncated file?)") }
-                floatArrays[name] = FloatArray(shape: dims, values: values)
-            case H5T_INTEGER where size == 8 && rank == 1:
-                var values = [Int64](repeating: 0, count: count)
-                let status = values.withUnsafeMutableBytes { H5Dread(set, lk_H5T_NATIVE_INT64(), lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }
-                guard count == 0 || status >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': read failed (truncated file?)") }
-                intArrays[name] = values
-            case H5T_STRING where rank == 0 && H5Tis_variable_str(type) == 0:
-                var bytes = [UInt8](repeating: 0, count: size)
-                let status = bytes.withUnsafeMutableBytes { H5Dread(set, type, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }
-                guard status >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': read failed (truncated file?)") }
-                strings[name] = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            default:
-                throw .malformed(path: path, reason: "dataset '\(name)' has a type Lorikeet does not read (Float32 arrays, 1-D Int64 arrays and fixed-length strings only)")
-            }
+        for name in names {
+            let object = H5Oopen(file, name, lk_H5P_DEFAULT())
+            guard object >= 0 else { throw .malformed(path: path, reason: "'\(name)' cannot be opened (truncated or damaged?)") }
+            defer { H5Oclose(object) }
+            guard H5Iget_type(object) == H5I_DATASET else { continue }  // groups, named types
+            try read(dataset: object, name: name, path: path, fileSize: fileSize)
         }
+    }
+
+    /// Reads one open dataset into the map its type belongs to.
+    mutating func read(dataset set: hid_t, name: String, path: String, fileSize: Int) throws(FormatError) {
+        let type = H5Dget_type(set), space = H5Dget_space(set)
+        defer { H5Tclose(type); H5Sclose(space) }
+        guard type >= 0, space >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable type or dataspace") }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable dataspace") }
+        var hdims = [hsize_t](repeating: 0, count: rank)
+        H5Sget_simple_extent_dims(space, &hdims, nil)
+        var dims: [Int] = [], count = 1
+        let elementSize = max(H5Tget_size(type), 1)
+        for d in hdims {
+            guard let d = Int(exactly: d) else { throw .malformed(path: path, reason: "dataset '\(name)': absurd size \(hdims)") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            // Even compressed data cannot shrink a thousandfold; a bigger claim is damage.
+            guard !overflow, product <= (fileSize * 1024 + (64 << 20)) / elementSize else {
+                throw .malformed(path: path, reason: "dataset '\(name)': absurd size \(hdims) for a \(fileSize)-byte file")
+            }
+            dims.append(d)
+            count = product
+        }
+        let failed = FormatError.malformed(path: path, reason: "dataset '\(name)': read failed (truncated or damaged?)")
+        switch H5Tget_class(type) {
+        case H5T_FLOAT where H5Tget_size(type) == 4:
+            var values = [Float](repeating: 0, count: count)  // [product of dims], row-major
+            let status = values.withUnsafeMutableBytes { H5Dread(set, lk_H5T_NATIVE_FLOAT(), lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }
+            guard count == 0 || status >= 0 else { throw failed }
+            floatArrays[name] = FloatArray(shape: dims, values: values)
+        case H5T_INTEGER where H5Tget_size(type) == 8 && H5Tget_sign(type) == H5T_SGN_2 && rank == 1:
+            var values = [Int64](repeating: 0, count: count)  // [dims[0]]
+            let status = values.withUnsafeMutableBytes { H5Dread(set, lk_H5T_NATIVE_INT64(), lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }
+            guard count == 0 || status >= 0 else { throw failed }
+            intArrays[name] = values
+        case H5T_STRING where count == 1:
+            guard let text = readString(set, type: type, space: space) else { throw failed }
+            strings[name] = text
+        default:
+            throw .malformed(path: path, reason: "dataset '\(name)' has a type or shape Lorikeet does not read (Float32 arrays, 1-D signed Int64 arrays and single strings only)")
+        }
+    }
+
+    /// The one string in a dataset of string type `type`, fixed- or variable-length; nil if the
+    /// read fails. Fixed-length padding (NULs, or spaces for SPACEPAD) is not part of the text.
+    func readString(_ set: hid_t, type: hid_t, space: hid_t) -> String? {
+        if H5Tis_variable_str(type) > 0 {
+            let memory = H5Tcopy(lk_H5T_C_S1())
+            defer { H5Tclose(memory) }
+            guard memory >= 0, H5Tset_size(memory, lk_H5T_VARIABLE()) >= 0, H5Tset_cset(memory, H5Tget_cset(type)) >= 0 else { return nil }
+            var pointer: UnsafeMutablePointer<CChar>? = nil  // [1]: HDF5 allocates the text
+            guard H5Dread(set, memory, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), &pointer) >= 0 else { return nil }
+            defer { H5Dvlen_reclaim(memory, space, lk_H5P_DEFAULT(), &pointer) }
+            guard let pointer else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: pointer, count: strlen(pointer)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        var bytes = [UInt8](repeating: 0, count: H5Tget_size(type))  // [size]
+        guard bytes.withUnsafeMutableBytes({ H5Dread(set, type, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), $0.baseAddress) }) >= 0 else { return nil }
+        var text = bytes.prefix { $0 != 0 }
+        if H5Tget_strpad(type) == H5T_STR_SPACEPAD { while text.last == UInt8(ascii: " ") { text.removeLast() } }
+        return String(decoding: text, as: UTF8.self)
     }
 }
