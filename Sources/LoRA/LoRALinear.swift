@@ -43,6 +43,12 @@ public final class LoRALinear: LinearLayer {
                   dropout: config.dropout, rng: rng.split())
     }
 
+    public var trainableParameters: [Tensor] { [a, b] }
+    public var randomState: RandomGenerator? {
+        get { dropoutRNG }
+        set { if let newValue { dropoutRNG = newValue } }
+    }
+
     public var inputFeatures: Int { base.inputFeatures }
     public var outputFeatures: Int { base.outputFeatures }
 

@@ -12,6 +12,9 @@ public final class DecoderModel {
     public let finalNorm: Tensor                // [C]
     public private(set) var head: any LinearLayer  // C → V (the embedding itself when tied)
     let rope: RotaryEmbedding
+    /// Recompute each decoder layer during backward instead of keeping its activations: the
+    /// recorded graph then holds one [B, T, C] input per layer, at the cost of one more forward.
+    public var gradientCheckpointing = false
 
     public init(config: ModelConfig, weights: any WeightSource) throws(ModelError) {
         try config.validate()
@@ -37,7 +40,16 @@ public final class DecoderModel {
         precondition(ids.shape.count == 2, "hiddenStates: ids must be [B, T], got \(ids.shape)")
         var x = embed(ids)
         for layer in layers {
-            x = layer.forward(x, config: config, rope: rope, positions: positions, segments: segments)
+            let (config, rope) = (config, rope)
+            guard gradientCheckpointing else {
+                x = layer.forward(x, config: config, rope: rope, positions: positions, segments: segments)
+                continue
+            }
+            let linears = layer.namedLinears.map(\.layer)
+            let states = linears.map(\.randomState)  // before the first run: replayed in backward
+            x = Tensor.checkpointed(x, parameters: linears.flatMap(\.trainableParameters),
+                                    rewind: { for (linear, state) in zip(linears, states) { linear.randomState = state } },
+                                    { layer.forward($0, config: config, rope: rope, positions: positions, segments: segments) })
         }
         return Tensor.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps, weightOffset: config.normWeightOffset)
     }

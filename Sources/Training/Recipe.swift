@@ -38,6 +38,9 @@ public struct Recipe: Sendable {
         public var earlyStoppingPatience: Int
         public var seed: UInt64
         public var logEvery: Int
+        /// Recompute each decoder layer in backward instead of keeping its activations
+        /// (one more forward per step; activation memory drops from all layers to one).
+        public var gradientCheckpointing: Bool
     }
 
     public struct OutputSettings: Sendable {
@@ -82,6 +85,7 @@ public struct Recipe: Sendable {
         ("training.epochs", .int(0)),
         ("training.batch_size", .int(4)),
         ("training.grad_accumulation", .int(1)),
+        ("training.gradient_checkpointing", .bool(true)),
         ("training.learning_rate", .double(2e-4)),
         ("training.schedule", .string("cosine")),
         ("training.warmup_steps", .int(10)),
@@ -197,7 +201,8 @@ public struct Recipe: Sendable {
             weightDecay: Float(try number("training.weight_decay", in: 0...1)), maxGradNorm: maxNorm == 0 ? nil : maxNorm,
             evalEvery: try int("training.eval_every"), evalBatches: try int("training.eval_batches"),
             earlyStoppingPatience: try int("training.early_stopping_patience"),
-            seed: UInt64(try int("training.seed")), logEvery: try int("training.log_every", min: 1))
+            seed: UInt64(try int("training.seed")), logEvery: try int("training.log_every", min: 1),
+            gradientCheckpointing: try bool("training.gradient_checkpointing"))
         guard training.steps > 0 || training.epochs > 0 else {
             throw .invalidValue(key: "training.steps", value: "0", expected: "a positive step count, or training.epochs > 0")
         }

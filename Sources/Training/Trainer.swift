@@ -74,6 +74,7 @@ public final class Trainer {
         self.recipe = recipe
         self.validation = validation
         let t = recipe.training
+        model.gradientCheckpointing = t.gradientCheckpointing
         optimizer = AdamW(learningRate: t.learningRate, weightDecay: t.weightDecay)
         stream = BatchStream(dataset: train, options: recipe.data.batching, seed: t.seed)
         if t.steps > 0 {

@@ -4,7 +4,7 @@ import Foundation
 import LoRA
 import Models
 import TensorCore
-import Training
+@testable import Training
 import XCTest
 
 /// The loop on the tiny Llama fixture: packing changes speed not results, a resumed run is
@@ -92,6 +92,23 @@ final class TrainingLoopTests: XCTestCase {
             // Training moved the adapter and lowered the loss on what it saw.
             XCTAssertNotEqual(straight.adapter.parameters.last?.1.scalars.contains { $0 != 0 }, false)
         }
+    }
+
+    func testGradientCheckpointingTrainsTheSameRun() throws {
+        // Dropout 0.1 on every projection: the recomputation must replay each layer's masks.
+        let plain = try Self.trainer(try Self.recipe(["training.gradient_checkpointing=false"]))
+        let checkpointed = try Self.trainer(try Self.recipe(["training.gradient_checkpointing=true"]))
+        XCTAssertFalse(plain.model.gradientCheckpointing)
+        XCTAssertTrue(checkpointed.model.gradientCheckpointing)
+        for _ in 0..<4 {
+            let (p, c) = (try plain.trainStep(), try checkpointed.trainStep())
+            XCTAssertEqual(p.loss, c.loss, accuracy: 1e-6 * p.loss)
+            XCTAssertEqual(p.gradientNorm, c.gradientNorm, accuracy: 1e-5 * p.gradientNorm)
+        }
+        for ((name, a), (_, b)) in zip(plain.adapter.parameters, checkpointed.adapter.parameters) {
+            for (x, y) in zip(a.scalars, b.scalars) { XCTAssertEqual(x, y, accuracy: 1e-5, name) }
+        }
+        XCTAssertEqual(plain.dropoutStates, checkpointed.dropoutStates, "the replay leaves every generator where the plain run left it")
     }
 
     func testTrainingLowersTheLossAndKeepsOnlyTheLastCheckpoints() throws {

@@ -9,16 +9,20 @@ extension Tensor {
     /// `seed` with this tensor's shape. Returns the gradients of the trainable leaves.
     @discardableResult
     public func backward(seed: Tensor? = nil) -> GradientStore {
-        let store = GradientStore()
-        guard requiresGrad else { return store }
-        let rootGrad = store.buffer(for: self)
         if let seed {
             precondition(seed.shape == shape, "backward: seed shape \(seed.shape) != output shape \(shape)")
-            rootGrad.base.update(from: seed.storage.base, count: count)
-        } else {
-            precondition(count == 1, "backward: output of shape \(shape) is not a scalar; pass a seed")
-            rootGrad.base[0] = 1
+            return backward(seedGradient: UnsafePointer(seed.storage.base))
         }
+        precondition(count == 1, "backward: output of shape \(shape) is not a scalar; pass a seed")
+        var one: Float = 1
+        return backward(seedGradient: &one)
+    }
+
+    /// Back-propagates `seedGradient` (this tensor's count of values) from this tensor.
+    func backward(seedGradient: UnsafePointer<Float>) -> GradientStore {
+        let store = GradientStore()
+        guard requiresGrad else { return store }
+        store.buffer(for: self).base.update(from: seedGradient, count: count)
         for tensor in topologicalOrder() {
             guard let node = tensor.node else { continue }
             let grad = store.buffer(for: tensor)

@@ -7,6 +7,19 @@ public protocol LinearLayer: AnyObject {
     var inputFeatures: Int { get }
     var outputFeatures: Int { get }
     func forward(_ x: Tensor) -> Tensor
+    /// Trainable tensors the layer owns (an adapter's A and B); empty for frozen layers.
+    var trainableParameters: [Tensor] { get }
+    /// The random state `forward` consumes (dropout), so a checkpointed block can rewind it
+    /// and recompute with the same masks; nil for deterministic layers.
+    var randomState: RandomGenerator? { get set }
+}
+
+extension LinearLayer {
+    public var trainableParameters: [Tensor] { [] }
+    public var randomState: RandomGenerator? {
+        get { nil }
+        set {}
+    }
 }
 
 /// A linear layer over a dense Float32 weight [O, I] and optional bias [O].
