@@ -135,6 +135,9 @@ public struct RunDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch { throw .checkpoint("\(path): cannot create the run folder (\(error.localizedDescription))") }
+        // Partial files of a process killed mid-save are never complete: clear them first.
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names where name.contains(".h5.partial-") { try? FileManager.default.removeItem(atPath: path + "/" + name) }
         do { try archive.write(to: stepFile(step)) } catch { throw .checkpoint(error.description) }
         for old in stepFiles().dropLast(keepLast) { try? FileManager.default.removeItem(atPath: old) }
     }

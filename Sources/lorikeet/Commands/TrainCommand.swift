@@ -117,7 +117,8 @@ struct TrainCommand: ParsableCommand {
         while !trainer.finished {
             let report: StepReport
             do { report = try trainer.trainStep() } catch {
-                throw CLIError(error.description)
+                guard case .nonFiniteLoss = error else { throw CLIError(error.description) }
+                throw CLIError(error.description + "\nlast good checkpoint: " + (run.latest ?? "none yet (nothing was saved before this step)"))
             }
             let rss = report.peakResidentBytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "?"
             let line = String(format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@  peak RSS %@",

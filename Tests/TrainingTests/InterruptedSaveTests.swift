@@ -1,0 +1,102 @@
+import Data
+import Formats
+import Foundation
+import LoRA
+import Models
+import TensorCore
+@testable import Training
+import XCTest
+
+/// Checkpoints survive the worst moment: a process killed while saving, and a loss that turns
+/// NaN. The kill test runs a real second process (this test binary, running only
+/// `testSaveLoopChild`) and SIGKILLs it at random moments while it saves over and over.
+final class InterruptedSaveTests: XCTestCase {
+    static let loopFolder = "LORIKEET_SAVE_LOOP_DIR"
+
+    /// Only runs as the child of `testKilledSavesLeaveOnlyCompleteCheckpoints`: trains and
+    /// saves every step, with a padded archive so that most of its time is spent writing.
+    func testSaveLoopChild() throws {
+        guard let folder = ProcessInfo.processInfo.environment[Self.loopFolder] else {
+            throw XCTSkip("runs only as the child process of the kill test")
+        }
+        let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["training.steps=100000"]))
+        let run = RunDirectory(path: folder)
+        let padding = HDF5Archive.FloatArray(shape: [12, 1 << 20], values: [Float](repeating: 0.5, count: 12 << 20))  // 48 MiB
+        while true {
+            _ = try trainer.trainStep()
+            var archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: ""))
+            archive.floatArrays["padding"] = padding
+            try run.save(archive, step: trainer.step, keepLast: 2)
+        }
+    }
+
+    func testKilledSavesLeaveOnlyCompleteCheckpoints() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-kill-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = RunDirectory(path: folder)
+        var rng = RandomGenerator(seed: 5)
+        var killedMidSave = 0, lastStep = 0
+        for round in 0..<12 {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            child.arguments = ["TrainingTests.InterruptedSaveTests/testSaveLoopChild"]
+            child.environment = ProcessInfo.processInfo.environment.merging([Self.loopFolder: folder]) { $1 }
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            // Wait for this round's first new checkpoint, then kill at a random moment.
+            let deadline = Date().addingTimeInterval(60)
+            while run.latest.flatMap(Self.step) ?? 0 <= lastStep, Date() < deadline, child.isRunning { usleep(5_000) }
+            usleep(useconds_t(20_000 + rng.next() % 400_000))
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            XCTAssertEqual(child.terminationReason, .uncaughtSignal, "round \(round): the child must have been killed, not have failed")
+
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+            if names.contains(where: { $0.contains(".partial-") }) { killedMidSave += 1 }
+            let files = run.stepFiles()
+            XCTAssertFalse(files.isEmpty, "round \(round)")
+            for file in files {
+                let archive = try HDF5Archive(contentsOf: file)  // every checkpoint under a real name is whole
+                XCTAssertEqual(archive.floatArrays["padding"]?.values.count, 12 << 20, file)
+                XCTAssertNotNil(archive.strings["recipe"], file)
+            }
+            lastStep = try XCTUnwrap(run.latest.flatMap(Self.step))
+        }
+        XCTAssertGreaterThan(killedMidSave, 0, "no kill landed inside a save: the test saw nothing")
+
+        // The next save clears the dead processes' partial files; resuming the latest works.
+        let latest = try XCTUnwrap(run.latest)
+        let resumed = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["training.steps=100000"]))
+        try Checkpoint.restore(try HDF5Archive(contentsOf: latest), into: resumed, source: latest)
+        XCTAssertEqual(resumed.step, lastStep)
+        let report = try resumed.trainStep()
+        XCTAssertTrue(report.loss.isFinite)
+        try run.save(Checkpoint.archive(of: resumed, base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: resumed.step, keepLast: 2)
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder).contains { $0.contains(".partial-") })
+    }
+
+    static func step(_ file: String) -> Int? {
+        Int(((file as NSString).lastPathComponent).dropFirst("step-".count).prefix(6))
+    }
+
+    func testNonFiniteLossStopsTheStepAndKeepsTheLastGoodState() throws {
+        let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe([]))
+        _ = try trainer.trainStep()
+        let good = trainer.adapter.parameters.map { $0.tensor.scalars }
+        // A B matrix gone infinite (what a diverging run produces) makes the next loss NaN.
+        let poisoned = try XCTUnwrap(trainer.adapter.parameters.first { $0.name.hasSuffix("lora_B.weight") }).tensor
+        poisoned.withUnsafeMutableBufferPointer { $0[0] = .infinity }
+        let before = trainer.adapter.parameters.map { $0.tensor.scalars }
+        XCTAssertThrowsError(try trainer.trainStep()) { error in
+            guard case TrainingError.nonFiniteLoss(let step) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(step, 2)
+            XCTAssertTrue(String(describing: error).contains("last good checkpoint"), "\(error)")
+        }
+        XCTAssertEqual(trainer.step, 1, "the failed step is not counted")
+        for (a, b) in zip(before, trainer.adapter.parameters.map { $0.tensor.scalars }) {
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "no update was applied")
+        }
+        XCTAssertEqual(good.count, before.count)
+    }
+}
