@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
-# set-up, a release build, the data-prep, a QLoRA fine-tune (150 steps of 4 × 256 tokens),
+# set-up, a release build, the data-prep, a QLoRA fine-tune (200 steps of 4 × 256 tokens),
 # the loss before and after on held-out FOLDOC examples, and the loss curves. Merging, export
 # and generation with the adapter join here as they land.
 # QUICKSTART_STEPS=N shortens the run (e.g. 20 for a smoke test).
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product lorikeet
 bin=.build/release/lorikeet
-steps=${QUICKSTART_STEPS:-150}
+steps=${QUICKSTART_STEPS:-200}
 run=checkpoints/smollm2-foldoc
 echo "== lorikeet $($bin --version)"
 echo "== the embedded base model: what it is, its license, and what loading it costs"
