@@ -35,7 +35,7 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         .target(name: "TensorCore",
-                dependencies: ["CBLAS", "CKernels"],
+                dependencies: ["CBLAS", "CLAPACKE", "CKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "Quantization",
                 dependencies: ["TensorCore", "CKernels"],
@@ -47,7 +47,7 @@ let package = Package(
                 dependencies: ["TensorCore", "Quantization", "Formats"],
                 swiftSettings: swiftSettings),
         .target(name: "LoRA",
-                dependencies: ["TensorCore", "Models"],
+                dependencies: ["TensorCore", "Quantization", "Models"],
                 swiftSettings: swiftSettings),
         .target(name: "Training",
                 dependencies: ["TensorCore", "LoRA", "Models", "Data", "Formats", "Tokenizers",

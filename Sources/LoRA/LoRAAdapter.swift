@@ -7,17 +7,31 @@ public final class LoRAAdapter {
     /// Hugging Face module name (`model.layers.0.self_attn.q_proj`) → its adapted layer.
     public private(set) var layers: [String: LoRALinear] = [:]
 
-    /// Wraps every targeted projection of `model` in a fresh LoRA layer.
-    public init(attachingTo model: DecoderModel, config: LoRAConfig, rng: inout RandomGenerator) {
+    /// Wraps every targeted projection of `model` in a fresh LoRA layer. PiSSA and LoftQ read
+    /// each targeted weight and replace it by a base encoded in `basePrecision`, so they must
+    /// run on the source weights, before `quantizeBase`; the other initialisations leave the
+    /// base as it is.
+    public init(attachingTo model: DecoderModel, config: LoRAConfig, rng: inout RandomGenerator,
+                basePrecision: BasePrecision = .f32) throws(ModelError) {
         self.config = config
         var created: [String: LoRALinear] = [:]
         var generator = rng
+        var failure: ModelError?
         model.replaceLinears { name, layer in
-            guard config.targets(name) else { return layer }
-            let adapted = LoRALinear(base: layer, config: config, rng: &generator)
+            guard failure == nil, config.targets(name) else { return layer }
+            let adapted: LoRALinear
+            if config.initialization.rewritesBase {
+                do throws(ModelError) { adapted = try LoRALinear(decomposing: layer, name: name, config: config, basePrecision: basePrecision, rng: &generator) } catch {
+                    failure = error
+                    return layer
+                }
+            } else {
+                adapted = LoRALinear(base: layer, config: config, rng: &generator)
+            }
             created[name] = adapted
             return adapted
         }
+        if let failure { throw failure }
         rng = generator
         layers = created
     }

@@ -13,6 +13,15 @@ public struct LoRAConfig: Sendable, Equatable {
         case `default`
         /// A normal with std 1/r, B zero.
         case gaussian
+        /// PiSSA: A and B from the top-r singular triplets of the base weight, the base replaced
+        /// by the residual W − scale·B·A (then quantized), so training starts at the base.
+        case pissa
+        /// LoftQ: alternate quantizing the base and an SVD of what quantization lost, so that
+        /// Q + scale·B·A is closer to the original weight than Q alone.
+        case loftq
+
+        /// Whether initialisation reads the source weights and replaces the frozen base.
+        public var rewritesBase: Bool { self == .pissa || self == .loftq }
     }
 
     public var rank: Int
@@ -24,9 +33,13 @@ public struct LoRAConfig: Sendable, Equatable {
     /// Only these layer indices (nil: every layer).
     public var layers: Set<Int>?
     public var initialization: Initialization
+    /// LoftQ's alternations of quantization and SVD (PEFT's `loftq_iter`).
+    public var loftqIterations: Int
 
     public init(rank: Int = 16, alpha: Float = 32, dropout: Float = 0, rsLoRA: Bool = false,
-                targets: Targets = .allLinear, layers: Set<Int>? = nil, initialization: Initialization = .default) {
+                targets: Targets = .allLinear, layers: Set<Int>? = nil, initialization: Initialization = .default,
+                loftqIterations: Int = 1) {
+        self.loftqIterations = loftqIterations
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout

@@ -38,6 +38,8 @@ public final class LoRALinear: LinearLayer {
             a = Tensor(uniform: [r, i], low: -bound, high: bound, rng: &rng, requiresGrad: true)
         case .gaussian:
             a = Tensor(normal: [r, i], std: 1 / Float(r), rng: &rng, requiresGrad: true)
+        case .pissa, .loftq:
+            preconditionFailure("LoRALinear: \(config.initialization) initialisation goes through init(decomposing:)")
         }
         self.init(base: base, a: a, b: Tensor(zeros: [o, r], requiresGrad: true), scale: config.scale,
                   dropout: config.dropout, rng: rng.split())

@@ -7,6 +7,31 @@ public enum BasePrecision: String, Sendable, CaseIterable {
     case nf4, q8_0, f32
 }
 
+extension BasePrecision {
+    /// `dense` [O, I] encoded in this precision; `name` is the module the error names.
+    public func encode(_ dense: Tensor, name: String) throws(ModelError) -> any QuantizedMatrix {
+        let i = dense.shape[1]
+        switch self {
+        case .nf4: return NF4Matrix(quantizing: dense)
+        case .q8_0:
+            guard i % Q8_0Matrix.blockSize == 0 else {
+                throw .invalidConfig("\(name): \(i) input features are not a multiple of 32, which q8_0 needs; use nf4 or f32")
+            }
+            return Q8_0Matrix(quantizing: dense)
+        case .f32: return DenseMatrix(dense)
+        }
+    }
+}
+
+extension QuantizedMatrix {
+    /// The whole matrix [rows, columns] in Float32 (one layer's worth, at load time only).
+    public func decoded() -> Tensor {
+        let out = TensorStorage(count: rows * columns)
+        decodeRows(0..<rows, into: out.base)
+        return Tensor(shape: [rows, columns], storage: out)
+    }
+}
+
 extension DecoderModel {
     /// Re-encodes every frozen projection of the decoder layers in `precision`, one matrix at a
     /// time (the decoded Float32 copy of a single matrix is the peak extra memory). The
@@ -17,20 +42,13 @@ extension DecoderModel {
         replaceLinears { name, layer in
             guard failure == nil, name != "lm_head", let frozen = layer as? QuantizedLinear else { return layer }
             let (o, i) = (frozen.weight.rows, frozen.weight.columns)
-            if precision == .q8_0 && i % Q8_0Matrix.blockSize != 0 {
-                failure = .invalidConfig("\(name): \(i) input features are not a multiple of 32, which q8_0 needs; use nf4 or f32")
+            do throws(ModelError) {
+                let encoded = try precision.encode(frozen.weight.decoded(), name: name)
+                return QuantizedLinear(weight: encoded, bias: frozen.bias, panelRows: frozen.panelRows)
+            } catch {
+                failure = error
                 return layer
             }
-            let decoded = TensorStorage(count: o * i)
-            frozen.weight.decodeRows(0..<o, into: decoded.base)
-            let dense = Tensor(shape: [o, i], storage: decoded)
-            let encoded: any QuantizedMatrix
-            switch precision {
-            case .nf4: encoded = NF4Matrix(quantizing: dense)
-            case .q8_0: encoded = Q8_0Matrix(quantizing: dense)
-            case .f32: encoded = DenseMatrix(dense)
-            }
-            return QuantizedLinear(weight: encoded, bias: frozen.bias, panelRows: frozen.panelRows)
         }
         if let failure { throw failure }
     }

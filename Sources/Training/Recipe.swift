@@ -80,6 +80,7 @@ public struct Recipe: Sendable {
         ("lora.targets", .string("all-linear")),
         ("lora.layers", .null),
         ("lora.init", .string("default")),
+        ("lora.loftq_iter", .int(1)),
         ("quantization.base", .string("nf4")),
         ("training.steps", .int(150)),
         ("training.epochs", .int(0)),
@@ -188,7 +189,8 @@ public struct Recipe: Sendable {
         }
         lora = LoRAConfig(rank: try int("lora.rank", min: 1), alpha: Float(try number("lora.alpha", in: 0...1e6)),
                           dropout: Float(try number("lora.dropout", in: 0...0.9)), rsLoRA: try bool("lora.rslora"),
-                          targets: targets, layers: layers, initialization: try choice("lora.init", LoRAConfig.Initialization.self))
+                          targets: targets, layers: layers, initialization: try choice("lora.init", LoRAConfig.Initialization.self),
+                          loftqIterations: try int("lora.loftq_iter", min: 1))
         base = try choice("quantization.base", BasePrecision.self)
 
         let maxNorm = v["training.max_grad_norm"] == .null ? nil : try number("training.max_grad_norm", in: 0...1e9)

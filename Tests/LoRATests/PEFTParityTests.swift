@@ -21,7 +21,7 @@ final class PEFTParityTests: XCTestCase {
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/expected.json")))
         let model = try DecoderModel(huggingFaceFolder: Self.base)
         var rng = RandomGenerator(seed: 1)
-        let adapter = LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 4, alpha: 8), rng: &rng)
+        let adapter = try LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 4, alpha: 8), rng: &rng)
         XCTAssertEqual(adapter.layers.count, 14, "all 7 linear kinds in both layers")
         try adapter.load(Self.tensors(Self.fixtures + "/adapter_model.safetensors"), source: "adapter_model.safetensors")
 
@@ -59,7 +59,7 @@ final class PEFTParityTests: XCTestCase {
         let ids = IntTensor(shape: [1, 5], scalars: [1, 2, 3, 4, 5])
         let before = noGrad { model.logits(ids: ids, positions: .positions(batch: 1, length: 5)) }.scalars
         var rng = RandomGenerator(seed: 2)
-        _ = LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 8, alpha: 16, rsLoRA: true), rng: &rng)
+        _ = try LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 8, alpha: 16, rsLoRA: true), rng: &rng)
         let after = noGrad { model.logits(ids: ids, positions: .positions(batch: 1, length: 5)) }.scalars
         XCTAssertEqual(before, after, "B starts at zero")
     }
@@ -84,11 +84,11 @@ final class PEFTParityTests: XCTestCase {
     func testAdapterFromAnotherConfigurationIsRefusedByName() throws {
         let model = try DecoderModel(huggingFaceFolder: Self.base)
         var rng = RandomGenerator(seed: 3)
-        let adapter = LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 8, alpha: 16), rng: &rng)
+        let adapter = try LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 8, alpha: 16), rng: &rng)
         XCTAssertThrowsError(try adapter.load(Self.tensors(Self.fixtures + "/adapter_model.safetensors"), source: "peft")) {
             XCTAssertTrue("\($0)".contains("lora_A.weight") && "\($0)".contains("shape"), "\($0)")
         }
-        let qOnly = LoRAAdapter(attachingTo: try DecoderModel(huggingFaceFolder: Self.base),
+        let qOnly = try LoRAAdapter(attachingTo: try DecoderModel(huggingFaceFolder: Self.base),
                                 config: LoRAConfig(rank: 4, alpha: 8, targets: .names(["q_proj"])), rng: &rng)
         XCTAssertThrowsError(try qOnly.load(Self.tensors(Self.fixtures + "/adapter_model.safetensors"), source: "peft")) {
             XCTAssertTrue("\($0)".contains("matches no adapted module"), "\($0)")

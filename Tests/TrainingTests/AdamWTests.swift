@@ -25,7 +25,7 @@ final class AdamWTests: XCTestCase {
         let batch = try JSONDecoder().decode(Batch.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/expected.json")))
         let model = try DecoderModel(huggingFaceFolder: Self.base)
         var rng = RandomGenerator(seed: 1)
-        let adapter = LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 4, alpha: 8), rng: &rng)
+        let adapter = try LoRAAdapter(attachingTo: model, config: LoRAConfig(rank: 4, alpha: 8), rng: &rng)
         try adapter.load(Self.tensors(Self.fixtures + "/adapter_model.safetensors"), source: "adapter")
 
         let (b, t, c, v) = (batch.ids.count, batch.ids[0].count, model.config.hiddenSize, model.config.vocabSize)

@@ -36,11 +36,9 @@ struct EvalCommand: ParsableCommand {
             throw CLIError("\(session.path) is not the base \(adapter ?? "") was trained on (SHA-256 differs)")
         }
         let m = session.model
-        var rng = RandomGenerator(seed: 0)
         var lora: LoRAAdapter?
         if let archive {
-            do { try m.quantizeBase(to: settings.base) } catch { throw CLIError(error.description) }
-            lora = LoRAAdapter(attachingTo: m, config: settings.lora, rng: &rng)
+            do { lora = try LoRAAdapter.attach(to: m, recipe: settings) } catch { throw CLIError(error.description) }
             do { try lora?.load(Checkpoint.adapterTensors(archive), source: adapter ?? "") } catch { throw CLIError(error.description) }
             lora?.setTraining(false)
         }

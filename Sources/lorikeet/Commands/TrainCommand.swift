@@ -59,10 +59,9 @@ struct TrainCommand: ParsableCommand {
         }
         let model = session.model
         let loadStart = Date()
-        do { try model.quantizeBase(to: settings.base) } catch { throw CLIError(error.description) }
-        let baseBytes = model.encodedWeightBytes  // before LoRA wraps the projections
-        var rng = RandomGenerator(seed: settings.training.seed)
-        let adapter = LoRAAdapter(attachingTo: model, config: settings.lora, rng: &rng)
+        let adapter: LoRAAdapter
+        do { adapter = try LoRAAdapter.attach(to: model, recipe: settings) } catch { throw CLIError(error.description) }
+        let baseBytes = model.encodedWeightBytes + adapter.frozenBaseBytes
         guard !adapter.layers.isEmpty else { throw CLIError("lora.targets matches no module of this model (names look like q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)") }
 
         var batching = settings.data.batching
@@ -80,7 +79,7 @@ struct TrainCommand: ParsableCommand {
         let stats = train.statistics
         note("""
         model     \(identity.name) (\(identity.license)) from \(session.path)
-        base      \(settings.base.rawValue), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
+        base      \(settings.base.rawValue)\(settings.lora.initialization.rewritesBase ? " (\(settings.lora.initialization.rawValue) residual)" : ""), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
         lora      r=\(settings.lora.rank) alpha=\(settings.lora.alpha) on \(adapter.layers.count) modules, \(trainable) trainable parameters
         data      \(train.path): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching)))
         valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")
