@@ -3,6 +3,7 @@ import Data
 import Formats
 import Foundation
 import LoRA
+import Models
 import TensorCore
 import Training
 
@@ -15,6 +16,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "A Lorikeet checkpoint (.h5); its recipe gives the LoRA shape, base precision and data settings.") var adapter: String?
     @Option(help: "A JSONL file.") var data: String
     @Option(help: "Examples to evaluate (0: all).") var limit = 0
+    @Option(help: "Without --adapter: re-encode the base first (nf4, q8_0, f32) to measure what quantization costs; default: the weights as stored.")
+    var base: String?
 
     func run() throws {
         var document = RecipeDocument()
@@ -37,7 +40,17 @@ struct EvalCommand: ParsableCommand {
         }
         let m = session.model
         var lora: LoRAAdapter?
+        var encoding = "as stored"
+        if let base {
+            guard archive == nil else { throw CLIError("--base applies to a base model alone; an adapter's checkpoint fixes its base precision") }
+            guard let precision = BasePrecision(rawValue: base) else {
+                throw CLIError("--base \(base): expected one of \(BasePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            do { try m.quantizeBase(to: precision) } catch { throw CLIError(error.description) }
+            encoding = precision.rawValue
+        }
         if let archive {
+            encoding = settings.base.rawValue
             do { lora = try LoRAAdapter.attach(to: m, recipe: settings) } catch { throw CLIError(error.description) }
             do { try lora?.load(Checkpoint.adapterTensors(archive), source: adapter ?? "") } catch { throw CLIError(error.description) }
             lora?.setTraining(false)
@@ -60,7 +73,7 @@ struct EvalCommand: ParsableCommand {
         guard tokens > 0 else { throw CLIError("\(data): no trained tokens to evaluate") }
         let mean = total / Double(tokens)
         print(String(format: "loss %.4f  perplexity %.2f  (%d examples, %d trained tokens, %@%@)", mean, Foundation.exp(mean), dataset.examples.count, tokens,
-                     adapter.map { "adapter \($0)" } ?? "base model", lora == nil ? "" : ", base \(settings.base.rawValue)"))
+                     adapter.map { "adapter \($0)" } ?? "base model", ", weights \(encoding)"))
         note(String(format: "[evaluated in %.1f s]", Date().timeIntervalSince(start)))
     }
 }
