@@ -28,4 +28,25 @@ final class FrozenHeadCrossEntropyTests: XCTestCase {
         // Each vocabulary chunk decoded once in forward and once in backward.
         XCTAssertEqual(decoded, [0..<10, 10..<20, 20..<30, 30..<37, 0..<10, 10..<20, 20..<30, 30..<37])
     }
+
+    /// Gemma 2's soft-capped head: the value is the naive capped loss, the gradient finite
+    /// differences' (a cap of 2 on logits of a few units makes tanh's curvature matter).
+    func testSoftCappedLossMatchesNaiveValueAndFiniteDifferences() throws {
+        let (n, c, v) = (7, 6, 23)
+        let weight = Fixtures.tensor([v, c], seed: 4, requiresGrad: false).scaled(by: 2)
+        var targets = Fixtures.ints([n], upper: v, seed: 5)
+        targets.scalars[2] = -1
+        let chunking = CrossEntropyChunking(vocabChunk: 8, rowChunk: 3)
+        let base = weight.storage.base
+        func loss(_ h: Tensor, cap: Float?) -> Tensor {
+            Tensor.linearCrossEntropy(hidden: h, frozenVocabulary: v, decodeRows: { range, destination in
+                destination.update(from: base + range.lowerBound * c, count: range.count * c)
+            }, targets: targets, softcap: cap, chunking: chunking)
+        }
+        let h = Fixtures.tensor([n, c], seed: 6)
+        let capped = Double(loss(h, cap: 2).item)
+        XCTAssertEqual(capped, Naive.crossEntropy(hidden: h, weight: weight, targets: targets.scalars, softcap: 2), accuracy: 1e-5)
+        XCTAssertGreaterThan(abs(capped - Double(loss(h, cap: nil).item)), 0.05, "the cap must change the loss here")
+        assertGradientsMatch([h], epsilon: 1e-2) { inputs in loss(inputs[0], cap: 2) }
+    }
 }

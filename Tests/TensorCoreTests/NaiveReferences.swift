@@ -63,12 +63,14 @@ enum Naive {
     }
 
     /// Mean over targets ≥ 0 of logsumexp(h·Wᵀ) − logit[target].
-    static func crossEntropy(hidden: Tensor, weight: Tensor, targets: [Int32]) -> Double {
+    /// With `softcap`, logits are cap·tanh(logit/cap) first (Gemma 2).
+    static func crossEntropy(hidden: Tensor, weight: Tensor, targets: [Int32], softcap: Double? = nil) -> Double {
         let (n, c, v) = (hidden.shape[0], hidden.shape[1], weight.shape[0])
         let (hs, ws) = (hidden.scalars, weight.scalars)
         var total = 0.0, count = 0
         for r in 0..<n where targets[r] >= 0 {
-            let logits = (0..<v).map { col in (0..<c).reduce(0.0) { $0 + Double(hs[r * c + $1]) * Double(ws[col * c + $1]) } }
+            let raw = (0..<v).map { col in (0..<c).reduce(0.0) { $0 + Double(hs[r * c + $1]) * Double(ws[col * c + $1]) } }
+            let logits = softcap.map { cap in raw.map { cap * tanh($0 / cap) } } ?? raw
             let m = logits.max() ?? 0
             let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
             total += lse - logits[Int(targets[r])]

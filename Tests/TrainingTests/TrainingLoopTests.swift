@@ -150,3 +150,39 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertEqual(g.base[1], 0.8, accuracy: 1e-6)
     }
 }
+
+/// Gemma 2 trains: its soft-capped head goes through the fused loss.
+final class Gemma2TrainingTests: XCTestCase {
+    func testFusedLossEqualsCrossEntropyOfTheCappedLogitsAndTrainingLowersIt() throws {
+        let folder = URL(fileURLWithPath: TrainingLoopTests.base).deletingLastPathComponent().appendingPathComponent("gemma2").path
+        let model = try DecoderModel(huggingFaceFolder: folder)
+        let cap = try XCTUnwrap(model.config.finalLogitSoftcap)
+        let v = model.config.vocabSize
+        let examples = TrainingLoopTests.examples(6, vocabulary: v, seed: 4)
+        let options = BatchingOptions(batchSize: 2, maxSeqLen: 24, mode: .packed)
+        let batch = Batch(rows: options.nextRows(examples, from: 0).rows, options: options)
+        let fused = Double(try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets).item)
+        let logits = noGrad { model.logits(ids: batch.ids, positions: batch.positions, segments: batch.segments) }.scalars  // [B·T·V], capped
+        var total = 0.0, count = 0
+        for (n, target) in batch.targets.scalars.enumerated() where target >= 0 {
+            let row = logits[(n * v)..<((n + 1) * v)].map(Double.init)
+            XCTAssertLessThanOrEqual(row.map(abs).max() ?? 0, Double(cap) + 1e-4, "logits are capped")
+            let m = row.max() ?? 0
+            total += m + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - m) }) - row[Int(target)]
+            count += 1
+        }
+        XCTAssertEqual(fused, total / Double(count), accuracy: 1e-5)
+
+        var document = RecipeDocument()
+        for s in ["training.steps=8", "training.batch_size=2", "data.max_seq_len=24", "lora.rank=4", "lora.dropout=0",
+                  "training.warmup_steps=0", "training.learning_rate=0.01", "training.schedule=constant"] { try document.override(s) }
+        let recipe = try Recipe(document)
+        let trainingModel = try DecoderModel(huggingFaceFolder: folder)
+        let adapter = try LoRAAdapter.attach(to: trainingModel, recipe: recipe)
+        let data = TokenizedDataset(path: "mem", examples: TrainingLoopTests.examples(8, vocabulary: v, seed: 9), statistics: DataStatistics())
+        let trainer = Trainer(model: trainingModel, adapter: adapter, recipe: recipe, train: data, validation: data)
+        let before = try XCTUnwrap(trainer.validate())
+        while !trainer.finished { _ = try trainer.trainStep() }
+        XCTAssertLessThan(try XCTUnwrap(trainer.validate()), before)
+    }
+}

@@ -27,20 +27,24 @@ extension Tensor {
         precondition(hidden.rank == 2 && weight.rank == 2 && hidden.shape[1] == weight.shape[1],
                      "linearCrossEntropy: hidden \(hidden.shape) and weight \(weight.shape) must be [N, C] and [V, C]")
         let base = weight.storage.base, c = weight.shape[1]
-        return chunkedCrossEntropy(hidden: hidden, vocab: weight.shape[0], targets: targets, chunking: chunking,
+        return chunkedCrossEntropy(hidden: hidden, vocab: weight.shape[0], targets: targets, chunking: chunking, softcap: nil,
                                    trainableWeight: weight) { v0, _ in UnsafePointer(base + v0 * c) }
     }
 
     /// The same loss over a frozen head [V, C] that is kept encoded (a quantized tied
     /// embedding): `decodeRows(range, destination)` decodes vocabulary rows into scratch, one
     /// vocabulary chunk at a time, in forward and again in backward. No weight gradient.
+    /// `softcap` applies Gemma 2's final-logit soft-capping, cap·tanh(logit/cap), before the
+    /// softmax (and its derivative 1 − tanh² in backward).
     public static func linearCrossEntropy(hidden: Tensor, frozenVocabulary vocab: Int,
                                           decodeRows: @escaping (Range<Int>, UnsafeMutablePointer<Float>) -> Void,
-                                          targets: IntTensor, chunking: CrossEntropyChunking = CrossEntropyChunking()) -> Tensor {
+                                          targets: IntTensor, softcap: Float? = nil,
+                                          chunking: CrossEntropyChunking = CrossEntropyChunking()) -> Tensor {
         precondition(hidden.rank == 2, "linearCrossEntropy: hidden \(hidden.shape) must be [N, C]")
+        precondition(softcap.map { $0 > 0 } ?? true, "linearCrossEntropy: softcap must be positive")
         let c = hidden.shape[1]
         let panel = TensorStorage(count: min(chunking.vocabChunk, vocab) * c)  // [vocabChunk, C]
-        return chunkedCrossEntropy(hidden: hidden, vocab: vocab, targets: targets, chunking: chunking, trainableWeight: nil) { v0, vn in
+        return chunkedCrossEntropy(hidden: hidden, vocab: vocab, targets: targets, chunking: chunking, softcap: softcap, trainableWeight: nil) { v0, vn in
             decodeRows(v0..<(v0 + vn), panel.base)
             return UnsafePointer(panel.base)
         }
@@ -49,7 +53,7 @@ extension Tensor {
     /// Shared body: `weightRows(v0, vn)` gives rows v0..<v0+vn of the head [vn, C], valid until
     /// the next call.
     private static func chunkedCrossEntropy(hidden: Tensor, vocab: Int, targets: IntTensor, chunking: CrossEntropyChunking,
-                                            trainableWeight weight: Tensor?,
+                                            softcap: Float?, trainableWeight weight: Tensor?,
                                             weightRows: @escaping (Int, Int) -> UnsafePointer<Float>) -> Tensor {
         precondition(targets.shape == [hidden.shape[0]], "linearCrossEntropy: targets \(targets.shape) must be [\(hidden.shape[0])]")
         let c = hidden.shape[1]
@@ -76,6 +80,7 @@ extension Tensor {
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
                         let row = logits + r * vn, gr = r0 + r
+                        if let cap = softcap { for j in 0..<vn { row[j] = cap * Foundation.tanh(row[j] / cap) } }
                         let m = lk_max_f32(row, vn)
                         let oldMax = runMax.base[gr]
                         let newMax = max(oldMax, m)
@@ -86,7 +91,8 @@ extension Tensor {
                         let label = labels[gr]
                         if label >= v0 && label < v0 + vn {
                             // The exponential overwrote the logit: recover it exactly from the hidden row.
-                            targetLogit.base[gr] = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
+                            let z = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
+                            targetLogit.base[gr] = softcap.map { $0 * Foundation.tanh(z / $0) } ?? z
                         }
                     }
                 }
@@ -111,9 +117,18 @@ extension Tensor {
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
                         let row = logits + r * vn, gr = r0 + r
+                        let label = labels[gr]
+                        if let cap = softcap {
+                            // d/dz of cap·tanh(z/cap) is 1 − tanh²: the capped softmax gradient times it.
+                            for j in 0..<vn {
+                                let t = Foundation.tanh(row[j] / cap)
+                                let g = scale * (Foundation.exp(cap * t - lse.base[gr]) - (j == label - v0 ? 1 : 0))
+                                row[j] = g * (1 - t * t)
+                            }
+                            continue
+                        }
                         _ = lk_exp_shift_sum_f32(row, lse.base[gr], row, vn)
                         for j in 0..<vn { row[j] *= scale }
-                        let label = labels[gr]
                         if label >= v0 && label < v0 + vn { row[label - v0] -= scale }
                     }
                 }
