@@ -66,8 +66,10 @@ public struct DecoderLayer {
         return layer
     }
 
-    /// x [B, T, C] → [B, T, C].
-    func forward(_ x: Tensor, config: ModelConfig, rope: RotaryEmbedding, positions: IntTensor, segments: IntTensor?) -> Tensor {
+    /// x [B, T, C] → [B, T, C]. With a cache (generation, B = 1), the new keys and values are
+    /// stored after the cached positions and attention runs over all of them.
+    func forward(_ x: Tensor, config: ModelConfig, rope: RotaryEmbedding, positions: IntTensor, segments: IntTensor?,
+                 cache: KVCache? = nil) -> Tensor {
         typealias S = WeightNames.Suffix
         let (b, t) = (x.shape[0], x.shape[1])
         let (h, g, d) = (config.headCount, config.kvHeadCount, config.headDim)
@@ -95,7 +97,8 @@ public struct DecoderLayer {
         q = q.rotary(rope, positions: positions)
         k = k.rotary(rope, positions: positions)
         let options = AttentionOptions(scale: config.attentionScale, window: window, softcap: config.attentionSoftcap)
-        let attended = Tensor.causalAttention(q: q, k: k, v: v, segments: segments, options: options)  // [B, T, H, D]
+        let attended = cache.map { $0.attend(layer: index, q: q, k: k, v: v, options: options) }
+            ?? Tensor.causalAttention(q: q, k: k, v: v, segments: segments, options: options)  // [B, T, H, D]
         var attnOut = projection(S.o).forward(attended.reshaped([b, t, h * d]))
         if let postAttentionNorm { attnOut = Tensor.rmsNorm(attnOut, weight: postAttentionNorm, eps: eps, weightOffset: offset) }
         let residual = x + attnOut
