@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),

@@ -28,6 +28,12 @@ public final class QuantizedLinear: LinearLayer {
         precondition(x.shape.last == i, "QuantizedLinear: input \(x.shape) does not end in \(i) features")
         let n = x.count / max(i, 1)
         let out = TensorStorage(count: n * o)  // [N, O]
+        if n == 1 && !(GradMode.isEnabled && x.requiresGrad) {
+            // One token while generating: the fused row-by-row product, no panel.
+            weight.matvec(x.storage.base, into: out.base)
+            if let bias { for j in 0..<o { out.base[j] += bias.storage.base[j] } }
+            return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: out)
+        }
         let panel = TensorStorage(count: min(panelRows, o) * i)
         for r0 in stride(from: 0, to: o, by: panelRows) {
             let rn = min(panelRows, o - r0)

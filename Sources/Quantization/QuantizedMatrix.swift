@@ -1,3 +1,4 @@
+import CKernels
 import TensorCore
 
 /// A frozen weight matrix [rows, columns] kept in a compact encoding (GGUF blocks, NF4, …)
@@ -34,5 +35,23 @@ public struct DenseMatrix: QuantizedMatrix {
 
     public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
         destination.update(from: storage.base + range.lowerBound * columns, count: range.count * columns)
+    }
+}
+
+extension QuantizedMatrix {
+    /// y = W·x for one input vector x [columns] → y [rows], the decode-time product: rows are
+    /// decoded a few at a time into a scratch that stays in L1 and dotted with x at once, on
+    /// all cores, so the encoded weights are read once and no decoded panel reaches memory.
+    /// Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's GEMM path).
+    public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let c = columns, step = max(1, 4096 / max(c, 1))  // ≤ 16 KiB of decoded rows
+        Parallel.forChunks(rows, minChunk: 64) { range in
+            let scratch = TensorStorage(count: step * c)  // [step, C]
+            for r0 in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+                let n = min(step, range.upperBound - r0)
+                decodeRows(r0..<(r0 + n), into: scratch.base)
+                for i in 0..<n { y[r0 + i] = lk_dot_f32(scratch.base + i * c, x, c) }
+            }
+        }
     }
 }

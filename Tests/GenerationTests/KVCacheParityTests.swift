@@ -42,6 +42,10 @@ final class KVCacheParityTests: XCTestCase {
         let first = model.nextTokenLogits(ids: [5, 9, 13, 2, 7, 11], cache: cache)
         _ = model.nextTokenLogits(ids: [40, 41], cache: cache)
         cache.truncate(to: 5)
-        XCTAssertEqual(model.nextTokenLogits(ids: [11], cache: cache), first, "position 5 again, over the same 5 cached positions")
+        // Position 5 again over the same 5 cached positions (one token takes the matvec path, so
+        // equal to rounding, not bit for bit).
+        let again = model.nextTokenLogits(ids: [11], cache: cache)
+        XCTAssertEqual(again.count, first.count)
+        for (x, y) in zip(again, first) { XCTAssertEqual(x, y, accuracy: 1e-5) }
     }
 }

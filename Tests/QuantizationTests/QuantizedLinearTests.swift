@@ -31,4 +31,19 @@ final class QuantizedLinearTests: XCTestCase {
         let layer = QuantizedLinear(weight: DenseMatrix(Fixtures.tensor([4, 3], seed: 7, requiresGrad: false)))
         XCTAssertFalse(layer.forward(Fixtures.tensor([2, 3], seed: 8, requiresGrad: false)).requiresGrad)
     }
+
+    /// The fused one-token product (what generation runs) against its naive twin, the decoded
+    /// panel times x through BLAS, for every encoding Lorikeet writes.
+    func testOneTokenMatvecMatchesThePanelProduct() {
+        let w = Fixtures.tensor([301, 128], seed: 9, requiresGrad: false), b = Fixtures.tensor([301], seed: 10, requiresGrad: false)
+        let x = Fixtures.tensor([1, 128], seed: 11, requiresGrad: false)
+        for matrix in [DenseMatrix(w), NF4Matrix(quantizing: w), Q8_0Matrix(quantizing: w)] as [any QuantizedMatrix] {
+            let decoded = TensorStorage(count: 301 * 128)
+            matrix.decodeRows(0..<301, into: decoded.base)
+            let twin = x.matmul(Tensor(shape: [301, 128], storage: decoded), transposeB: true) + b  // [1, 301]
+            let fused = QuantizedLinear(weight: matrix, bias: b).forward(x)
+            XCTAssertEqual(fused.shape, [1, 301])
+            assertClose(fused, twin.scalars, atol: 1e-4, rtol: 1e-5, matrix.encodingName)
+        }
+    }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// Keys and values of every position seen so far, per layer, for generation: each new token
 /// attends over the stored ones instead of recomputing the whole prefix (inference only).
 public final class KVCache {
-    public let capacity: Int
+    public private(set) var capacity: Int
     let kvHeads: Int, headDim: Int
     /// Positions stored and visible to the next forward.
     public private(set) var length = 0
@@ -18,6 +18,21 @@ public final class KVCache {
         self.headDim = headDim
         keys = (0..<layers).map { _ in TensorStorage(count: capacity * kvHeads * headDim) }
         values = (0..<layers).map { _ in TensorStorage(count: capacity * kvHeads * headDim) }
+    }
+
+    /// Grows the storage to hold at least `positions` (copying what is cached), so a chat can
+    /// start small and extend turn by turn.
+    public func reserve(_ positions: Int) {
+        guard positions > capacity else { return }
+        let row = kvHeads * headDim
+        func grown(_ old: TensorStorage) -> TensorStorage {
+            let new = TensorStorage(count: positions * row)
+            new.base.update(from: old.base, count: length * row)
+            return new
+        }
+        keys = keys.map(grown)
+        values = values.map(grown)
+        capacity = positions
     }
 
     /// Room left for new positions.

@@ -1,81 +1,155 @@
 import ArgumentParser
 import Foundation
-import Formats
 import Generation
-import Models
 import Tokenizers
 
-/// Samples a reply from a model. This first version decodes greedily (temperature 0); the
-/// samplers, the KV cache and adapters come with the generation work.
+/// Samples a reply with the model's chat template. stdout carries only the generated text,
+/// streamed as it comes; statistics and everything else go to stderr.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate a reply to a prompt with the model's chat template (greedy for now).",
-        discussion: "Only the generated text goes to stdout, streamed as it is produced; everything else goes to stderr.")
+        abstract: "Generate text with a model (optionally with an adapter), through its chat template.",
+        discussion: """
+        Only the generated text goes to stdout, streamed as it is produced; statistics go to stderr.
+        Example: lorikeet generate --adapter checkpoints/smollm2-foldoc/best.h5 --prompt "What is a monad?"
+        """)
 
     @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
-    @Option(help: "The user's message.") var prompt: String
+    @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder, applied unmerged.") var adapter: String?
+    @Option(help: "The user's message (or the raw text with --no-template).") var prompt: String?
+    @Flag(help: "An interactive conversation on stdin, one user message per line.") var chat = false
     @Option(help: "A system message (the template's default when absent).") var system: String?
-    @Option(help: "The most tokens to generate.") var maxTokens = 128
-    @Option(help: "Sampling temperature; only 0 (greedy) is available in this build.") var temperature: Double = 0
-    @Flag(help: "Send the prompt as raw text instead of through the chat template.") var raw = false
+    @Flag(name: [.customLong("no-template"), .customLong("raw")], help: "Send the prompt as plain text, not through the chat template.") var noTemplate = false
+    @Option(help: "The most tokens to generate per reply.") var maxTokens = 256
+    @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0.8
+    @Option(help: "Keep the k most likely tokens (0: off).") var topK = 40
+    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability (1: off).") var topP: Float = 0.95
+    @Option(help: "Drop tokens less likely than this fraction of the most likely one (0: off).") var minP: Float = 0.05
+    @Option(help: "Penalty on tokens already seen (1: off).") var repetitionPenalty: Float = 1
+    @Option(help: "Seed for sampling.") var seed: UInt64 = 0
+    @Option(name: .customLong("stop"), help: "Stop when the reply contains this text (repeatable).") var stopStrings: [String] = []
+
+    var sampling: SamplingOptions {
+        SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty, seed: seed)
+    }
 
     func validate() throws {
-        guard temperature == 0 else { throw ValidationError("only --temperature 0 (greedy) is available in this build") }
+        if let problem = sampling.problem { throw ValidationError(problem) }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
+        guard chat != (prompt != nil) else { throw ValidationError("give either --prompt TEXT or --chat") }
+        guard !(chat && noTemplate) else { throw ValidationError("--chat needs the chat template; drop --no-template") }
     }
 
     func run() throws {
-        let location: ModelLocation
-        do { location = try ModelLocation.resolve(model) } catch { throw CLIError(error.description) }
-        guard case .gguf(let path) = location else {
-            throw CLIError("\(model): generation from a Hugging Face folder needs its tokenizer.json, which is not supported yet; use a GGUF file")
+        let session = try ModelSession(model)
+        if let adapter { note(try session.attachAdapter(adapter)) }
+        let generator = Generator(model: session.model)
+        // Stop at end-of-sequence and at the template's end-of-turn tokens.
+        var stop = Set([session.tokenizer.eos].compactMap { $0 })
+        for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>"] {
+            if let id = session.tokenizer.specialTokens[marker] { stop.insert(id) }
         }
-        let file: GGUFFile, decoderModel: DecoderModel, tokenizer: BPETokenizer
-        do {
-            file = try GGUFFile(path: path)
-            decoderModel = try DecoderModel(ggufPath: path)
-            tokenizer = try BPETokenizer(gguf: file)
-        } catch let e as FormatError { throw CLIError(e.description) } catch let e as ModelError { throw CLIError(e.description) }
-        catch let e as TokenizerError { throw CLIError(e.description) }
-
-        let text: String
-        if raw {
-            text = prompt
-        } else {
-            guard let source = file.metadata["tokenizer.chat_template"]?.string else {
-                throw CLIError("\(path) has no chat template; pass --raw to send the prompt as plain text")
-            }
+        if let prompt {
             var messages: [JinjaValue] = []
-            if let system { messages.append(.dictionary([("role", .string("system")), ("content", .string(system))])) }
-            messages.append(.dictionary([("role", .string("user")), ("content", .string(prompt))]))
-            do { text = try ChatTemplate(source: source).render(messages: messages, addGenerationPrompt: true, variables: tokenizer.templateVariables) }
-            catch { throw CLIError(error.description) }
+            if let system { messages.append(Self.message("system", system)) }
+            messages.append(Self.message("user", prompt))
+            let text = noTemplate ? prompt : try render(session, messages)
+            _ = try reply(to: text, parseSpecial: !noTemplate, session: session, generator: generator, stop: stop)
+            return
         }
-        let ids: [Int32]
-        do { ids = try tokenizer.encode(text, parseSpecial: !raw) } catch { throw CLIError(error.description) }
-        // Stop at end-of-sequence and at the template's end-of-turn token.
-        var stop = Set([tokenizer.eos].compactMap { $0 })
-        for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] { if let id = tokenizer.specialTokens[marker] { stop.insert(id) } }
+        var messages: [JinjaValue] = system.map { [Self.message("system", $0)] } ?? []
+        note("chat with \(session.name): one message per line, an empty line or Ctrl-D ends")
+        while true {
+            FileHandle.standardError.write(Data("> ".utf8))
+            guard let line = readLine(), !line.isEmpty else { break }
+            messages.append(Self.message("user", line))
+            let answer = try reply(to: try render(session, messages), parseSpecial: true, session: session, generator: generator, stop: stop)
+            messages.append(Self.message("assistant", answer))
+        }
+    }
 
-        var pending: [UInt8] = []
-        let start = Date()
-        let produced = GreedyDecoder(model: decoderModel).generate(prompt: ids, maxTokens: maxTokens, stop: stop) { token in
-            guard !stop.contains(token) else { return true }
-            pending += tokenizer.decodeBytes([token])
-            // Print the longest complete UTF-8 prefix; keep a partial character for later.
-            var end = pending.count
-            while end > 0, String(validating: pending[..<end], as: UTF8.self) == nil, pending.count - end < 4 { end -= 1 }
-            if end > 0 {
-                FileHandle.standardOutput.write(Data(pending[..<end]))
-                pending.removeFirst(end)
-            }
-            return true
+    static func message(_ role: String, _ content: String) -> JinjaValue {
+        .dictionary([("role", .string(role)), ("content", .string(content))])
+    }
+
+    func render(_ session: ModelSession, _ messages: [JinjaValue]) throws -> String {
+        guard let template = session.template else { throw CLIError("\(session.path) has no chat template; use --no-template to send plain text") }
+        do { return try template.render(messages: messages, addGenerationPrompt: true, variables: session.tokenizer.templateVariables) } catch {
+            throw CLIError(error.description)
         }
-        if !pending.isEmpty { FileHandle.standardOutput.write(Data(String(decoding: pending, as: UTF8.self).utf8)) }
+    }
+
+    /// Generates and streams one reply to `text`; returns the reply's text.
+    func reply(to text: String, parseSpecial: Bool, session: ModelSession, generator: Generator, stop: Set<Int32>) throws -> String {
+        let ids: [Int32]
+        do { ids = try session.tokenizer.encode(text, parseSpecial: parseSpecial) } catch { throw CLIError(error.description) }
+        var stream = TextStream(stopStrings: stopStrings)
+        let result = generator.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stop: stop) { token in
+            stream.append(session.tokenizer.decodeBytes([token]))
+        }
+        stream.finish()
+        let produced = result.tokens.count - (result.finish == .maxTokens || result.finish == .caller ? 0 : 1)
+        let why: String
+        switch result.finish {
+        case .stopToken: why = "end of turn"
+        case .maxTokens: why = "--max-tokens"
+        case .caller: why = "stop string"
+        case .contextFull: why = "context full"
+        }
+        note(String(format: "[%d prompt tokens (%d prefilled) in %.2f s, %d generated in %.2f s = %.1f tok/s, %@; stopped: %@]",
+                    ids.count, result.prefilled, result.promptSeconds, produced, result.decodeSeconds,
+                    Double(produced) / max(result.decodeSeconds, 1e-9), sampling.isGreedy ? "greedy" : "seed \(seed)", why))
+        return stream.text
+    }
+}
+
+/// Streams generated bytes to stdout as complete UTF-8, holding back a partial character and
+/// any text that may be the start of a stop string, which is never printed.
+struct TextStream {
+    let stopStrings: [String]
+    private var pending: [UInt8] = []
+    private(set) var text = ""
+
+    init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
+
+    /// Adds a token's bytes; false once a stop string has appeared.
+    mutating func append(_ bytes: [UInt8]) -> Bool {
+        pending += bytes
+        var end = pending.count
+        while end > 0, String(validating: pending[..<end], as: UTF8.self) == nil, pending.count - end < 4 { end -= 1 }
+        guard end > 0, let complete = String(validating: pending[..<end], as: UTF8.self) else { return true }
+        let candidate = text + complete
+        if let hit = stopStrings.compactMap({ candidate.range(of: $0)?.lowerBound }).min() {
+            emit(String(candidate[..<hit]).dropFirst(text.count))
+            text = String(candidate[..<hit])
+            pending = []
+            return false
+        }
+        // Hold back the longest tail that could begin a stop string.
+        var hold = 0
+        for s in stopStrings {
+            for n in stride(from: min(s.count - 1, candidate.count), to: 0, by: -1) where candidate.hasSuffix(s.prefix(n)) {
+                hold = max(hold, n)
+                break
+            }
+        }
+        let safe = candidate.dropLast(hold)
+        emit(safe.dropFirst(text.count))
+        text = String(safe)
+        pending = Array(candidate.suffix(hold).utf8) + pending[end...]
+        return true
+    }
+
+    mutating func finish() {
+        let rest = String(decoding: pending, as: UTF8.self)
+        emit(Substring(rest))
+        text += rest
+        pending = []
         FileHandle.standardOutput.write(Data("\n".utf8))
-        let seconds = Date().timeIntervalSince(start)
-        FileHandle.standardError.write(Data(String(format: "[%d prompt tokens, %d generated in %.1f s, greedy, no KV cache yet]\n",
-                                                   ids.count, produced.count, seconds).utf8))
+    }
+
+    private func emit(_ s: Substring) {
+        guard !s.isEmpty else { return }
+        FileHandle.standardOutput.write(Data(s.utf8))
     }
 }
