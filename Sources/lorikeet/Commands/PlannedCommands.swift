@@ -19,7 +19,4 @@ struct MergeCommand: PlannedCommand {
     static let plannedIn = "merge/export issue"
 }
 
-struct ExportCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export an adapter as a PEFT adapter or a llama.cpp GGUF LoRA.")
-    static let plannedIn = "merge/export issue"
-}
+
