@@ -71,6 +71,17 @@ public final class BufferCache: Sendable {
             }
             if let reused, let block = UnsafeMutableRawPointer(bitPattern: reused) { return block }
         }
+        if bytes >= Self.minimumCachedBytes {
+            // Large blocks are mapped pages of their own, never malloc heap: freed ones go back
+            // to the system at once, so the heap cannot fragment and resident memory is exactly
+            // the live tensors plus this cache (glibc would move big blocks into its arenas
+            // after the first free and keep them).
+            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let mapped, mapped != MAP_FAILED else {
+                preconditionFailure("TensorStorage: cannot map \(bytes) bytes (\(String(cString: strerror(errno))))")
+            }
+            return mapped
+        }
         var raw: UnsafeMutableRawPointer?
         let status = posix_memalign(&raw, 64, bytes)
         guard status == 0, let raw else {
@@ -78,6 +89,11 @@ public final class BufferCache: Sendable {
             preconditionFailure("TensorStorage: cannot allocate \(bytes) bytes (posix_memalign \(status))")
         }
         return raw
+    }
+
+    /// Returns a block to the system the way `take` got it.
+    func release(_ block: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= Self.minimumCachedBytes { munmap(block, bytes) } else { free(block) }
     }
 
     func give(_ block: UnsafeMutableRawPointer, bytes: Int) {
@@ -90,7 +106,7 @@ public final class BufferCache: Sendable {
             }
             if kept { return }
         }
-        free(block)
+        release(block, bytes: bytes)
     }
 
     /// Bytes currently held for reuse.
@@ -98,10 +114,12 @@ public final class BufferCache: Sendable {
 
     /// Returns every cached block to the system (after training, before generation, …).
     public func releaseAll() {
-        let blocks = state.withLock { s -> [UInt] in
+        let blocks = state.withLock { s -> [(Int, UInt)] in
             defer { s.free = [:]; s.cachedBytes = 0 }
-            return s.free.values.flatMap { $0 }
+            return s.free.flatMap { size, blocks in blocks.map { (size, $0) } }
         }
-        for block in blocks { free(UnsafeMutableRawPointer(bitPattern: block)) }
+        for (size, block) in blocks {
+            if let pointer = UnsafeMutableRawPointer(bitPattern: block) { release(pointer, bytes: size) }
+        }
     }
 }
