@@ -27,9 +27,8 @@ public struct GGUFWeightSource: WeightSource {
         }
         let matrix = GGUFMatrix(file: file, info: info)
         // Rotary rows: undo the converter's permutation (Llama-style architectures only).
-        if config.family == .llama || config.family == .mistral {
-            if name.hasSuffix("self_attn.q_proj.weight") { return RotaryRowOrder(matrix, heads: config.headCount) }
-            if name.hasSuffix("self_attn.k_proj.weight") { return RotaryRowOrder(matrix, heads: config.kvHeadCount) }
+        if name.hasSuffix(".weight"), let heads = Self.rotaryPermutedHeads(String(name.dropLast(".weight".count)), config: config) {
+            return RotaryRowOrder(matrix, heads: heads)
         }
         return matrix
     }
@@ -55,7 +54,7 @@ public struct GGUFWeightSource: WeightSource {
     }
 
     /// The GGUF name of a Hugging Face tensor name (llama.cpp's tensor naming).
-    static func ggufName(_ name: String) -> String? {
+    public static func ggufName(_ name: String) -> String? {
         switch name {
         case WeightNames.embedding: return "token_embd.weight"
         case WeightNames.finalNorm: return "output_norm.weight"
@@ -94,6 +93,24 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
     }
 }
 
+extension GGUFWeightSource {
+    /// Whether the GGUF stores this projection's rows permuted for llama.cpp's RoPE (and by how
+    /// many heads): Q and K of Llama-style architectures. Adapters exported to GGUF must put
+    /// their B rows in that same order.
+    public static func rotaryPermutedHeads(_ module: String, config: ModelConfig) -> Int? {
+        guard config.family == .llama || config.family == .mistral else { return nil }
+        if module.hasSuffix("self_attn.q_proj") { return config.headCount }
+        if module.hasSuffix("self_attn.k_proj") { return config.kvHeadCount }
+        return nil
+    }
+
+    /// GGUF row of Hugging Face row `row` in a matrix of `heads` rotary heads of `headRows` rows.
+    public static func ggufRow(ofHuggingFaceRow row: Int, headRows: Int) -> Int {
+        let half = headRows / 2, head = row / headRows, within = row % headRows
+        return head * headRows + 2 * (within % half) + within / half
+    }
+}
+
 /// Presents a GGUF Q or K matrix in Hugging Face row order: within each head of D rows,
 /// Hugging Face row j·D/2 + i is GGUF row 2i + j.
 struct RotaryRowOrder: QuantizedMatrix {
@@ -110,10 +127,8 @@ struct RotaryRowOrder: QuantizedMatrix {
     }
 
     func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
-        let half = headRows / 2
         for (k, row) in range.enumerated() {
-            let head = row / headRows, within = row % headRows
-            let storedRow = head * headRows + 2 * (within % half) + within / half
+            let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)
             stored.decodeRows(storedRow..<(storedRow + 1), into: destination + k * columns)
         }
     }
