@@ -77,95 +77,26 @@ public struct TokenizedDataset: Sendable {
         self.statistics = statistics
     }
 
-    /// Batches and rows of one pass with every example batched in file order.
+    /// Token counts of the examples, in dataset order.
+    public var lengths: [Int] { examples.map(\.ids.count) }
+
+    /// The packing plan of one epoch: the dataset's own order when `seed` is nil (validation),
+    /// else the epoch's seeded shuffle with each window's rows shuffled too.
+    public func plan(_ options: BatchingOptions, seed: UInt64? = nil, epoch: Int = 0) -> PackingPlan {
+        guard let seed else { return PackingPlan(lengths: lengths, order: Array(examples.indices), options: options) }
+        return PackingPlan(lengths: lengths, order: BatchStream.permutation(count: examples.count, seed: seed, epoch: epoch), options: options,
+                           rowShuffle: RandomGenerator(seed: seed ^ 0x726f_7773 &+ UInt64(epoch)))
+    }
+
+    /// Batches and rows of one pass in dataset order.
     public func passShape(_ options: BatchingOptions) -> (batches: Int, rows: Int) {
-        var start = 0, batches = 0, rows = 0
-        while start < examples.count {
-            let next = options.nextRows(examples, from: start)
-            batches += 1
-            rows += next.rows.count
-            start += next.consumed
-        }
-        return (batches, rows)
+        let plan = plan(options)
+        return (plan.batchCount, plan.rowCount)
     }
 
-    /// Real tokens over row capacity when every example is batched in file order.
-    public func packingEfficiency(_ options: BatchingOptions) -> Double {
-        let rows = passShape(options).rows
-        return rows == 0 ? 0 : Double(statistics.tokens) / Double(rows * options.maxSeqLen)
-    }
-}
-
-/// Where the data stream stands: the epoch and the index of the next example in that
-/// epoch's order. Saved in checkpoints so a resumed run continues with the very next example.
-public struct DataCursor: Sendable, Equatable {
-    public var epoch: Int
-    public var index: Int
-    public init(epoch: Int = 0, index: Int = 0) {
-        self.epoch = epoch
-        self.index = index
-    }
-}
-
-/// An endless stream of batches: a seeded shuffle per epoch, batches built in that order.
-public struct BatchStream: Sendable {
-    public let dataset: TokenizedDataset
-    public let options: BatchingOptions
-    public let seed: UInt64
-    public let shuffle: Bool
-    public private(set) var cursor: DataCursor
-    private var order: [TokenizedExample]
-
-    public init(dataset: TokenizedDataset, options: BatchingOptions, seed: UInt64, shuffle: Bool = true, cursor: DataCursor = DataCursor()) {
-        self.dataset = dataset
-        self.options = options
-        self.seed = seed
-        self.shuffle = shuffle
-        self.cursor = cursor
-        order = []
-        order = epochOrder(cursor.epoch)
-    }
-
-    /// The examples of `epoch` in training order (deterministic given the seed).
-    public func epochOrder(_ epoch: Int) -> [TokenizedExample] {
-        guard shuffle else { return dataset.examples }
-        return Self.permutation(count: dataset.examples.count, seed: seed, epoch: epoch).map { dataset.examples[$0] }
-    }
-
-    /// Fisher–Yates with the engine's own generator (the standard library's shuffle may change
-    /// between releases; a resumed run must see the same order).
-    public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
-        var rng = RandomGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1))
-        var p = Array(0..<count)
-        var i = count - 1
-        while i > 0 {
-            let j = Int(rng.next() % UInt64(i + 1))
-            p.swapAt(i, j)
-            i -= 1
-        }
-        return p
-    }
-
-    /// The next batch; an epoch boundary starts the next epoch's order (a batch never mixes epochs).
-    public mutating func next() -> Batch {
-        if cursor.index >= order.count {
-            cursor = DataCursor(epoch: cursor.epoch + 1, index: 0)
-            order = epochOrder(cursor.epoch)
-        }
-        let (rows, consumed) = options.nextRows(order, from: cursor.index)
-        cursor.index += consumed
-        return Batch(rows: rows, options: options)
-    }
-
-    /// Batches of one pass in order, without shuffling or moving the cursor (validation).
-    public func allBatches() -> [Batch] {
-        var batches: [Batch] = []
-        var start = 0
-        while start < dataset.examples.count {
-            let (rows, consumed) = options.nextRows(dataset.examples, from: start)
-            batches.append(Batch(rows: rows, options: options))
-            start += consumed
-        }
-        return batches
+    /// Real tokens over row capacity of the plan training uses (epoch 0 of `seed`), or of the
+    /// dataset order when `seed` is nil.
+    public func packingEfficiency(_ options: BatchingOptions, seed: UInt64? = nil) -> Double {
+        plan(options, seed: seed).efficiency
     }
 }

@@ -146,19 +146,63 @@ final class DataTests: XCTestCase {
 
     func testPackedRowsRestartPositionsAndShiftTargets() {
         let options = BatchingOptions(batchSize: 2, maxSeqLen: 6, mode: .packed, padID: 0)
-        let examples = [Self.example([11, 12, 13], trainedFrom: 2), Self.example([21, 22, 23, 24]), Self.example([31, 32]), Self.example([41, 42, 43, 44, 45])]
-        let (rows, consumed) = options.nextRows(examples, from: 0)
-        XCTAssertEqual(consumed, 3)  // the fourth (5 tokens) fits in neither row
-        let batch = Batch(rows: rows, options: options)
+        let examples = [Self.example([11, 12, 13], trainedFrom: 2), Self.example([21, 22, 23, 24]), Self.example([31, 32])]
+        let batch = Batch(rows: [[examples[0], examples[2]], [examples[1]]], options: options)
         XCTAssertEqual(batch.ids.scalars, [11, 12, 13, 31, 32, 0, 21, 22, 23, 24, 0, 0])
         XCTAssertEqual(batch.positions.scalars, [0, 1, 2, 0, 1, 0, 0, 1, 2, 3, 0, 0])
         XCTAssertEqual(batch.segments.scalars, [0, 0, 0, 1, 1, -1, 0, 0, 0, 0, -1, -1])
         XCTAssertEqual(batch.targets.scalars, [-1, 13, -1, 32, -1, -1, 22, 23, 24, -1, -1, -1])
         XCTAssertEqual(batch.trainedTokens, 1 + 1 + 3)
         XCTAssertEqual(batch.realTokens, 9)
+    }
 
-        let padded = BatchingOptions(batchSize: 2, maxSeqLen: 6, mode: .padded)
-        XCTAssertEqual(padded.nextRows(examples, from: 0).consumed, 2)
+    func testPlanPacksFirstFitDecreasingAndPadsOnePerRow() {
+        // Lengths 3, 4, 2, 5 into rows of 6: 5 opens row 0, 4 row 1, 3 row 2, 2 joins row 1.
+        let lengths = [3, 4, 2, 5]
+        let packed = PackingPlan(lengths: lengths, order: [0, 1, 2, 3], options: BatchingOptions(batchSize: 2, maxSeqLen: 6, mode: .packed))
+        XCTAssertEqual(packed.rows(ofBatch: 0).map(Array.init), [[3], [1, 2]])
+        XCTAssertEqual(packed.rows(ofBatch: 1).map(Array.init), [[0]])
+        XCTAssertEqual(packed.batchCount, 2)
+        XCTAssertEqual(packed.efficiency, 14.0 / 18.0, accuracy: 1e-12)
+        let padded = PackingPlan(lengths: lengths, order: [2, 0, 3, 1], options: BatchingOptions(batchSize: 3, maxSeqLen: 6, mode: .padded))
+        XCTAssertEqual(padded.rows(ofBatch: 0).map(Array.init), [[2], [0], [3]])
+        XCTAssertEqual(padded.rows(ofBatch: 1).map(Array.init), [[1]])
+    }
+
+    func testPackingFillsRowsOnASkewedLengthDistribution() {
+        // Many short answers, a long tail up to the row length (like FOLDOC at 512 tokens).
+        var rng = RandomGenerator(seed: 11)
+        let lengths = (0..<6000).map { _ -> Int in
+            let u = Double(rng.nextUniform())
+            return min(512, 20 + Int(40 * Foundation.exp(3.2 * u * u)))
+        }
+        let examples = lengths.enumerated().map { i, n in Self.example((0..<n).map { Int32(($0 + i) % 1000) }) }
+        let dataset = TokenizedDataset(path: "mem", examples: examples, statistics: DataStatistics())
+        let options = BatchingOptions(batchSize: 4, maxSeqLen: 512)
+        for seed: UInt64? in [nil, 1, 2] {
+            let plan = dataset.plan(options, seed: seed)
+            XCTAssertGreaterThanOrEqual(plan.efficiency, 0.95, "seed \(String(describing: seed))")
+            XCTAssertEqual(plan.members.sorted(), Array(0..<lengths.count), "every example exactly once")
+            for r in 0..<plan.rowCount {
+                XCTAssertLessThanOrEqual(plan.members[plan.rowStarts[r]..<plan.rowStarts[r + 1]].reduce(0) { $0 + lengths[$1] }, 512)
+            }
+            // What in-order filling (a new row whenever the next example does not fit) gets:
+            // the plan must beat it, or the test distribution is too easy to mean anything.
+            var rows = 1, used = 0
+            for i in (seed.map { BatchStream.permutation(count: lengths.count, seed: $0, epoch: 0) } ?? Array(lengths.indices)) {
+                if used + lengths[i] > 512 { rows += 1; used = 0 }
+                used += lengths[i]
+            }
+            XCTAssertLessThan(Double(lengths.reduce(0, +)) / Double(rows * 512), plan.efficiency - 0.05)
+        }
+        // The stream serves the plan: one epoch's batches hold every example once.
+        var stream = BatchStream(dataset: dataset, options: options, seed: 3)
+        var seen = 0
+        for _ in 0..<stream.plan.batchCount { seen += stream.next().examples }
+        XCTAssertEqual(seen, lengths.count)
+        XCTAssertEqual(stream.cursor, DataCursor(epoch: 0, index: stream.plan.batchCount))
+        _ = stream.next()
+        XCTAssertEqual(stream.cursor, DataCursor(epoch: 1, index: 1))
     }
 
     func testOverLongExamplesAreTruncatedOrDroppedAndCounted() throws {

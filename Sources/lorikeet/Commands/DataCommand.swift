@@ -87,7 +87,7 @@ struct PreviewData: ParsableCommand {
         tokens            \(s.tokens) (\(s.trainedTokens) trained, \(String(format: "%.0f%%", 100 * Double(s.trainedTokens) / Double(max(s.tokens, 1)))))
         truncated         \(s.truncated) (max_seq_len \(settings.data.batching.maxSeqLen))
         dropped           \(s.droppedTooLong) too long, \(s.droppedUntrainable) with nothing to train
-        packing           \(String(format: "%.1f%%", 100 * train.packingEfficiency(settings.data.batching))) of row capacity holds real tokens (\(settings.data.batching.mode.rawValue))
+        packing           \(String(format: "%.1f%%", 100 * train.packingEfficiency(settings.data.batching, seed: settings.training.seed))) of row capacity holds real tokens (\(settings.data.batching.mode.rawValue))
         lengths (tokens)
         """)
         let peak = max(s.lengthHistogram.max() ?? 1, 1)

@@ -82,7 +82,7 @@ struct TrainCommand: ParsableCommand {
         model     \(identity.name) (\(identity.license)) from \(session.path)
         base      \(settings.base.rawValue), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
         lora      r=\(settings.lora.rank) alpha=\(settings.lora.alpha) on \(adapter.layers.count) modules, \(trainable) trainable parameters
-        data      \(train.path): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching)))
+        data      \(train.path): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching, seed: settings.training.seed)))
         valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")
         run       \(run.path), \(trainer.totalSteps) steps from step \(trainer.step)
         """)
