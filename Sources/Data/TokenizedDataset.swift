@@ -16,6 +16,8 @@ public struct DataStatistics: Sendable, Equatable {
     /// [k·width, (k+1)·width).
     public var lengthHistogram: [Int] = []
     public var histogramWidth = 32
+    /// Records left out under `data.skip_invalid`, by reason.
+    public var skipped = SkippedRecords()
     public init() {}
 }
 
@@ -26,8 +28,8 @@ public struct TokenizedDataset: Sendable {
     public let statistics: DataStatistics
 
     /// Tokenizes every record of `file` on all cores; the first bad record (by line) is the
-    /// error reported.
-    public init(file: JSONLFile, encoder: ExampleEncoder, batching: BatchingOptions) throws(DataError) {
+    /// error reported, or with `skipInvalid` every bad record is counted in the statistics.
+    public init(file: JSONLFile, encoder: ExampleEncoder, batching: BatchingOptions, skipInvalid: Bool = false) throws(DataError) {
         path = file.path
         let records = file.records
         var results = [Result<TokenizedExample, RecordError>?](repeating: nil, count: records.count)
@@ -39,14 +41,18 @@ public struct TokenizedDataset: Sendable {
             }
         }
         var stats = DataStatistics()
-        stats.records = records.count
+        stats.records = records.count + file.skipped.total
+        stats.skipped = file.skipped
         var kept: [TokenizedExample] = []
         kept.reserveCapacity(records.count)
         for (i, result) in results.enumerated() {
             let example: TokenizedExample
             switch result {
             case .success(let e)?: example = e
-            case .failure(let error)?: throw .record(path: file.path, line: records[i].line, reason: error.reason)
+            case .failure(let error)?:
+                guard skipInvalid else { throw .record(path: file.path, line: records[i].line, reason: error.reason) }
+                stats.skipped.add(error.kind, path: file.path, line: records[i].line, reason: error.reason)
+                continue
             case nil: throw .record(path: file.path, line: records[i].line, reason: "not tokenized")
             }
             let bucket = example.ids.count / stats.histogramWidth

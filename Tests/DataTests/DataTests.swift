@@ -107,13 +107,20 @@ final class DataTests: XCTestCase {
 
     func testBadRecordsNameTheFileAndLine() throws {
         let bad: [(String, String)] = [
-            ("{\"text\": \"ok\"}\n{\"text\": \"unterminated}\n", ":2: malformed JSON"),
+            ("{\"text\": \"ok\"}\n{\"text\": \"unterminated}\n", ":2:"),
+            // The colon is missing where column 9 starts the value.
+            ("{\"text\": \"ok\"}\n{\"text\" \"x\"}\n", ":2:9: malformed JSON"),
             ("{\"text\": \"ok\"}\n{\"other\": 1}\n", ":2: missing field 'text'"),
+            ("{\"text\": \"ok\"}\n{\"text\": 5}\n", ":2: field 'text' must be a string"),
+            ("{\"messages\": {\"role\": \"user\"}}\n", ":1: field 'messages' must be an array"),
+            ("{\"prompt\": \"q\", \"completion\": \" \"}\n", ":1: field 'completion' (the assistant's reply) is empty"),
+            ("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"\"}]}\n", ":1: message 1 (assistant) has empty content"),
             ("{\"messages\": [{\"role\": \"wizard\", \"content\": \"x\"}]}\n", ":1: message 0 has role 'wizard'"),
             ("{\"messages\": [{\"role\": \"user\"}]}\n", ":1: message 0 has no 'content'"),
             ("{\"foo\": 1}\n", ":1: cannot tell the format from keys [\"foo\"]"),
             ("\n\n[1, 2]\n", ":3: expected a JSON object"),
-            ("", "no records"),
+            ("", "no records (the file is empty)"),
+            ("\n  \n", "no records (the file is empty)"),
         ]
         for (contents, expected) in bad {
             let path = try Self.temporaryFile(contents)
@@ -127,6 +134,54 @@ final class DataTests: XCTestCase {
         try Data([0x7B, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D]).write(to: URL(fileURLWithPath: invalidUTF8))
         XCTAssertThrowsError(try JSONLFile(path: invalidUTF8)) { XCTAssertTrue("\($0)".contains(":1: not valid UTF-8"), "\($0)") }
         XCTAssertThrowsError(try JSONLFile(path: "/nonexistent/train.jsonl")) { XCTAssertTrue("\($0)".hasPrefix("/nonexistent/train.jsonl")) }
+    }
+
+    /// One record of each kind of fault, among good ones.
+    static let mixedRecords: [[UInt8]] = [
+        #"{"messages": [{"role": "user", "content": "What is RAM?"}, {"role": "assistant", "content": "Memory."}]}"#,
+        #"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]"#,
+        #"{"messages": 5}"#,
+        #"{"other": 1}"#,
+        #"{"messages": [{"role": "wizard", "content": "x"}]}"#,
+        #"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}]}"#,
+        "{\"text\": \"\u{FF}\"}",
+        #"{"messages": [{"role": "user", "content": "only a question"}]}"#,
+        #"{"messages": [{"role": "user", "content": "What is ROM?"}, {"role": "assistant", "content": "Read-only memory."}]}"#,
+    ].enumerated().map { n, line in n == 6 ? [0x7B, 0x22, 0x74, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D] : Array(line.utf8) }
+
+    func testSkipInvalidCountsEveryBadRecordByReason() throws {
+        let path = try Self.temporaryFile("")
+        try Data(Self.mixedRecords.joined(separator: [0x0A]) + [0x0A]).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try JSONLFile(path: path)) { XCTAssertTrue("\($0)".hasPrefix(path + ":2:"), "\($0)") }
+
+        let file = try JSONLFile(path: path, skipInvalid: true)
+        XCTAssertEqual(file.records.map(\.line), [1, 8, 9])
+        let expected: [InvalidRecord: Int] = [.malformedJSON: 1, .wrongType: 1, .missingField: 1, .unknownRole: 1, .emptyAssistantTurn: 1, .invalidUTF8: 1]
+        XCTAssertEqual(file.skipped.counts, expected)
+        XCTAssertEqual(file.skipped.samples[.unknownRole]?.map(\.description), [path + ":5: message 0 has role 'wizard' (expected system, user, assistant or tool)"])
+        XCTAssertEqual(file.skipped.samples[.invalidUTF8]?.first?.line, 7)
+
+        // The record with no assistant turn parses, and fails only when masks are made.
+        let (tokenizer, gguf) = try Self.smollm2()
+        let template = try ChatTemplate(source: try XCTUnwrap(gguf.metadata["tokenizer.chat_template"]?.string))
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .assistant)
+        XCTAssertThrowsError(try TokenizedDataset(file: file, encoder: encoder, batching: BatchingOptions())) {
+            XCTAssertTrue("\($0)".hasPrefix(path + ":8: no assistant turn"), "\($0)")
+        }
+        let dataset = try TokenizedDataset(file: file, encoder: encoder, batching: BatchingOptions(), skipInvalid: true)
+        XCTAssertEqual(dataset.examples.count, 2)
+        XCTAssertEqual(dataset.statistics.records, 9)
+        XCTAssertEqual(dataset.statistics.skipped.total, 7)
+        XCTAssertEqual(dataset.statistics.skipped.samples[.noAssistantTurn]?.map(\.line), [8])
+        let report = dataset.statistics.skipped.report
+        XCTAssertTrue(report[0].hasPrefix("7 invalid records skipped: 1 not valid UTF-8, 1 malformed JSON"), report[0])
+        XCTAssertEqual(report.count, 8, "\(report)")
+
+        // Nothing valid left is still an error, and it lists what was wrong.
+        let allBad = try Self.temporaryFile("{\"text\": 1}\n[]\n")
+        XCTAssertThrowsError(try JSONLFile(path: allBad, skipInvalid: true)) {
+            XCTAssertTrue("\($0)".contains("no valid records: 2 invalid records skipped"), "\($0)")
+        }
     }
 
     func testTextExamplesEndWithEOSAndTrainEverything() throws {

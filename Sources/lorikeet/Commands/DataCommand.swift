@@ -48,6 +48,7 @@ struct PreviewData: ParsableCommand {
     @Option(help: "A JSONL file or a folder with train.jsonl (without --recipe).") var data: String?
     @Option(name: .customLong("set"), help: "Override a recipe key (repeatable).") var overrides: [String] = []
     @Option(help: "Examples to show.") var count = 2
+    @Flag(help: "Count and report bad records instead of stopping at the first (recipe key data.skip_invalid).") var skipInvalid = false
 
     func run() throws {
         var document = RecipeDocument()
@@ -60,13 +61,14 @@ struct PreviewData: ParsableCommand {
                 try document.set("data.path", .string(data), source: "--data")
             }
             for o in overrides { try document.override(o) }
+            if skipInvalid { try document.set("data.skip_invalid", .bool(true), source: "--skip-invalid") }
         } catch let e as RecipeError { throw CLIError(e.description) }
         let settings: Recipe
         do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
         let session = try ModelSession(settings.model)
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
-        let train: TokenizedDataset
-        do { train = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed).train } catch { throw CLIError(error.description) }
+        let (train, valid): (TokenizedDataset, TokenizedDataset?)
+        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed) } catch { throw CLIError(error.description) }
 
         let color = isatty(STDOUT_FILENO) == 1
         for (n, example) in train.examples.prefix(count).enumerated() {
@@ -94,5 +96,6 @@ struct PreviewData: ParsableCommand {
         for (k, n) in s.lengthHistogram.enumerated() where n > 0 {
             print(String(format: "  %4d–%-4d %6d ", k * s.histogramWidth, (k + 1) * s.histogramWidth - 1, n) + String(repeating: "█", count: max(1, n * 40 / peak)))
         }
+        for line in SkippedRecords.of([train, valid]).report { print(line) }
     }
 }
