@@ -60,7 +60,7 @@ let package = Package(
                 dependencies: ["Formats"],
                 swiftSettings: swiftSettings),
         .target(name: "Data",
-                dependencies: ["TensorCore", "Tokenizers", "CZlib"],
+                dependencies: ["TensorCore", "Formats", "Tokenizers", "CZlib"],
                 swiftSettings: swiftSettings),
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],

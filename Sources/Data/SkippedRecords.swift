@@ -47,6 +47,12 @@ public struct SkippedRecords: Sendable, Equatable {
         samples[kind] = Array(list.prefix(Self.samplesPerReason))
     }
 
+    /// Puts back a reason's count and samples as saved (tokenization cache).
+    mutating func restore(_ kind: InvalidRecord, count: Int, samples: [Sample]) {
+        counts[kind] = count
+        self.samples[kind] = samples
+    }
+
     public mutating func merge(_ other: SkippedRecords) {
         for kind in InvalidRecord.allCases {
             guard let n = other.counts[kind] else { continue }

@@ -21,40 +21,43 @@ public struct DataStatistics: Sendable, Equatable {
     public init() {}
 }
 
+/// Where a dataset's tokens came from (shown to the user: a cache hit skips the slow part).
+public enum TokenizationSource: Sendable, Equatable, CustomStringConvertible {
+    /// Read from the tokenization cache.
+    case cached
+    /// Tokenized now; `note` says what became of the cache (nil: no cache in use).
+    case tokenized(note: String?)
+
+    public var description: String {
+        switch self {
+        case .cached: return "cached"
+        case .tokenized(nil): return "tokenized"
+        case .tokenized(let note?): return "tokenized, \(note)"
+        }
+    }
+}
+
 /// A dataset file tokenized and fitted to rows, ready for batching.
 public struct TokenizedDataset: Sendable {
     public let path: String
     public let examples: [TokenizedExample]
     public let statistics: DataStatistics
+    public let source: TokenizationSource
 
     /// Tokenizes every record of `file` on all cores; the first bad record (by line) is the
     /// error reported, or with `skipInvalid` every bad record is counted in the statistics.
     public init(file: JSONLFile, encoder: ExampleEncoder, batching: BatchingOptions, skipInvalid: Bool = false) throws(DataError) {
-        path = file.path
-        let records = file.records
-        var results = [Result<TokenizedExample, RecordError>?](repeating: nil, count: records.count)
-        results.withUnsafeMutableBufferPointer { out in
-            Parallel.forChunks(records.count, minChunk: 16) { range in
-                for i in range {
-                    out[i] = Result { () throws(RecordError) -> TokenizedExample in try encoder.encode(records[i].conversation) }
-                }
-            }
-        }
+        try self.init(encoded: try EncodedFile(file: file, encoder: encoder, skipInvalid: skipInvalid), batching: batching)
+    }
+
+    /// Fits encoded examples to rows (truncating or dropping over-long ones) and counts them.
+    public init(encoded: EncodedFile, batching: BatchingOptions, source: TokenizationSource = .tokenized(note: nil)) throws(DataError) {
         var stats = DataStatistics()
-        stats.records = records.count + file.skipped.total
-        stats.skipped = file.skipped
+        stats.records = encoded.records
+        stats.skipped = encoded.skipped
         var kept: [TokenizedExample] = []
-        kept.reserveCapacity(records.count)
-        for (i, result) in results.enumerated() {
-            let example: TokenizedExample
-            switch result {
-            case .success(let e)?: example = e
-            case .failure(let error)?:
-                guard skipInvalid else { throw .record(path: file.path, line: records[i].line, reason: error.reason) }
-                stats.skipped.add(error.kind, path: file.path, line: records[i].line, reason: error.reason)
-                continue
-            case nil: throw .record(path: file.path, line: records[i].line, reason: "not tokenized")
-            }
+        kept.reserveCapacity(encoded.examples.count)
+        for example in encoded.examples {
             let bucket = example.ids.count / stats.histogramWidth
             if example.ids.count > batching.maxSeqLen {
                 if batching.overLong == .truncate { stats.truncated += 1 } else { stats.droppedTooLong += 1 }
@@ -71,16 +74,19 @@ public struct TokenizedDataset: Sendable {
             kept.append(fitted)
         }
         guard !kept.isEmpty else {
-            throw .settings("\(file.path): none of its \(records.count) examples has a trainable token within max_seq_len \(batching.maxSeqLen)")
+            throw .settings("\(encoded.path): none of its \(encoded.examples.count) examples has a trainable token within max_seq_len \(batching.maxSeqLen)")
         }
+        path = encoded.path
         examples = kept
         statistics = stats
+        self.source = source
     }
 
-    public init(path: String, examples: [TokenizedExample], statistics: DataStatistics) {
+    public init(path: String, examples: [TokenizedExample], statistics: DataStatistics, source: TokenizationSource = .tokenized(note: nil)) {
         self.path = path
         self.examples = examples
         self.statistics = statistics
+        self.source = source
     }
 
     /// Token counts of the examples, in dataset order.

@@ -184,6 +184,71 @@ final class DataTests: XCTestCase {
         }
     }
 
+    // MARK: tokenization cache
+
+    func testCacheHitsReturnTheSameDatasetAndDamagedEntriesAreRebuilt() throws {
+        let (tokenizer, gguf) = try Self.smollm2()
+        let template = try ChatTemplate(source: try XCTUnwrap(gguf.metadata["tokenizer.chat_template"]?.string))
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .assistant)
+        let lines = (0..<40).map { #"{"prompt": "What is term \#($0)?", "completion": "Term \#($0) is \#(String(repeating: "a thing ", count: $0 % 7 + 1))."}"# }
+        let path = try Self.temporaryFile((lines + ["{\"prompt\": \"bad\"}"]).joined(separator: "\n"))
+        let cache = TokenizationCache(directory: (path as NSString).deletingLastPathComponent + "/cache")
+        let batching = BatchingOptions(batchSize: 2, maxSeqLen: 48)
+        func load(_ encoder: ExampleEncoder = encoder, batching: BatchingOptions = batching, format: DatasetFormat? = nil) throws -> TokenizedDataset {
+            try TokenizedDataset.load(path: path, format: format, encoder: encoder, batching: batching, skipInvalid: true, cache: cache)
+        }
+        let uncached = try TokenizedDataset.load(path: path, encoder: encoder, batching: batching, skipInvalid: true, cache: nil)
+        let first = try load(), second = try load()
+        XCTAssertEqual(first.source, .tokenized(note: "saved to the cache"))
+        XCTAssertEqual(second.source, .cached)
+        for dataset in [first, second] {
+            XCTAssertEqual(dataset.examples, uncached.examples)
+            XCTAssertEqual(dataset.statistics, uncached.statistics)
+        }
+        XCTAssertEqual(second.statistics.skipped.samples[.missingField]?.map(\.description), [path + ":41: missing field 'completion' (format completion)"])
+        XCTAssertGreaterThan(uncached.statistics.truncated, 0, "the test must exercise truncation")
+        // Row settings are applied after the cache: a new max_seq_len still hits, and fits anew.
+        let longer = try load(batching: BatchingOptions(batchSize: 2, maxSeqLen: 512))
+        XCTAssertEqual(longer.source, .cached)
+        XCTAssertEqual(longer.statistics.truncated, 0)
+
+        // Everything that decides the encoding is in the key.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        func key(_ bytes: Data = bytes, encoder: ExampleEncoder = encoder, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), skip: Bool = true) -> [UInt8] {
+            TokenizationCache.key(fileBytes: bytes, encoder: encoder, format: format, fields: fields, skipInvalid: skip)
+        }
+        var renamed = FieldNames()
+        renamed.completion = "answer"
+        let tiny = try BPETokenizer(tokens: ["a", "b", "ab"], merges: ["a b"], tokenTypes: [1, 1, 1], preTokenizer: .gpt2, bos: nil, eos: nil, addBOS: false, source: "tiny")
+        let tinyUnmerged = try BPETokenizer(tokens: ["a", "b", "ab"], merges: [], tokenTypes: [1, 1, 1], preTokenizer: .gpt2, bos: nil, eos: nil, addBOS: false, source: "tiny")
+        let keys = [
+            key(), key(bytes + Data("\n".utf8)), key(format: .completion), key(fields: renamed), key(skip: false),
+            key(encoder: ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .last)),
+            key(encoder: ExampleEncoder(tokenizer: tokenizer, template: try ChatTemplate(source: template.source + " "), trainOn: .assistant)),
+            key(encoder: ExampleEncoder(tokenizer: tiny, template: template, trainOn: .assistant)),
+            key(encoder: ExampleEncoder(tokenizer: tinyUnmerged, template: template, trainOn: .assistant)),
+        ]
+        XCTAssertEqual(Set(keys).count, keys.count, "every key part must change the key")
+        XCTAssertEqual(key(), key(), "the key is deterministic")
+        XCTAssertEqual(try load(ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .last)).source, .tokenized(note: "saved to the cache"))
+        XCTAssertEqual(try load(format: .completion).source, .tokenized(note: "saved to the cache"))
+
+        // A truncated or altered entry is ignored, rebuilt, and then used again.
+        let entry = cache.file(for: key())
+        let good = try Data(contentsOf: URL(fileURLWithPath: entry))
+        var flipped = good
+        flipped[good.count / 2] ^= 0x10
+        for damaged in [good.prefix(good.count - 9), flipped, good.prefix(10), Data()] {
+            try damaged.write(to: URL(fileURLWithPath: entry))
+            let rebuilt = try load()
+            guard case .tokenized(let note?) = rebuilt.source else { return XCTFail("\(rebuilt.source)") }
+            XCTAssertTrue(note.contains("rebuilt"), note)
+            XCTAssertEqual(rebuilt.examples, uncached.examples)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: entry)), good)
+            XCTAssertEqual(try load().source, .cached)
+        }
+    }
+
     func testTextExamplesEndWithEOSAndTrainEverything() throws {
         let (tokenizer, _) = try Self.smollm2()
         let example = try ExampleEncoder(tokenizer: tokenizer, template: nil, trainOn: .assistant).encode(.text("A compiler <|im_end|>"))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Data
+import Formats
 import Foundation
 import Training
 
@@ -68,7 +69,8 @@ struct PreviewData: ParsableCommand {
         let session = try ModelSession(settings.model)
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         let (train, valid): (TokenizedDataset, TokenizedDataset?)
-        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed) } catch { throw CLIError(error.description) }
+        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed,
+                                                          cache: TokenizationCache(directory: CacheLocation.tokenizedData)) } catch { throw CLIError(error.description) }
 
         let color = isatty(STDOUT_FILENO) == 1
         for (n, example) in train.examples.prefix(count).enumerated() {
@@ -83,7 +85,7 @@ struct PreviewData: ParsableCommand {
         }
         let s = train.statistics
         print("""
-        ── \(train.path)
+        ── \(train.path) (\(train.source))
         records           \(s.records)
         examples kept     \(s.examples)
         tokens            \(s.tokens) (\(s.trainedTokens) trained, \(String(format: "%.0f%%", 100 * Double(s.trainedTokens) / Double(max(s.tokens, 1)))))

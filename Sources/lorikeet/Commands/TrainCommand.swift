@@ -74,7 +74,8 @@ struct TrainCommand: ParsableCommand {
         settings.data.batching = batching
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         let (train, valid): (TokenizedDataset, TokenizedDataset?)
-        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed) } catch { throw CLIError(error.description) }
+        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed,
+                                                                  cache: TokenizationCache(directory: CacheLocation.tokenizedData)) } catch { throw CLIError(error.description) }
         let trainer = Trainer(model: model, adapter: adapter, recipe: settings, train: train, validation: valid)
         if let resumeArchive {
             do { try Checkpoint.restore(resumeArchive, into: trainer, source: resume ?? "") } catch { throw CLIError(error.description) }
@@ -86,7 +87,7 @@ struct TrainCommand: ParsableCommand {
         model     \(identity.name) (\(identity.license)) from \(session.path)
         base      \(settings.base.rawValue), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
         lora      r=\(settings.lora.rank) alpha=\(settings.lora.alpha) on \(adapter.layers.count) modules, \(trainable) trainable parameters
-        data      \(train.path): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching, seed: settings.training.seed)))
+        data      \(train.path) (\(train.source)): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching, seed: settings.training.seed)))
         valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")\(SkippedRecords.of([train, valid]).report.map { "\nskipped   " + $0 }.joined())
         run       \(run.path), \(trainer.totalSteps) steps from step \(trainer.step)
         """)
