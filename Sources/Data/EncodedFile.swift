@@ -1,4 +1,3 @@
-import Dispatch
 import TensorCore
 
 /// A dataset file's records as token ids and loss masks, before they are fitted to rows: the
@@ -27,23 +26,17 @@ public struct EncodedFile: Sendable, Equatable {
     /// Records per work item: small enough to balance uneven records across threads.
     static let block = 32
 
-    /// Encodes every record of `file` on `threads` threads (blocks of records dealt round-robin);
+    /// Encodes every record of `file` on `threads` threads;
     /// the first bad record (by line) is the error, or with `skipInvalid` each is counted.
     public init(file: JSONLFile, encoder: ExampleEncoder, skipInvalid: Bool = false, threads: Int = Parallel.threadCount) throws(DataError) {
         let records = file.records
         var results = [Result<TokenizedExample, RecordError>?](repeating: nil, count: records.count)
-        let blocks = (records.count + Self.block - 1) / Self.block
-        let workers = max(1, min(threads, blocks))
         results.withUnsafeMutableBufferPointer { out in
-            // Each worker writes only the slots of its own blocks.
-            func work(_ w: Int) {
-                for b in stride(from: w, to: blocks, by: workers) {
-                    for i in b * Self.block..<min((b + 1) * Self.block, records.count) {
-                        out[i] = Result { () throws(RecordError) -> TokenizedExample in try encoder.encode(records[i].conversation) }
-                    }
+            Parallel.forBlocks(records.count, block: Self.block, threads: threads) { range in
+                for i in range {
+                    out[i] = Result { () throws(RecordError) -> TokenizedExample in try encoder.encode(records[i].conversation) }
                 }
             }
-            if workers == 1 { work(0) } else { Parallel.forEach(workers, work) }
         }
         var lines: [Int] = [], examples: [TokenizedExample] = []
         lines.reserveCapacity(records.count)

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Tokenizers
 
 /// A JSONL dataset file read into conversations, with every record's line number kept for
@@ -21,8 +22,20 @@ public struct JSONLFile: Sendable {
         try self.init(path: path, bytes: data, format: format, fields: fields, skipInvalid: skipInvalid)
     }
 
-    /// Reads records from `bytes`, the contents of `path`.
-    public init(path: String, bytes: Data, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), skipInvalid: Bool = false) throws(DataError) {
+    /// One line after the parallel stage: UTF-8 checked and JSON parsed.
+    enum ParsedLine {
+        case blank, invalidUTF8
+        case malformed(message: String, column: Int)
+        case value(JinjaValue)
+    }
+
+    /// Lines per work item of the parallel parse.
+    static let block = 256
+
+    /// Reads records from `bytes`, the contents of `path`: lines are checked and parsed on
+    /// `threads` threads, then read in order (format detection, fields, errors by line).
+    public init(path: String, bytes: Data, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), skipInvalid: Bool = false,
+                threads: Int = Parallel.threadCount) throws(DataError) {
         self.path = path
         var chosen = format
         var records: [(Int, Conversation)] = []
@@ -32,21 +45,46 @@ public struct JSONLFile: Sendable {
             guard skipInvalid else { throw .record(path: path, line: line, column: column, reason: reason) }
             skipped.add(kind, path: path, line: line, column: column, reason: reason)
         }
-        var lineNumber = 0
-        for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            guard let line = String(validating: rawLine, as: UTF8.self) else {
+        let parsed = bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [ParsedLine] in
+            var lineRanges: [Range<Int>] = []
+            var start = 0
+            for i in 0..<raw.count where raw[i] == 0x0A {
+                lineRanges.append(start..<i)
+                start = i + 1
+            }
+            lineRanges.append(start..<raw.count)
+            var parsed = [ParsedLine](repeating: .blank, count: lineRanges.count)
+            parsed.withUnsafeMutableBufferPointer { out in
+                Parallel.forBlocks(lineRanges.count, block: Self.block, threads: threads) { range in
+                    for i in range {
+                        guard let line = String(validating: raw[lineRanges[i]], as: UTF8.self) else { out[i] = .invalidUTF8; continue }
+                        if line.allSatisfy({ $0.isWhitespace }) { continue }
+                        switch Result(catching: { () throws(TemplateError) -> JinjaValue in try JSONReader.parse(line) }) {
+                        case .success(let value): out[i] = .value(value)
+                        case .failure(let error):
+                            out[i] = .malformed(message: error.message.hasPrefix("JSON: ") ? String(error.message.dropFirst(6)) : error.message, column: error.column)
+                        }
+                    }
+                }
+            }
+            return parsed
+        }
+        for (index, line) in parsed.enumerated() {
+            let lineNumber = index + 1
+            let value: JinjaValue
+            switch line {
+            case .blank: continue
+            case .invalidUTF8:
                 nonBlank += 1
                 try reject(.invalidUTF8, lineNumber, "not valid UTF-8")
                 continue
-            }
-            if line.allSatisfy({ $0.isWhitespace }) { continue }
-            nonBlank += 1
-            let value: JinjaValue
-            do { value = try JSONReader.parse(line) } catch {
-                let message = error.message.hasPrefix("JSON: ") ? String(error.message.dropFirst(6)) : error.message
-                try reject(.malformedJSON, lineNumber, column: error.column, "malformed JSON: \(message)")
+            case .malformed(let message, let column):
+                nonBlank += 1
+                try reject(.malformedJSON, lineNumber, column: column, "malformed JSON: \(message)")
                 continue
+            case .value(let v):
+                nonBlank += 1
+                value = v
             }
             if chosen == nil {
                 guard case .object(let keys, _) = value else {

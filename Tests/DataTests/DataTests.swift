@@ -184,6 +184,23 @@ final class DataTests: XCTestCase {
         }
     }
 
+    func testParallelReadingKeepsFileOrderAndTheFirstBadLine() throws {
+        // Several parse blocks, so records from different threads are put back in order.
+        var lines = (0..<1000).map { #"{"text": "record \#($0)"}"# }
+        lines[700] = #"{"text": 7}"#
+        lines[900] = "{"
+        let path = try Self.temporaryFile(lines.joined(separator: "\n"))
+        for threads in [1, 2, 3] {
+            XCTAssertThrowsError(try JSONLFile(path: path, bytes: try Data(contentsOf: URL(fileURLWithPath: path)), threads: threads)) {
+                XCTAssertEqual("\($0)", path + ":701: field 'text' must be a string")
+            }
+            let file = try JSONLFile(path: path, bytes: try Data(contentsOf: URL(fileURLWithPath: path)), skipInvalid: true, threads: threads)
+            XCTAssertEqual(file.records.map(\.line), (1...1000).filter { $0 != 701 && $0 != 901 })
+            XCTAssertEqual(file.records.last?.conversation, .text("record 999"))
+            XCTAssertEqual(file.skipped.samples[.malformedJSON]?.map(\.line), [901])
+        }
+    }
+
     // MARK: tokenization cache
 
     func testCacheHitsReturnTheSameDatasetAndDamagedEntriesAreRebuilt() throws {

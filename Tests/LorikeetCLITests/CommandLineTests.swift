@@ -54,6 +54,10 @@ final class CommandLineTests: XCTestCase {
     func testBenchGemmRejectsBadShapes() {
         XCTAssertThrowsError(try BenchGemm.parse(["--shapes", "3x4"]).run())
         XCTAssertThrowsError(try BenchGemm.parse(["--repeats", "0"]).run())
+        XCTAssertThrowsError(try BenchData.parse(["--data", "x.jsonl", "--threads", "0"]).run())
+        XCTAssertThrowsError(try BenchData.parse(["--data", "/nonexistent/x.jsonl", "--repeats", "1"]).run()) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/x.jsonl"), "\($0)")
+        }
     }
 }
 

@@ -52,20 +52,7 @@ struct PreviewData: ParsableCommand {
     @Flag(help: "Count and report bad records instead of stopping at the first (recipe key data.skip_invalid).") var skipInvalid = false
 
     func run() throws {
-        var document = RecipeDocument()
-        do {
-            if let recipe {
-                document = try RecipeDocument(yaml: try String(contentsOfFile: recipe, encoding: .utf8), source: recipe)
-            } else {
-                guard let data else { throw CLIError("give --recipe, or --model and --data") }
-                try document.override("model.path=\(model)")
-                try document.set("data.path", .string(data), source: "--data")
-            }
-            for o in overrides { try document.override(o) }
-            if skipInvalid { try document.set("data.skip_invalid", .bool(true), source: "--skip-invalid") }
-        } catch let e as RecipeError { throw CLIError(e.description) }
-        let settings: Recipe
-        do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
+        let settings = try dataRecipe(recipe: recipe, model: model, data: data, overrides: overrides + (skipInvalid ? ["data.skip_invalid=true"] : []))
         let session = try ModelSession(settings.model)
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         let (train, valid): (TokenizedDataset, TokenizedDataset?)
@@ -100,4 +87,21 @@ struct PreviewData: ParsableCommand {
         }
         for line in SkippedRecords.of([train, valid]).report { print(line) }
     }
+}
+
+/// The recipe a data command works from: `--recipe` with its `--set` overrides, or a model and
+/// a data path on their own.
+func dataRecipe(recipe: String?, model: String, data: String?, overrides: [String]) throws -> Recipe {
+    var document = RecipeDocument()
+    do {
+        if let recipe {
+            document = try RecipeDocument(yaml: try String(contentsOfFile: recipe, encoding: .utf8), source: recipe)
+        } else {
+            guard let data else { throw CLIError("give --recipe, or --model and --data") }
+            try document.override("model.path=\(model)")
+            try document.set("data.path", .string(data), source: "--data")
+        }
+        for o in overrides { try document.override(o) }
+    } catch let e as RecipeError { throw CLIError(e.description) }
+    do { return try Recipe(document) } catch { throw CLIError(error.description) }
 }
