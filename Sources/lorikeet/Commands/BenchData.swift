@@ -47,20 +47,36 @@ struct BenchData: ParsableCommand {
             } catch { throw CLIError(error.description) }
         }
         try pipeline(threads)  // warm-up: pages cached, the tokenizer's word cache filled
-        var one: [Double] = [], many: [Double] = []
+        var one: [Double] = [], many: [Double] = [], oneCPU: [Double] = [], manyCPU: [Double] = []
         for rep in 0..<repeats {
             var error: Error?
-            func timed(_ n: Int) -> Double { BenchTiming.seconds { do { try pipeline(n) } catch let e { error = e } } }
+            // Wall and CPU seconds: on a shared machine CPU time shows whether N threads did
+            // the same work (other processes take cores) or more (contention).
+            func timed(_ n: Int) -> (Double, Double) {
+                let cpu = Self.cpuSeconds()
+                let wall = BenchTiming.seconds { do { try pipeline(n) } catch let e { error = e } }
+                return (wall, Self.cpuSeconds() - cpu)
+            }
             // Alternate which goes first so drift on this machine hits both equally.
-            if rep % 2 == 0 { one.append(timed(1)); many.append(timed(threads)) } else { many.append(timed(threads)); one.append(timed(1)) }
+            let (a, b) = rep % 2 == 0 ? (timed(1), timed(threads)) : { let m = timed(threads); return (timed(1), m) }()
+            one.append(a.0); oneCPU.append(a.1); many.append(b.0); manyCPU.append(b.1)
             if let error { throw error }
         }
         let mb = Double(bytes) / 1e6
         print(String(format: "%@: %.2f MB, %d examples, %d tokens; median of %d after a warm-up; cache bypassed", path, mb, examples, tokens, repeats))
         let (t1, tn) = (BenchTiming.median(one), BenchTiming.median(many))
-        print(String(format: "1 thread     %7.3f s  %7.2f MB/s", t1, mb / t1))
-        print(String(format: "%d threads%@ %7.3f s  %7.2f MB/s  (%.2f× one thread)", threads, threads < 10 ? "   " : "  ", tn, mb / tn, t1 / tn))
+        func label(_ s: String) -> String { s.padding(toLength: 12, withPad: " ", startingAt: 0) }
+        print(label("") + "  wall s     MB/s    cpu s")
+        print(label("1 thread") + String(format: "%8.3f  %7.2f  %7.3f", t1, mb / t1, BenchTiming.median(oneCPU)))
+        print(label("\(threads) threads") + String(format: "%8.3f  %7.2f  %7.3f  (%.2f× one thread)", tn, mb / tn, BenchTiming.median(manyCPU), t1 / tn))
         print(BenchTiming.peakMemoryLine)
+    }
+
+    /// User + system CPU seconds of the whole process (every thread) so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     static func tokenizerAndTemplate(_ model: String) throws -> (BPETokenizer, ChatTemplate?) {
