@@ -77,7 +77,8 @@ public struct ExampleEncoder: Sendable {
             var spans: [Range<Int>] = []
             for turn in assistantTurns {
                 let before = try render(messages[..<turn], true)
-                let through = try render(messages[...turn], false)
+                // The last turn's rendering is the whole conversation's: rendered once already.
+                let through = turn == messages.count - 1 ? full : try render(messages[...turn], false)
                 // Where the rendering through this turn stops agreeing with the whole: templates
                 // like Phi-3.5 close every rendering with EOS, which belongs to the last turn only.
                 var end = zip(through, full).prefix { $0 == $1 }.count
