@@ -28,11 +28,20 @@ public struct TokenizationCache: Sendable {
     public static func key(fileBytes: Data, encoder: ExampleEncoder, format: DatasetFormat?, fields: FieldNames, skipInvalid: Bool) -> [UInt8] {
         var file = SHA256()
         file.update(fileBytes)
+        return key(fileDigest: file.finalize(), encoder: encoder, format: format, fields: fields, skipInvalid: skipInvalid)
+    }
+
+    /// SHA-256 of a file's bytes, read in chunks.
+    public static func digest(ofFile path: String) throws(DataError) -> [UInt8] {
+        do { return try SHA256.digest(ofFile: path) } catch { throw .io(path: path, reason: error.description) }
+    }
+
+    public static func key(fileDigest: [UInt8], encoder: ExampleEncoder, format: DatasetFormat?, fields: FieldNames, skipInvalid: Bool) -> [UInt8] {
         let settings = [version, encoder.template?.source ?? "<no template>", encoder.trainOn.rawValue, format?.rawValue ?? "auto",
                         fields.text, fields.prompt, fields.completion, fields.messages, fields.tools, fields.instruction, fields.input, fields.output,
                         skipInvalid ? "skip-invalid" : "strict"]
         var key = SHA256()
-        key.update(file.finalize())
+        key.update(fileDigest)
         key.update(encoder.tokenizer.fingerprint)
         for s in settings { key.update(Array(s.utf8)); key.update([0]) }
         return key.finalize()

@@ -201,6 +201,34 @@ final class DataTests: XCTestCase {
         }
     }
 
+    func testStreamingInSmallChunksEqualsReadingWhole() throws {
+        let (tokenizer, gguf) = try Self.smollm2()
+        let template = try ChatTemplate(source: try XCTUnwrap(gguf.metadata["tokenizer.chat_template"]?.string))
+        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: .assistant)
+        let path = try Self.temporaryFile("")
+        // Every kind of fault, blank lines, and a last line without "\n"; chunks of 7 to 4096
+        // bytes cut lines anywhere (most lines are longer than the smallest chunk).
+        let bytes = Data((Self.mixedRecords + [[], Array("  ".utf8)] + Self.mixedRecords.prefix(1)).joined(separator: [0x0A]))
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let whole = try EncodedFile(file: try JSONLFile(path: path, skipInvalid: true), encoder: encoder, skipInvalid: true)
+        XCTAssertEqual(whole.lines, [1, 9, 12])  // 8 has no assistant turn
+        for chunkBytes in [7, 64, 4096] {
+            let (streamed, digest) = try EncodedFile.streaming(path: path, encoder: encoder, skipInvalid: true, threads: 2, chunkBytes: chunkBytes)
+            XCTAssertEqual(streamed, whole, "chunk \(chunkBytes)")
+            XCTAssertEqual(digest, try TokenizationCache.digest(ofFile: path))
+            XCTAssertThrowsError(try EncodedFile.streaming(path: path, encoder: encoder, chunkBytes: chunkBytes)) {
+                XCTAssertTrue("\($0)".hasPrefix(path + ":2:"), "\($0)")
+            }
+        }
+        var hasher = SHA256()
+        hasher.update(bytes)
+        XCTAssertEqual(try TokenizationCache.digest(ofFile: path), hasher.finalize())
+        let empty = try Self.temporaryFile("\n\n")
+        XCTAssertThrowsError(try EncodedFile.streaming(path: empty, encoder: encoder, chunkBytes: 1)) {
+            XCTAssertTrue("\($0)".contains("no records (the file is empty)"), "\($0)")
+        }
+    }
+
     // MARK: tokenization cache
 
     func testCacheHitsReturnTheSameDatasetAndDamagedEntriesAreRebuilt() throws {

@@ -33,17 +33,14 @@ struct BenchData: ParsableCommand {
         let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: settings.data.trainOn)
         let d = settings.data
 
-        var bytes = 0, examples = 0, tokens = 0
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        var examples = 0, tokens = 0
         func pipeline(_ threads: Int) throws {
-            let contents: Foundation.Data
-            do { contents = try Foundation.Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw CLIError("\(path): cannot read (\(error.localizedDescription))")
-            }
             do {
-                let file = try JSONLFile(path: path, bytes: contents, format: d.format, fields: d.fields, skipInvalid: d.skipInvalid, threads: threads)
-                let encoded = try EncodedFile(file: file, encoder: encoder, skipInvalid: d.skipInvalid, threads: threads)
+                let encoded = try EncodedFile.streaming(path: path, format: d.format, fields: d.fields, encoder: encoder,
+                                                        skipInvalid: d.skipInvalid, threads: threads).encoded
                 let dataset = try TokenizedDataset(encoded: encoded, batching: d.batching)
-                (bytes, examples, tokens) = (contents.count, dataset.examples.count, dataset.statistics.tokens)
+                (examples, tokens) = (dataset.examples.count, dataset.statistics.tokens)
             } catch { throw CLIError(error.description) }
         }
         try pipeline(threads)  // warm-up: pages cached, the tokenizer's word cache filled
