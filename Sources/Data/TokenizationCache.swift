@@ -61,6 +61,10 @@ public struct TokenizationCache: Sendable {
     /// Writes the entry to a temporary name and renames it, so a reader never sees half of one.
     public func store(_ encoded: EncodedFile, key: [UInt8]) throws(DataError) {
         let target = file(for: key)
+        // Line numbers and lengths are stored as u32 (they increase, so the last line is the largest).
+        guard (encoded.lines.last ?? 0) <= Int(UInt32.max), encoded.examples.allSatisfy({ $0.ids.count <= Int(UInt32.max) }) else {
+            throw .io(path: target, reason: "too many lines or tokens for the cache format")
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data(Self.encode(encoded, key: key)).write(to: URL(fileURLWithPath: target), options: .atomic)
@@ -79,7 +83,8 @@ extension TokenizationCache {
 
     static func encode(_ e: EncodedFile, key: [UInt8]) -> [UInt8] {
         var out = magic + key
-        func u32(_ v: Int) { precondition(v >= 0 && v <= Int(UInt32.max), "cache field out of range"); withUnsafeBytes(of: UInt32(v).littleEndian) { out += $0 } }
+        // Callers keep values in range (`store` checks lines and lengths; sample lines are lines).
+        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(clamping: v).littleEndian) { out += $0 } }
         func u64(_ v: Int) { withUnsafeBytes(of: UInt64(v).littleEndian) { out += $0 } }
         let tokens = e.examples.reduce(0) { $0 + $1.ids.count }
         out.append(UInt8(DatasetFormat.allCases.firstIndex(of: e.format) ?? 0))
@@ -107,7 +112,7 @@ extension TokenizationCache {
             let samples = e.skipped.samples[kind] ?? []
             out.append(UInt8(samples.count))
             for s in samples {
-                u32(s.line); u32(s.column ?? 0)
+                u32(s.line); u32(min(s.column ?? 0, Int(UInt32.max)))
                 let reason = Array(s.reason.utf8)
                 u32(reason.count)
                 out += reason

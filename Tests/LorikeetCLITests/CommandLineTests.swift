@@ -95,10 +95,15 @@ final class DataPreviewCommandTests: XCTestCase {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lorikeet").path
     }
 
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        // A fresh cache folder (the tokenization cache writes there), the installed models.
+        var environment = ProcessInfo.processInfo.environment
+        environment["LORIKEET_MODEL_DIR"] = CacheLocation.models
+        environment["LORIKEET_CACHE"] = cache
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -118,14 +123,18 @@ final class DataPreviewCommandTests: XCTestCase {
         {"prompt": "What is a CPU?", "completion": "A processor."}
 
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-cache-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: cache)
+        }
 
-        let failed = try Self.run(["data", "preview", "--data", path])
+        let failed = try Self.run(["data", "preview", "--data", path], cache: cache)
         XCTAssertNotEqual(failed.status, 0, failed.output)
         XCTAssertTrue(failed.output.contains(path + ":2:"), failed.output)
         XCTAssertTrue(failed.output.contains("malformed JSON"), failed.output)
 
-        let skipped = try Self.run(["data", "preview", "--data", path, "--skip-invalid", "--count", "0"])
+        let skipped = try Self.run(["data", "preview", "--data", path, "--skip-invalid", "--count", "0"], cache: cache)
         XCTAssertEqual(skipped.status, 0, skipped.output)
         XCTAssertTrue(skipped.output.contains("1 invalid record skipped: 1 malformed JSON"), skipped.output)
         XCTAssertTrue(skipped.output.contains("examples kept     2"), skipped.output)
