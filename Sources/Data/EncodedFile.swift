@@ -36,12 +36,12 @@ public struct EncodedFile: Sendable, Equatable {
     }
 
     /// Reads and encodes the file at `path` a chunk of lines at a time, so only the encoded
-    /// examples are kept, never the whole text or its parsed records. Returns the SHA-256 of
-    /// the bytes read too (what a cache entry for this result must be keyed by).
+    /// examples are kept, never the whole text or its parsed records. With `hashing`, returns
+    /// the SHA-256 of the bytes read too (what a cache entry for this result must be keyed by).
     public static func streaming(path: String, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), encoder: ExampleEncoder,
-                                 skipInvalid: Bool = false, threads: Int = Parallel.threadCount,
-                                 chunkBytes: Int = 8 << 20) throws(DataError) -> (encoded: EncodedFile, fileDigest: [UInt8]) {
-        var chunks = try LineChunks(path: path, chunkBytes: chunkBytes)
+                                 skipInvalid: Bool = false, threads: Int = Parallel.threadCount, chunkBytes: Int = 8 << 20,
+                                 hashing: Bool = false) throws(DataError) -> (encoded: EncodedFile, fileDigest: [UInt8]?) {
+        var chunks = try LineChunks(path: path, chunkBytes: chunkBytes, hashing: hashing)
         var reader = JSONLReader(path: path, format: format, fields: fields, skipInvalid: skipInvalid, threads: threads)
         var lines: [Int] = [], examples: [TokenizedExample] = [], encodingSkipped = SkippedRecords()
         while let chunk = try chunks.next() {
@@ -55,7 +55,7 @@ public struct EncodedFile: Sendable, Equatable {
         var skipped = reader.skipped
         skipped.merge(encodingSkipped)
         var hasher = chunks.hasher
-        return (EncodedFile(path: path, format: detected, records: reader.records, lines: lines, examples: examples, skipped: skipped), hasher.finalize())
+        return (EncodedFile(path: path, format: detected, records: reader.records, lines: lines, examples: examples, skipped: skipped), hasher?.finalize())
     }
 
     /// Encodes `records` on `threads` threads and appends the results in order.

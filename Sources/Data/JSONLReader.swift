@@ -120,20 +120,21 @@ struct JSONLReader {
 }
 
 /// A file's bytes as chunks of whole lines, read `chunkBytes` at a time, hashed on the way
-/// (the tokenization cache's key must describe the bytes actually read).
+/// when asked (the tokenization cache's key must describe the bytes actually read).
 struct LineChunks {
     let path: String
     let handle: FileHandle
     let chunkBytes: Int
     private var carry: [UInt8] = []
     private var finished = false
-    private(set) var hasher = SHA256()
+    private(set) var hasher: SHA256?
 
-    init(path: String, chunkBytes: Int = 8 << 20) throws(DataError) {
+    init(path: String, chunkBytes: Int = 8 << 20, hashing: Bool) throws(DataError) {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw .io(path: path, reason: "cannot open for reading") }
         self.path = path
         self.handle = handle
         self.chunkBytes = max(1, chunkBytes)
+        hasher = hashing ? SHA256() : nil
     }
 
     /// The next run of whole lines (without the "\n" after the last), or nil at the end. The
@@ -151,7 +152,7 @@ struct LineChunks {
                 defer { carry = [] }
                 return carry
             }
-            hasher.update(data)
+            hasher?.update(data)
             let searchFrom = carry.count
             carry += data
             if let last = carry[searchFrom...].lastIndex(of: 0x0A) {

@@ -6,8 +6,8 @@ extension TokenizedDataset {
     /// stores the result.
     public static func load(path: String, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), encoder: ExampleEncoder,
                             batching: BatchingOptions, skipInvalid: Bool = false, cache: TokenizationCache?) throws(DataError) -> TokenizedDataset {
-        func encode() throws(DataError) -> (encoded: EncodedFile, fileDigest: [UInt8]) {
-            try EncodedFile.streaming(path: path, format: format, fields: fields, encoder: encoder, skipInvalid: skipInvalid)
+        func encode() throws(DataError) -> (encoded: EncodedFile, fileDigest: [UInt8]?) {
+            try EncodedFile.streaming(path: path, format: format, fields: fields, encoder: encoder, skipInvalid: skipInvalid, hashing: cache != nil)
         }
         guard let cache else { return try TokenizedDataset(encoded: try encode().encoded, batching: batching) }
 
@@ -22,7 +22,7 @@ extension TokenizedDataset {
         let (encoded, digest) = try encode()
         // The key must describe the bytes encoded: a file rewritten between hashing and reading
         // is not cached under the old contents' key.
-        if TokenizationCache.key(fileDigest: digest, encoder: encoder, format: format, fields: fields, skipInvalid: skipInvalid) != key {
+        if TokenizationCache.key(fileDigest: digest ?? [], encoder: encoder, format: format, fields: fields, skipInvalid: skipInvalid) != key {
             note = "not cached: the file changed while it was read"
         } else {
             do { try cache.store(encoded, key: key) } catch { note = "not cached: \(error.description)" }

@@ -213,7 +213,7 @@ final class DataTests: XCTestCase {
         let whole = try EncodedFile(file: try JSONLFile(path: path, skipInvalid: true), encoder: encoder, skipInvalid: true)
         XCTAssertEqual(whole.lines, [1, 9, 12])  // 8 has no assistant turn
         for chunkBytes in [7, 64, 4096] {
-            let (streamed, digest) = try EncodedFile.streaming(path: path, encoder: encoder, skipInvalid: true, threads: 2, chunkBytes: chunkBytes)
+            let (streamed, digest) = try EncodedFile.streaming(path: path, encoder: encoder, skipInvalid: true, threads: 2, chunkBytes: chunkBytes, hashing: true)
             XCTAssertEqual(streamed, whole, "chunk \(chunkBytes)")
             XCTAssertEqual(digest, try TokenizationCache.digest(ofFile: path))
             XCTAssertThrowsError(try EncodedFile.streaming(path: path, encoder: encoder, chunkBytes: chunkBytes)) {
