@@ -60,7 +60,7 @@ let package = Package(
                 dependencies: ["Formats"],
                 swiftSettings: swiftSettings),
         .target(name: "Data",
-                dependencies: ["TensorCore", "Tokenizers", "CZlib"],
+                dependencies: ["TensorCore", "Formats", "Tokenizers", "CZlib"],
                 swiftSettings: swiftSettings),
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
-        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet"]),
+        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]
 )

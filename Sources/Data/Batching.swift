@@ -86,29 +86,4 @@ extension BatchingOptions {
         }
         return e.trainedTargets > 0 ? e : nil
     }
-
-    /// Rows for the next batch from `examples` in order from `start`: packed rows take each
-    /// example in the first row with room and stop at the first that fits nowhere; padded rows
-    /// take one example each. Returns the rows and how many examples they consumed (always a
-    /// contiguous run, so a data cursor is just an index).
-    public func nextRows(_ examples: [TokenizedExample], from start: Int) -> (rows: [[TokenizedExample]], consumed: Int) {
-        var rows: [[TokenizedExample]] = []
-        var used: [Int] = []
-        var i = start
-        while i < examples.count {
-            let n = examples[i].ids.count
-            precondition(n <= maxSeqLen, "nextRows: example longer than a row; fit(_:) it first")
-            if mode == .packed, let r = used.firstIndex(where: { $0 + n <= maxSeqLen }) {
-                rows[r].append(examples[i])
-                used[r] += n
-            } else if rows.count < batchSize {
-                rows.append([examples[i]])
-                used.append(n)
-            } else {
-                break
-            }
-            i += 1
-        }
-        return (rows, i - start)
-    }
 }

@@ -39,15 +39,21 @@ public enum Conversation: Sendable, Equatable {
 
     /// Reads `record` (one parsed JSONL line) in `format`; errors name the field at fault.
     static func from(_ record: JinjaValue, format: DatasetFormat, fields: FieldNames) throws(RecordError) -> Conversation {
-        guard case .object(_, let values) = record else { throw RecordError("expected a JSON object") }
+        guard case .object(_, let values) = record else { throw RecordError(.unknownLayout, "expected a JSON object") }
         func string(_ key: String, required: Bool = true) throws(RecordError) -> String? {
             switch values[key] {
             case .string(let s): return s
             case nil, .none?, .undefined?:
-                if required { throw RecordError("missing field '\(key)' (format \(format.rawValue))") }
+                if required { throw RecordError(.missingField, "missing field '\(key)' (format \(format.rawValue))") }
                 return nil
-            default: throw RecordError("field '\(key)' must be a string")
+            default: throw RecordError(.wrongType, "field '\(key)' must be a string")
             }
+        }
+        /// The assistant's reply: an empty one teaches nothing but the end-of-turn token.
+        func reply(_ key: String) throws(RecordError) -> String {
+            let s = try string(key) ?? ""
+            guard !s.allSatisfy(\.isWhitespace) else { throw RecordError(.emptyAssistantTurn, "field '\(key)' (the assistant's reply) is empty") }
+            return s
         }
         func message(_ role: String, _ content: String) -> JinjaValue {
             .dictionary([("role", .string(role)), ("content", .string(content))])
@@ -57,26 +63,37 @@ public enum Conversation: Sendable, Equatable {
             return .text(try string(fields.text) ?? "")
         case .completion:
             return .chat(messages: [message("user", try string(fields.prompt) ?? ""),
-                                    message("assistant", try string(fields.completion) ?? "")], tools: nil)
+                                    message("assistant", try reply(fields.completion))], tools: nil)
         case .alpaca:
             var user = try string(fields.instruction) ?? ""
             if let input = try string(fields.input, required: false), !input.isEmpty { user += "\n\n" + input }
-            return .chat(messages: [message("user", user), message("assistant", try string(fields.output) ?? "")], tools: nil)
+            return .chat(messages: [message("user", user), message("assistant", try reply(fields.output))], tools: nil)
         case .messages:
-            guard case .array(let messages)? = values[fields.messages] else {
-                throw RecordError("field '\(fields.messages)' must be an array of messages")
+            let messages: [JinjaValue]
+            switch values[fields.messages] {
+            case .array(let list)?: messages = list
+            case nil, .none?, .undefined?: throw RecordError(.missingField, "missing field '\(fields.messages)' (format messages)")
+            default: throw RecordError(.wrongType, "field '\(fields.messages)' must be an array of messages")
             }
-            guard !messages.isEmpty else { throw RecordError("'\(fields.messages)' is empty") }
+            guard !messages.isEmpty else { throw RecordError(.noAssistantTurn, "'\(fields.messages)' is empty") }
             for (i, m) in messages.enumerated() {
-                guard case .object(_, let entry) = m else { throw RecordError("message \(i) is not an object") }
-                guard case .string(let role)? = entry["role"] else { throw RecordError("message \(i) has no string 'role'") }
+                guard case .object(_, let entry) = m else { throw RecordError(.wrongType, "message \(i) is not an object") }
+                let role: String
+                switch entry["role"] {
+                case .string(let r)?: role = r
+                case nil, .none?, .undefined?: throw RecordError(.missingField, "message \(i) has no 'role'")
+                default: throw RecordError(.wrongType, "message \(i): 'role' must be a string")
+                }
                 guard ["system", "user", "assistant", "tool"].contains(role) else {
-                    throw RecordError("message \(i) has role '\(role)' (expected system, user, assistant or tool)")
+                    throw RecordError(.unknownRole, "message \(i) has role '\(role)' (expected system, user, assistant or tool)")
                 }
                 switch entry["content"] {
-                case .string?: break
-                case .none?, nil: if entry["tool_calls"] == nil { throw RecordError("message \(i) has no 'content'") }
-                default: throw RecordError("message \(i): 'content' must be a string")
+                case .string(let content)?:
+                    if role == "assistant", content.allSatisfy(\.isWhitespace), entry["tool_calls"] == nil {
+                        throw RecordError(.emptyAssistantTurn, "message \(i) (assistant) has empty content")
+                    }
+                case .none?, nil: if entry["tool_calls"] == nil { throw RecordError(.missingField, "message \(i) has no 'content'") }
+                default: throw RecordError(.wrongType, "message \(i): 'content' must be a string")
                 }
             }
             let tools = values[fields.tools].flatMap { v -> JinjaValue? in if case .none = v { return nil }; return v }
@@ -87,7 +104,11 @@ public enum Conversation: Sendable, Equatable {
 
 /// A problem with one record, before the file and line are known.
 public struct RecordError: Error, CustomStringConvertible {
+    public let kind: InvalidRecord
     public let reason: String
-    init(_ reason: String) { self.reason = reason }
+    init(_ kind: InvalidRecord, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
     public var description: String { reason }
 }

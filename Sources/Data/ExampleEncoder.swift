@@ -52,37 +52,38 @@ public struct ExampleEncoder: Sendable {
         switch conversation {
         case .text(let text):
             var ids: [Int32]
-            do { ids = try tokenizer.encode(text, parseSpecial: false) } catch { throw RecordError(error.description) }
+            do { ids = try tokenizer.encode(text, parseSpecial: false) } catch { throw RecordError(.unrenderable, error.description) }
             if let eos = tokenizer.eos { ids.append(eos) }
             return TokenizedExample(ids: ids, trained: [Bool](repeating: true, count: ids.count))
         case .chat(let messages, let tools):
-            guard let template else { throw RecordError("the model has no chat template, so conversations cannot be rendered; use the 'text' format") }
+            guard let template else { throw RecordError(.unrenderable, "the model has no chat template, so conversations cannot be rendered; use the 'text' format") }
             var variables = tokenizer.templateVariables
             if let tools { variables["tools"] = tools }
             func render(_ turns: ArraySlice<JinjaValue>, _ generationPrompt: Bool) throws(RecordError) -> [UInt8] {
                 do { return Array(try template.render(messages: Array(turns), addGenerationPrompt: generationPrompt, variables: variables).utf8) } catch {
-                    throw RecordError(error.description)
+                    throw RecordError(.unrenderable, error.description)
                 }
             }
             let full = try render(messages[...], false)
             var ids: [Int32]
             do { ids = try tokenizer.encode(String(decoding: full, as: UTF8.self), addBOS: false, parseSpecial: true) } catch {
-                throw RecordError(error.description)
+                throw RecordError(.unrenderable, error.description)
             }
             guard trainOn != .all else { return TokenizedExample(ids: ids, trained: [Bool](repeating: true, count: ids.count)) }
 
             var assistantTurns = messages.indices.filter { Self.role(messages[$0]) == "assistant" }
-            guard !assistantTurns.isEmpty else { throw RecordError("no assistant turn to train on (train_on: \(trainOn.rawValue))") }
+            guard !assistantTurns.isEmpty else { throw RecordError(.noAssistantTurn, "no assistant turn to train on (train_on: \(trainOn.rawValue))") }
             if trainOn == .last { assistantTurns = [assistantTurns[assistantTurns.count - 1]] }
             var spans: [Range<Int>] = []
             for turn in assistantTurns {
                 let before = try render(messages[..<turn], true)
-                let through = try render(messages[...turn], false)
+                // The last turn's rendering is the whole conversation's: rendered once already.
+                let through = turn == messages.count - 1 ? full : try render(messages[...turn], false)
                 // Where the rendering through this turn stops agreeing with the whole: templates
                 // like Phi-3.5 close every rendering with EOS, which belongs to the last turn only.
                 var end = zip(through, full).prefix { $0 == $1 }.count
                 guard full.starts(with: before), end > before.count else {
-                    throw RecordError("the chat template does not render turn \(turn) as a prefix of the whole conversation (it rewrites earlier turns), so its tokens cannot be masked by turn; use train_on: all")
+                    throw RecordError(.unrenderable, "the chat template does not render turn \(turn) as a prefix of the whole conversation (it rewrites earlier turns), so its tokens cannot be masked by turn; use train_on: all")
                 }
                 while end > before.count, [0x20, 0x0A, 0x0D, 0x09].contains(through[end - 1]) { end -= 1 }
                 spans.append(before.count..<end)
@@ -95,7 +96,7 @@ public struct ExampleEncoder: Sendable {
                 offset += tokenBytes[Int(id)]
             }
             guard offset == full.count else {
-                throw RecordError("tokens decode to \(offset) bytes but the rendered conversation has \(full.count); the tokenizer cannot round-trip this text")
+                throw RecordError(.unrenderable, "tokens decode to \(offset) bytes but the rendered conversation has \(full.count); the tokenizer cannot round-trip this text")
             }
             return TokenizedExample(ids: ids, trained: trained)
         }

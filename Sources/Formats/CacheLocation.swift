@@ -14,6 +14,9 @@ public enum CacheLocation {
     /// The embedded default model (SmolLM2-135M-Instruct, GGUF Q4_1).
     public static var embeddedModel: String { models + "/SmolLM2-135M-Instruct.Q4_1.gguf" }
 
+    /// Tokenized datasets, keyed by what produced them (see `TokenizationCache`).
+    public static var tokenizedData: String { root + "/tokenized" }
+
     /// llama.cpp's vocabulary and template fixtures from the llama-cpp-python 0.3.36 sdist.
     public static var llamaCppFixtures: String { root + "/llama-cpp-python-0.3.36" }
 }

@@ -65,6 +65,11 @@ public struct SHA256 {
 
     /// The hex digest of a file's bytes.
     public static func hexDigest(ofFile path: String) throws(FormatError) -> String {
+        hex(try digest(ofFile: path))
+    }
+
+    /// The digest of a file's bytes, read 4 MiB at a time.
+    public static func digest(ofFile path: String) throws(FormatError) -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw .io(path: path, reason: "cannot open to hash") }
         defer { try? handle.close() }
         var hasher = SHA256()
@@ -74,6 +79,6 @@ public struct SHA256 {
             if chunk.isEmpty { break }
             hasher.update(chunk)
         }
-        return hex(hasher.finalize())
+        return hasher.finalize()
     }
 }

@@ -8,8 +8,9 @@ public final class BPETokenizer: Sendable {
     public let preTokenizer: PreTokenizer
     /// Control and user-defined tokens (`<|im_start|>`, …), matched verbatim in text.
     public let specialTokens: [String: Int32]
-    /// The same, longest first (the order `segments` tries them in), computed once.
-    let specialTokensLongestFirst: [String]
+    /// The same as UTF-8 with their ids, longest first (the order `segments` tries them in),
+    /// computed once.
+    let specialTokensLongestFirst: [(bytes: [UInt8], id: Int32)]
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
 
@@ -51,7 +52,8 @@ public final class BPETokenizer: Sendable {
         self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
         self.characterIDs = characterIDs
         self.specialTokens = special
-        self.specialTokensLongestFirst = special.keys.sorted { $0.count > $1.count }
+        // Longest first by characters, as before; ties keep a fixed order.
+        self.specialTokensLongestFirst = special.sorted { ($0.key.count, $1.key) > ($1.key.count, $0.key) }.map { (Array($0.key.utf8), $0.value) }
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
@@ -78,23 +80,25 @@ public final class BPETokenizer: Sendable {
 
     enum Segment { case text(Substring), special(Int32) }
 
-    /// Text split around special tokens (longest match first at each position).
+    /// Text split around special tokens (longest match first at each position where a
+    /// special token can start: `<` or `[`). Scans UTF-8 bytes: the hot loop of chat data.
     func segments(_ text: String, parseSpecial: Bool) -> [Segment] {
         guard parseSpecial, !specialTokens.isEmpty else { return [.text(text[...])] }
         var result: [Segment] = []
-        var start = text.startIndex, i = text.startIndex
-        let candidates = specialTokensLongestFirst
-        while i < text.endIndex {
-            if text[i] == "<" || text[i] == "[", let match = candidates.first(where: { text[i...].hasPrefix($0) }) {
+        let utf8 = text.utf8
+        var start = utf8.startIndex, i = utf8.startIndex
+        while i < utf8.endIndex {
+            let b = utf8[i]
+            if b == UInt8(ascii: "<") || b == UInt8(ascii: "["), let match = specialTokensLongestFirst.first(where: { utf8[i...].starts(with: $0.bytes) }) {
                 if start < i { result.append(.text(text[start..<i])) }
-                result.append(.special(specialTokens[match]!))
-                i = text.index(i, offsetBy: match.count)
+                result.append(.special(match.id))
+                i = utf8.index(i, offsetBy: match.bytes.count)
                 start = i
             } else {
-                i = text.index(after: i)
+                i = utf8.index(after: i)
             }
         }
-        if start < text.endIndex { result.append(.text(text[start...])) }
+        if start < utf8.endIndex { result.append(.text(text[start...])) }
         return result
     }
 

@@ -20,7 +20,7 @@ public struct BaseIdentity: Sendable, Equatable {
 ///     adapter/<PEFT tensor name>        Float32 [r, in] / [out, r]
 ///     optimizer/m/<name>, optimizer/v/<name>   AdamW moments
 ///     optimizer/step, state/step        Int64
-///     state/data_cursor                 Int64 [epoch, index]
+///     state/data_cursor                 Int64 [epoch, next batch of that epoch's packing plan]
 ///     state/dropout_rng/<module>        Int64 [4] (generator state, bit patterns)
 ///     state/best_validation             Float32 [1] (NaN: none yet), state/evals_without_improvement
 ///     metrics/{step,loss,lr,tokens_per_second,validation_step,validation_loss}

@@ -16,6 +16,8 @@ public struct Recipe: Sendable {
         public var batching: BatchingOptions
         /// Hold-out fraction when `path` is a single file.
         public var validFraction: Double
+        /// Count and report bad records instead of stopping at the first.
+        public var skipInvalid: Bool
     }
 
     public struct TrainingSettings: Sendable {
@@ -73,6 +75,7 @@ public struct Recipe: Sendable {
         ("data.packing", .bool(true)),
         ("data.over_long", .string("truncate")),
         ("data.valid_fraction", .double(0.05)),
+        ("data.skip_invalid", .bool(false)),
         ("lora.rank", .int(16)),
         ("lora.alpha", .double(32)),
         ("lora.dropout", .double(0.05)),
@@ -166,7 +169,8 @@ public struct Recipe: Sendable {
                                        mode: try bool("data.packing") ? .packed : .padded,
                                        overLong: try choice("data.over_long", BatchingOptions.OverLong.self))
         data = DataSettings(path: try string("data.path"), format: format, fields: fields, trainOn: try choice("data.train_on", TrainOn.self),
-                            batching: batching, validFraction: try number("data.valid_fraction", in: 0...0.5))
+                            batching: batching, validFraction: try number("data.valid_fraction", in: 0...0.5),
+                            skipInvalid: try bool("data.skip_invalid"))
 
         let targets: LoRAConfig.Targets
         switch v["lora.targets"] {

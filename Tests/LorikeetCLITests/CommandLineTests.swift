@@ -1,4 +1,5 @@
 @testable import lorikeet
+import Formats
 import Foundation
 import XCTest
 
@@ -53,6 +54,10 @@ final class CommandLineTests: XCTestCase {
     func testBenchGemmRejectsBadShapes() {
         XCTAssertThrowsError(try BenchGemm.parse(["--shapes", "3x4"]).run())
         XCTAssertThrowsError(try BenchGemm.parse(["--repeats", "0"]).run())
+        XCTAssertThrowsError(try BenchData.parse(["--data", "x.jsonl", "--threads", "0"]).run())
+        XCTAssertThrowsError(try BenchData.parse(["--data", "/nonexistent/x.jsonl", "--repeats", "1"]).run()) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/x.jsonl"), "\($0)")
+        }
     }
 }
 
@@ -80,5 +85,58 @@ final class InspectCommandTests: XCTestCase {
         XCTAssertThrowsError(try InspectCommand.parse([notGGUF]).run()) {
             XCTAssertTrue("\($0)".contains("not a GGUF file"), "\($0)")
         }
+    }
+}
+
+/// `lorikeet data preview` run as a user runs it: a separate process, its exit status and output.
+final class DataPreviewCommandTests: XCTestCase {
+    /// The `lorikeet` executable built beside the test bundle (`swift build --build-tests`).
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("lorikeet").path
+    }
+
+    static func run(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        // A fresh cache folder (the tokenization cache writes there), the installed models.
+        var environment = ProcessInfo.processInfo.environment
+        environment["LORIKEET_MODEL_DIR"] = CacheLocation.models
+        environment["LORIKEET_CACHE"] = cache
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testABadRecordFailsNamingFileAndLineUnlessSkipped() throws {
+        guard FileManager.default.fileExists(atPath: CacheLocation.embeddedModel) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.executable), "\(Self.executable) missing: build with swift build --build-tests")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-bad-\(UUID().uuidString).jsonl").path
+        try """
+        {"prompt": "What is RAM?", "completion": "Memory."}
+        {"prompt": "What is ROM?", "completion": "Read-only memory.", "note": }
+        {"prompt": "What is a CPU?", "completion": "A processor."}
+
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-cache-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: cache)
+        }
+
+        let failed = try Self.run(["data", "preview", "--data", path], cache: cache)
+        XCTAssertNotEqual(failed.status, 0, failed.output)
+        XCTAssertTrue(failed.output.contains(path + ":2:"), failed.output)
+        XCTAssertTrue(failed.output.contains("malformed JSON"), failed.output)
+
+        let skipped = try Self.run(["data", "preview", "--data", path, "--skip-invalid", "--count", "0"], cache: cache)
+        XCTAssertEqual(skipped.status, 0, skipped.output)
+        XCTAssertTrue(skipped.output.contains("1 invalid record skipped: 1 malformed JSON"), skipped.output)
+        XCTAssertTrue(skipped.output.contains("examples kept     2"), skipped.output)
     }
 }

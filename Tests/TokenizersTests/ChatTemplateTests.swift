@@ -80,6 +80,23 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(keys, ["z", "a", "m"])
         XCTAssertThrowsError(try JSONReader.parse("{\"a\": 1,\n  \"b\" 2}")) { XCTAssertEqual(($0 as? TemplateError)?.line, 2) }
     }
+
+    func testJSONReaderStringsMatchFoundation() throws {
+        // Foundation's parser is the reference for every escape form and for raw non-ASCII.
+        let literals = [#""plain""#, #""""#, #""a\"b\\c\/d""#, #""\n\t\r\b\f""#, #""caf\u00e9 \u00E9""#, #""\ud83d\ude00 x""#,
+                        #""é ü 😀 中文""#, #""tab\tthen é\n""#, #""\\u0041""#, #""end\\""#]
+        for literal in literals {
+            let reference = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(literal.utf8), options: .fragmentsAllowed) as? String)
+            XCTAssertEqual(try JSONReader.parse(literal), .string(reference), literal)
+        }
+        XCTAssertEqual(try JSONReader.parse(#""\ud800x""#), .string("\u{FFFD}x"), "a lone surrogate")
+        XCTAssertEqual(try JSONReader.parse(#""\é""#), .string("é"), "an escaped non-ASCII character stands for itself")
+        // Columns count characters (scalars), not bytes.
+        XCTAssertThrowsError(try JSONReader.parse(#"{"é": tru}"#)) { XCTAssertEqual(($0 as? TemplateError)?.column, 7) }
+        for bad in [#""abc"#, #""ab\"#, #""\u12""#, #""\uZZZZ""#] {
+            XCTAssertThrowsError(try JSONReader.parse(bad), bad)
+        }
+    }
 }
 
 /// Template and tokenizer together: SmolLM2's own template from its GGUF, rendered and

@@ -26,14 +26,16 @@ final class TrainingLoopTests: XCTestCase {
         let model = try DecoderModel(huggingFaceFolder: Self.base)
         let examples = Self.examples(9, vocabulary: model.config.vocabSize, seed: 3)
         let packed = BatchingOptions(batchSize: 2, maxSeqLen: 32, mode: .packed)
-        let (rows, consumed) = packed.nextRows(examples, from: 0)
-        XCTAssertGreaterThan(consumed, 6)
+        let rows = PackingPlan(lengths: examples.map(\.ids.count), order: Array(examples.indices), options: packed)
+            .rows(ofBatch: 0).map { $0.map { examples[$0] } }
+        let batched = rows.flatMap { $0 }
+        XCTAssertGreaterThan(batched.count, 6)
         XCTAssertTrue(rows.contains { $0.count >= 3 }, "the test must really pack several examples in a row")
         let batch = Batch(rows: rows, options: packed)
         let packedLoss = Double(try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets).item)
 
         var total = 0.0, tokens = 0
-        for example in examples.prefix(consumed) {
+        for example in batched {
             let single = BatchingOptions(batchSize: 1, maxSeqLen: example.ids.count, mode: .padded)
             let b = Batch(rows: [[example]], options: single)
             let l = Double(try model.loss(ids: b.ids, positions: b.positions, segments: nil, targets: b.targets).item)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Data
+import Formats
 import Foundation
 import Training
 
@@ -48,25 +49,15 @@ struct PreviewData: ParsableCommand {
     @Option(help: "A JSONL file or a folder with train.jsonl (without --recipe).") var data: String?
     @Option(name: .customLong("set"), help: "Override a recipe key (repeatable).") var overrides: [String] = []
     @Option(help: "Examples to show.") var count = 2
+    @Flag(help: "Count and report bad records instead of stopping at the first (recipe key data.skip_invalid).") var skipInvalid = false
 
     func run() throws {
-        var document = RecipeDocument()
-        do {
-            if let recipe {
-                document = try RecipeDocument(yaml: try String(contentsOfFile: recipe, encoding: .utf8), source: recipe)
-            } else {
-                guard let data else { throw CLIError("give --recipe, or --model and --data") }
-                try document.override("model.path=\(model)")
-                try document.set("data.path", .string(data), source: "--data")
-            }
-            for o in overrides { try document.override(o) }
-        } catch let e as RecipeError { throw CLIError(e.description) }
-        let settings: Recipe
-        do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
+        let settings = try dataRecipe(recipe: recipe, model: model, data: data, overrides: overrides + (skipInvalid ? ["data.skip_invalid=true"] : []))
         let session = try ModelSession(settings.model)
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
-        let train: TokenizedDataset
-        do { train = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed).train } catch { throw CLIError(error.description) }
+        let (train, valid): (TokenizedDataset, TokenizedDataset?)
+        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed,
+                                                          cache: TokenizationCache(directory: CacheLocation.tokenizedData)) } catch { throw CLIError(error.description) }
 
         let color = isatty(STDOUT_FILENO) == 1
         for (n, example) in train.examples.prefix(count).enumerated() {
@@ -81,18 +72,36 @@ struct PreviewData: ParsableCommand {
         }
         let s = train.statistics
         print("""
-        ── \(train.path)
+        ── \(train.path) (\(train.source))
         records           \(s.records)
         examples kept     \(s.examples)
         tokens            \(s.tokens) (\(s.trainedTokens) trained, \(String(format: "%.0f%%", 100 * Double(s.trainedTokens) / Double(max(s.tokens, 1)))))
         truncated         \(s.truncated) (max_seq_len \(settings.data.batching.maxSeqLen))
         dropped           \(s.droppedTooLong) too long, \(s.droppedUntrainable) with nothing to train
-        packing           \(String(format: "%.1f%%", 100 * train.packingEfficiency(settings.data.batching))) of row capacity holds real tokens (\(settings.data.batching.mode.rawValue))
+        packing           \(String(format: "%.1f%%", 100 * train.packingEfficiency(settings.data.batching, seed: settings.training.seed))) of row capacity holds real tokens (\(settings.data.batching.mode.rawValue))
         lengths (tokens)
         """)
         let peak = max(s.lengthHistogram.max() ?? 1, 1)
         for (k, n) in s.lengthHistogram.enumerated() where n > 0 {
             print(String(format: "  %4d–%-4d %6d ", k * s.histogramWidth, (k + 1) * s.histogramWidth - 1, n) + String(repeating: "█", count: max(1, n * 40 / peak)))
         }
+        for line in SkippedRecords.of([train, valid]).report { print(line) }
     }
+}
+
+/// The recipe a data command works from: `--recipe` with its `--set` overrides, or a model and
+/// a data path on their own.
+func dataRecipe(recipe: String?, model: String, data: String?, overrides: [String]) throws -> Recipe {
+    var document = RecipeDocument()
+    do {
+        if let recipe {
+            document = try RecipeDocument(yaml: try String(contentsOfFile: recipe, encoding: .utf8), source: recipe)
+        } else {
+            guard let data else { throw CLIError("give --recipe, or --model and --data") }
+            try document.override("model.path=\(model)")
+            try document.set("data.path", .string(data), source: "--data")
+        }
+        for o in overrides { try document.override(o) }
+    } catch let e as RecipeError { throw CLIError(e.description) }
+    do { return try Recipe(document) } catch { throw CLIError(error.description) }
 }

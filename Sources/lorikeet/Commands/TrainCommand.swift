@@ -22,6 +22,10 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a recipe key: section.key=value (repeatable).") var overrides: [String] = []
     @Option(help: "Resume from a checkpoint file, or 'latest' for the newest in the run folder.") var resume: String?
     @Option(help: "Run folder (default: <output.dir>/<recipe name>).") var output: String?
+    @Flag(help: "Count and report bad records instead of stopping at the first (recipe key data.skip_invalid).") var skipInvalid = false
+
+    /// `--set` assignments, then the flags that stand for recipe keys.
+    var assignments: [String] { overrides + (skipInvalid ? ["data.skip_invalid=true"] : []) }
 
     func run() throws {
         var document: RecipeDocument
@@ -29,7 +33,7 @@ struct TrainCommand: ParsableCommand {
         do { text = try String(contentsOfFile: recipe, encoding: .utf8) } catch { throw CLIError("\(recipe): cannot read the recipe (\(error.localizedDescription))") }
         do {
             document = try RecipeDocument(yaml: text, source: recipe)
-            for o in overrides { try document.override(o) }
+            for o in assignments { try document.override(o) }
         } catch { throw CLIError(error.description) }
         var settings: Recipe
         do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
@@ -45,7 +49,7 @@ struct TrainCommand: ParsableCommand {
                 let archive = try HDF5Archive(contentsOf: path)
                 guard let saved = archive.strings["recipe"] else { throw CLIError("\(path): not a Lorikeet checkpoint (no recipe)") }
                 document = try RecipeDocument(yaml: saved, source: path + " (recipe)")
-                for o in overrides { try document.override(o) }
+                for o in assignments { try document.override(o) }
                 settings = try Recipe(document)
                 resumeArchive = archive
                 note("resuming from \(path)")
@@ -69,7 +73,8 @@ struct TrainCommand: ParsableCommand {
         settings.data.batching = batching
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         let (train, valid): (TokenizedDataset, TokenizedDataset?)
-        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed) } catch { throw CLIError(error.description) }
+        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed,
+                                                                  cache: TokenizationCache(directory: CacheLocation.tokenizedData)) } catch { throw CLIError(error.description) }
         let trainer = Trainer(model: model, adapter: adapter, recipe: settings, train: train, validation: valid)
         if let resumeArchive {
             do { try Checkpoint.restore(resumeArchive, into: trainer, source: resume ?? "") } catch { throw CLIError(error.description) }
@@ -81,8 +86,8 @@ struct TrainCommand: ParsableCommand {
         model     \(identity.name) (\(identity.license)) from \(session.path)
         base      \(settings.base.rawValue)\(settings.lora.initialization.rewritesBase ? " (\(settings.lora.initialization.rawValue) residual)" : ""), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
         lora      r=\(settings.lora.rank) alpha=\(settings.lora.alpha) on \(adapter.layers.count) modules, \(trainable) trainable parameters
-        data      \(train.path): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching)))
-        valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")
+        data      \(train.path) (\(train.source)): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching, seed: settings.training.seed)))
+        valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")\(SkippedRecords.of([train, valid]).report.map { "\nskipped   " + $0 }.joined())
         run       \(run.path), \(trainer.totalSteps) steps from step \(trainer.step)
         """)
 
