@@ -162,12 +162,14 @@ final class Gemma2TrainingTests: XCTestCase {
         let v = model.config.vocabSize
         let examples = TrainingLoopTests.examples(6, vocabulary: v, seed: 4)
         let options = BatchingOptions(batchSize: 2, maxSeqLen: 24, mode: .packed)
-        let batch = Batch(rows: options.nextRows(examples, from: 0).rows, options: options)
+        let rows = PackingPlan(lengths: examples.map(\.ids.count), order: Array(examples.indices), options: options)
+            .rows(ofBatch: 0).map { $0.map { examples[$0] } }
+        let batch = Batch(rows: rows, options: options)
         let fused = Double(try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets).item)
         let logits = noGrad { model.logits(ids: batch.ids, positions: batch.positions, segments: batch.segments) }.scalars  // [B·T·V], capped
         var total = 0.0, count = 0
         for (n, target) in batch.targets.scalars.enumerated() where target >= 0 {
-            let row = logits[(n * v)..<((n + 1) * v)].map(Double.init)
+            let row: [Double] = logits[(n * v)..<((n + 1) * v)].map { Double($0) }
             XCTAssertLessThanOrEqual(row.map(abs).max() ?? 0, Double(cap) + 1e-4, "logits are capped")
             let m = row.max() ?? 0
             total += m + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - m) }) - row[Int(target)]
