@@ -1,31 +1,75 @@
 import ArgumentParser
 import Formats
 import Foundation
+import Models
 import Training
 
 /// Takes a trained adapter to the tools people serve models with.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Export an adapter as a PEFT folder (Hugging Face); GGUF LoRA and Ollama come next.",
-        discussion: "Example: lorikeet export --adapter checkpoints/smollm2-foldoc/best.h5 --format peft --output foldoc-lora")
+        commandName: "export", abstract: "Export an adapter as a PEFT folder, a llama.cpp LoRA GGUF, or an Ollama Modelfile folder.",
+        discussion: """
+        Examples:
+          lorikeet export --adapter checkpoints/smollm2-foldoc/best.h5 --format peft --output foldoc-lora
+          lorikeet export --adapter checkpoints/smollm2-foldoc/best.h5 --format gguf --output foldoc-lora.gguf
+          lorikeet export --adapter checkpoints/smollm2-foldoc/best.h5 --format ollama --output foldoc-ollama
+        """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case peft, gguf, ollama }
 
     @Option(help: "A Lorikeet checkpoint (.h5).") var adapter: String
-    @Option(help: "peft (adapter_config.json + adapter_model.safetensors); gguf and ollama are not in this build yet.") var format: Format
-    @Option(help: "Output folder.") var output: String
+    @Option(help: "peft: adapter_config.json + adapter_model.safetensors; gguf: a llama.cpp LoRA file; ollama: a folder with the LoRA GGUF and a Modelfile.")
+    var format: Format
+    @Option(help: "Output folder (peft, ollama) or .gguf file (gguf).") var output: String
+    @Option(help: "The base GGUF the adapter will be applied to (gguf, ollama; default: the one it was trained on).") var model: String?
 
     func run() throws {
-        guard format == .peft else { throw CLIError("--format \(format.rawValue) is not available in this build yet (merge/export issue); use --format peft") }
         let archive: HDF5Archive
         do { archive = try HDF5Archive(contentsOf: adapter) } catch { throw CLIError(error.description) }
+        let license = archive.strings["base/license"] ?? "unknown"
+        if !["apache-2.0", "mit", "bsd-3-clause"].contains(license.lowercased()) {
+            note("note: the base model's license is '\(license)'; it governs how this adapter may be used with it")
+        }
         do {
-            let export = try PEFTExport(checkpoint: archive, source: adapter)
-            try export.write(to: output)
-            note("wrote \(output)/adapter_config.json, adapter_model.safetensors (\(export.tensors.count) tensors), README.md")
-            if let license = archive.strings["base/license"], !["apache-2.0", "mit", "bsd-3-clause"].contains(license.lowercased()) {
-                note("note: the base model's license is '\(license)'; it governs how this adapter may be used with it")
+            switch format {
+            case .peft:
+                let export = try PEFTExport(checkpoint: archive, source: adapter)
+                try export.write(to: output)
+                note("wrote \(output)/adapter_config.json, adapter_model.safetensors (\(export.tensors.count) tensors), README.md")
+            case .gguf:
+                let (base, _) = try baseGGUF(archive)
+                let export = try GGUFLoRAExport(checkpoint: archive, source: adapter, base: base)
+                try export.write(to: output)
+                note("wrote \(output) (\(export.tensors.count) tensors) for \(base.path); llama.cpp: llama-cli -m \(base.path) --lora \(output)")
+            case .ollama:
+                let (base, session) = try baseGGUF(archive)
+                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+                let export = try GGUFLoRAExport(checkpoint: archive, source: adapter, base: base)
+                try export.write(to: output + "/adapter.gguf")
+                var stops: [String] = []
+                for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] where session.tokenizer.specialTokens[marker] != nil { stops.append(marker) }
+                let modelfile = """
+                # \(archive.strings["base/name"] ?? "") + a Lorikeet LoRA adapter (base license: \(license)).
+                # Ollama takes the chat template from the base GGUF's metadata.
+                # Create: ollama create foldoc -f \(output)/Modelfile
+                FROM \(base.path)
+                ADAPTER ./adapter.gguf
+                \(stops.map { "PARAMETER stop \"\($0)\"" }.joined(separator: "\n"))
+
+                """
+                try AtomicFile.write(Data(modelfile.utf8), to: output + "/Modelfile")
+                note("wrote \(output)/adapter.gguf and \(output)/Modelfile; then: ollama create NAME -f \(output)/Modelfile")
             }
-        } catch { throw CLIError(error.description) }
+        } catch let e as TrainingError { throw CLIError(e.description) } catch let e as FormatError { throw CLIError(e.description) }
+    }
+
+    /// The base GGUF: --model, else the file the checkpoint was trained on (checked by hash).
+    func baseGGUF(_ archive: HDF5Archive) throws -> (GGUFFile, ModelSession) {
+        let argument = model ?? archive.strings["base/path"] ?? "smollm2"
+        let session = try ModelSession(argument)
+        if let expected = archive.strings["base/sha256"], try session.identity().sha256 != expected {
+            note("note: \(session.path) is not the exact file the adapter was trained on (SHA-256 differs); its layout must still match")
+        }
+        do { return (try GGUFFile(path: session.path), session) } catch { throw CLIError(error.description) }
     }
 }
