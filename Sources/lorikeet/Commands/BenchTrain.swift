@@ -1,0 +1,146 @@
+import ArgumentParser
+import Data
+import Foundation
+import LoRA
+import Models
+import TensorCore
+import Training
+
+/// Training throughput on random tokens: tokens/s, achieved GFLOP/s (nominal, from the model's
+/// shape) as a fraction of raw `cblas_sgemm` measured in the same process, and peak RSS;
+/// `--vs-peft` interleaves runs of the PyTorch+PEFT peer on the same settings.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training tokens/s and GFLOP/s (vs raw sgemm, same run) on random tokens, with peak RSS.",
+        discussion: """
+        Every position is trained (the worst case for the head). FLOPs per token: 4 per frozen linear \
+        weight (forward and input gradient), 4 per head weight, 6 per LoRA weight, 6·T·C per layer \
+        for causal attention; a checkpointed layer's recomputation is work, not counted.
+        Example: lorikeet bench train --batch 4 --seq 256 --rank 16 --vs-peft fp32
+        """)
+
+    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "Rows per batch.") var batch = 4
+    @Option(help: "Tokens per row.") var seq = 256
+    @Option(help: "LoRA rank.") var rank = 16
+    @Option(help: "all-linear or a comma-separated list of module names.") var targets = "all-linear"
+    @Option(help: "Base precision: nf4, q8_0, f32.") var base = "nf4"
+    @Option(help: "Recompute each layer in backward (on) or keep activations (off).") var checkpointing = "on"
+    @Option(help: "Timed steps (after one warm-up step).") var steps = 5
+    @Option(help: "Also run ../shared/peers/peft_train_bench.py with MODE=fp32|bf16|nf4, interleaved with ours.") var vsPeft: String?
+    @Option(help: "Rounds when comparing with PEFT (ours, theirs, ours, theirs, …).") var rounds = 3
+
+    func run() throws {
+        guard batch > 0, seq > 1, rank > 0, steps > 0, rounds > 0 else { throw ValidationError("--batch, --seq, --rank, --steps, --rounds must be positive") }
+        guard ["on", "off"].contains(checkpointing) else { throw ValidationError("--checkpointing is on or off") }
+        var document = RecipeDocument()
+        do {
+            for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)",
+                      "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
+                      "training.eval_every=0", "training.steps=\(steps + 1)"] { try document.override(s) }
+            try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))
+        } catch { throw CLIError(error.description) }
+        let recipe: Recipe
+        do { recipe = try Recipe(document) } catch { throw CLIError(error.description) }
+        let session = try ModelSession(model)
+        let adapter: LoRAAdapter
+        do { adapter = try LoRAAdapter.attach(to: session.model, recipe: recipe) } catch { throw CLIError(error.description) }
+        let c = session.model.config
+        let flopsPerToken = Self.flopsPerToken(model: session.model, adapter: adapter, seq: seq)
+
+        // Random tokens, every position trained, one example per row.
+        var rng = RandomGenerator(seed: 7)
+        let examples = (0..<(batch * (steps + 1) * rounds)).map { _ in
+            TokenizedExample(ids: (0..<seq).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }, trained: [Bool](repeating: true, count: seq))
+        }
+        let data = TokenizedDataset(path: "random", examples: examples, statistics: DataStatistics())
+        let trainer = Trainer(model: session.model, adapter: adapter, recipe: recipe, train: data, validation: nil)
+
+        let gemmGFLOPs = Self.sgemmGFLOPs()
+        print(String(format: "model %@: %d layers, C=%d, V=%d; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, threads %d",
+                     session.name, c.layerCount, c.hiddenSize, c.vocabSize, base, rank, adapter.layers.count, batch, seq, checkpointing, Parallel.threadCount))
+        print(String(format: "nominal work %.3f GFLOP per token; raw cblas_sgemm (1024×576×1536) %.1f GFLOP/s in this process", flopsPerToken / 1e9, gemmGFLOPs))
+        var ours: [Double] = [], theirs: [Double] = []
+        for round in 0..<rounds {
+            do { _ = try trainer.trainStep() } catch { throw CLIError(error.description) }  // warm-up: buffers, pages
+            var times: [Double] = []
+            for _ in 0..<steps {
+                let seconds = try BenchTiming.throwingSeconds { _ = try trainer.trainStep() }
+                times.append(seconds)
+            }
+            let tps = Double(batch * seq) / BenchTiming.median(times)
+            ours.append(tps)
+            print(String(format: "round %d  lorikeet: %.1f tok/s, %.1f GFLOP/s (%.0f%% of sgemm), step %.2f s", round + 1, tps,
+                         tps * flopsPerToken / 1e9, 100 * tps * flopsPerToken / 1e9 / gemmGFLOPs, BenchTiming.median(times)))
+            if let mode = vsPeft {
+                let peer = try Self.runPeer(mode: mode, batch: batch, seq: seq, rank: rank, steps: steps)
+                theirs.append(peer.tokensPerSecond)
+                print(String(format: "round %d  peft %@: %.1f tok/s, peak RSS %.0f MiB", round + 1, mode, peer.tokensPerSecond, peer.peakMiB))
+            }
+        }
+        if vsPeft != nil {
+            print(String(format: "median: lorikeet %.1f tok/s, peft %.1f tok/s, ratio %.2f×", BenchTiming.median(ours), BenchTiming.median(theirs),
+                         BenchTiming.median(ours) / BenchTiming.median(theirs)))
+        } else {
+            print(String(format: "median: lorikeet %.1f tok/s", BenchTiming.median(ours)))
+        }
+        print(BenchTiming.peakMemoryLine)
+    }
+
+    /// Nominal training FLOPs per token (see the discussion).
+    static func flopsPerToken(model: DecoderModel, adapter: LoRAAdapter, seq: Int) -> Double {
+        let c = model.config
+        var frozen = 0.0, lora = 0.0
+        for (_, layer) in model.namedLinears {
+            if let adapted = layer as? LoRALinear {
+                frozen += Double(adapted.inputFeatures * adapted.outputFeatures)
+                lora += Double(adapted.a.count + adapted.b.count)
+            } else {
+                frozen += Double(layer.inputFeatures * layer.outputFeatures)
+            }
+        }
+        let head = c.tieWordEmbeddings ? Double(c.vocabSize * c.hiddenSize) : 0  // a separate head is in namedLinears
+        let attention = 6.0 * Double(seq) * Double(c.headCount * c.headDim) * Double(c.layerCount)
+        return 4 * frozen + 4 * head + 6 * lora + attention
+    }
+
+    static func sgemmGFLOPs() -> Double {
+        let (m, k, n) = (1024, 576, 1536)
+        var rng = RandomGenerator(seed: 1)
+        let a = Tensor(uniform: [m, k], rng: &rng), b = Tensor(uniform: [n, k], rng: &rng), out = TensorStorage(count: m * n)
+        func run() { gemm(transA: false, transB: true, m: m, n: n, k: k, a: a.storage.base, lda: k, b: b.storage.base, ldb: k, beta: 0, c: out.base, ldc: n) }
+        run()
+        let times = (0..<9).map { _ in BenchTiming.seconds(run) }
+        return 2.0 * Double(m * k * n) / BenchTiming.median(times) / 1e9
+    }
+
+    /// One run of the PEFT peer; parses its one-line report.
+    static func runPeer(mode: String, batch: Int, seq: Int, rank: Int, steps: Int) throws -> (tokensPerSecond: Double, peakMiB: Double) {
+        let peers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../shared/peers").standardized.path
+        let script = ProcessInfo.processInfo.environment["LORIKEET_PEERS"].map { $0 + "/peft_train_bench.py" } ?? peers + "/peft_train_bench.py"
+        let python = (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.cache/lorikeet-peers/venv/bin/python"
+        guard FileManager.default.fileExists(atPath: script), FileManager.default.fileExists(atPath: python) else {
+            throw CLIError("--vs-peft needs the peers (\(script) and \(python)); run ../shared/peers/setup.sh, or set LORIKEET_PEERS")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script]
+        process.environment = ProcessInfo.processInfo.environment.merging(["MODE": mode, "B": "\(batch)", "S": "\(seq)", "R": "\(rank)", "STEPS": "\(steps + 1)"]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("peft") }) else {
+            throw CLIError("the PEFT peer failed (exit \(process.terminationStatus)): \(output.suffix(300))")
+        }
+        func number(before unit: String) -> Double? {
+            guard let r = line.range(of: " " + unit) else { return nil }
+            return Double(line[..<r.lowerBound].split(separator: " ").last ?? "")
+        }
+        guard let tps = number(before: "tok/s") else { throw CLIError("cannot read the PEFT peer's report: \(line)") }
+        return (tps, number(before: "MiB") ?? .nan)
+    }
+}
