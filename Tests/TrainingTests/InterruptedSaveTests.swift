@@ -30,6 +30,58 @@ final class InterruptedSaveTests: XCTestCase {
         }
     }
 
+    /// Only runs as the child of `testKilledRunResumesBitIdentically`: 20 steps, a checkpoint,
+    /// then it waits to be killed.
+    func testTwentyStepsThenWaitChild() throws {
+        guard let folder = ProcessInfo.processInfo.environment[Self.loopFolder + "_20"] else {
+            throw XCTSkip("runs only as the child process of the resume test")
+        }
+        let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(Self.resumeSettings))
+        for _ in 0..<20 { _ = try trainer.trainStep() }
+        try RunDirectory(path: folder).save(Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")),
+                                            step: trainer.step, keepLast: 2)
+        while true { sleep(1) }
+    }
+
+    static let resumeSettings = ["training.steps=40", "quantization.base=nf4", "lora.dropout=0.1", "training.grad_accumulation=2",
+                                 "training.learning_rate=0.005", "training.warmup_steps=5"]
+
+    /// The exact-resume check: 40 steps straight against 20 steps in a process that is
+    /// then SIGKILLed, resumed from its checkpoint for 20 more — the same 40 losses and the same
+    /// adapter bytes.
+    func testKilledRunResumesBitIdentically() throws {
+        let straight = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(Self.resumeSettings))
+        while !straight.finished { _ = try straight.trainStep() }
+        XCTAssertEqual(straight.step, 40)
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-kill20-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["TrainingTests.InterruptedSaveTests/testTwentyStepsThenWaitChild"]
+        child.environment = ProcessInfo.processInfo.environment.merging([Self.loopFolder + "_20": folder]) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        let run = RunDirectory(path: folder), deadline = Date().addingTimeInterval(120)
+        while run.latest == nil, child.isRunning, Date() < deadline { usleep(20_000) }
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        XCTAssertEqual(child.terminationReason, .uncaughtSignal)
+        let checkpoint = try XCTUnwrap(run.latest, "the child saved no checkpoint")
+
+        let resumed = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(Self.resumeSettings))
+        try Checkpoint.restore(try HDF5Archive(contentsOf: checkpoint), into: resumed, source: checkpoint)
+        XCTAssertEqual(resumed.step, 20)
+        while !resumed.finished { _ = try resumed.trainStep() }
+        XCTAssertEqual(resumed.metrics.losses.count, 40)
+        XCTAssertEqual(Array(resumed.metrics.losses.suffix(20)), Array(straight.metrics.losses.suffix(20)), "steps 21–40")
+        XCTAssertEqual(resumed.metrics.losses.prefix(20).map(Float.init), straight.metrics.losses.prefix(20).map(Float.init), "steps 1–20 (stored as Float32)")
+        for ((name, a), (_, b)) in zip(straight.adapter.parameters, resumed.adapter.parameters) {
+            XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), name)
+        }
+    }
+
     func testKilledSavesLeaveOnlyCompleteCheckpoints() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-kill-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
