@@ -18,6 +18,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Examples to evaluate (0: all).") var limit = 0
     @Option(help: "Without --adapter: re-encode the base first (nf4, q8_0, f32) to measure what quantization costs; default: the weights as stored.")
     var base: String?
+    @Flag(help: "With --adapter: evaluate the base model as stored first, then with the adapter, side by side.") var compare = false
 
     func run() throws {
         var document = RecipeDocument()
@@ -49,31 +50,44 @@ struct EvalCommand: ParsableCommand {
             do { try m.quantizeBase(to: precision) } catch { throw CLIError(error.description) }
             encoding = precision.rawValue
         }
-        if let archive {
-            encoding = settings.base.rawValue
-            do { lora = try LoRAAdapter.attach(to: m, recipe: settings) } catch { throw CLIError(error.description) }
-            do { try lora?.load(Checkpoint.adapterTensors(archive), source: adapter ?? "") } catch { throw CLIError(error.description) }
-            lora?.setTraining(false)
-        }
         settings.data.batching.padID = session.tokenizer.eos ?? 0
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         var dataset: TokenizedDataset
         do { dataset = try RecipeData.load(settings.data, encoder: encoder, seed: 0).train } catch { throw CLIError(error.description) }
         if limit > 0 { dataset = TokenizedDataset(path: dataset.path, examples: Array(dataset.examples.prefix(limit)), statistics: dataset.statistics) }
-        let start = Date()
-        var total = 0.0, tokens = 0
-        for batch in BatchStream(dataset: dataset, options: settings.data.batching, seed: 0, shuffle: false).allBatches() where batch.trainedTokens > 0 {
-            let loss: Tensor
-            do { loss = try noGrad { try m.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets) } } catch {
-                throw CLIError("\(error)")
+        let batches = BatchStream(dataset: dataset, options: settings.data.batching, seed: 0, shuffle: false).allBatches()
+        /// Token-weighted mean loss of the model as it is now; prints its line.
+        func evaluate(_ what: String) throws -> Double {
+            let start = Date()
+            var total = 0.0, tokens = 0
+            for batch in batches where batch.trainedTokens > 0 {
+                let loss: Tensor
+                do { loss = try noGrad { try m.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets) } } catch {
+                    throw CLIError("\(error)")
+                }
+                total += Double(loss.item) * Double(batch.trainedTokens)
+                tokens += batch.trainedTokens
             }
-            total += Double(loss.item) * Double(batch.trainedTokens)
-            tokens += batch.trainedTokens
+            guard tokens > 0 else { throw CLIError("\(data): no trained tokens to evaluate") }
+            let mean = total / Double(tokens)
+            print(String(format: "loss %.4f  perplexity %.2f  (%d examples, %d trained tokens, %@, weights %@)", mean, Foundation.exp(mean),
+                         dataset.examples.count, tokens, what, encoding))
+            note(String(format: "[evaluated in %.1f s]", Date().timeIntervalSince(start)))
+            return mean
         }
-        guard tokens > 0 else { throw CLIError("\(data): no trained tokens to evaluate") }
-        let mean = total / Double(tokens)
-        print(String(format: "loss %.4f  perplexity %.2f  (%d examples, %d trained tokens, %@%@)", mean, Foundation.exp(mean), dataset.examples.count, tokens,
-                     adapter.map { "adapter \($0)" } ?? "base model", ", weights \(encoding)"))
-        note(String(format: "[evaluated in %.1f s]", Date().timeIntervalSince(start)))
+        guard let archive else {
+            guard !compare else { throw CLIError("--compare needs --adapter") }
+            _ = try evaluate("base model")
+            return
+        }
+        let before = compare ? try evaluate("base model") : nil
+        encoding = settings.base.rawValue
+        do { lora = try LoRAAdapter.attach(to: m, recipe: settings) } catch { throw CLIError(error.description) }
+        do { try lora?.load(Checkpoint.adapterTensors(archive), source: adapter ?? "") } catch { throw CLIError(error.description) }
+        lora?.setTraining(false)
+        let after = try evaluate("adapter \(adapter ?? "")")
+        if let before {
+            print(String(format: "change: loss %+.4f, perplexity ×%.3f with the adapter", after - before, Foundation.exp(after - before)))
+        }
     }
 }
