@@ -12,6 +12,10 @@ public final class BPETokenizer: Sendable {
     let specialTokensLongestFirst: [String]
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
+    /// A pre-token that is itself in the vocabulary is one token, whether or not the merges
+    /// reach it (Hugging Face's `ignore_merges`; Llama 3 has vocabulary entries no merge builds).
+    public let ignoreMerges: Bool
+    public let normalizer: Normalizer
 
     let ids: [String: Int32]
     /// (left id, right id) packed in 64 bits → (rank, merged id).
@@ -23,7 +27,8 @@ public final class BPETokenizer: Sendable {
     static let cacheLimit = 1 << 16
 
     public init(tokens: [String], merges: [String], tokenTypes: [Int], preTokenizer: PreTokenizer,
-                bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, source: String) throws(TokenizerError) {
+                bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, ignoreMerges: Bool = false,
+                normalizer: Normalizer = .none, source: String) throws(TokenizerError) {
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
@@ -57,6 +62,8 @@ public final class BPETokenizer: Sendable {
         self.eos = eos
         self.unknown = unknown
         self.addBOS = addBOS
+        self.ignoreMerges = ignoreMerges
+        self.normalizer = normalizer
     }
 
     public var vocabularySize: Int { tokens.count }
@@ -70,7 +77,7 @@ public final class BPETokenizer: Sendable {
             switch segment {
             case .special(let id): out.append(id)
             case .text(let s):
-                for piece in preTokenizer.split(s.unicodeScalars) { out += try encodePiece(String(piece)) }
+                for piece in preTokenizer.split(normalizer.apply(s).unicodeScalars) { out += try encodePiece(String(piece)) }
             }
         }
         return out
@@ -101,6 +108,7 @@ public final class BPETokenizer: Sendable {
     /// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost first).
     func encodePiece(_ piece: String) throws(TokenizerError) -> [Int32] {
         if let hit = cache.withLock({ $0[piece] }) { return hit }
+        if ignoreMerges, let id = ids[ByteLevel.encode(piece.utf8)] { return [id] }
         var symbols: [Int32] = []
         for c in ByteLevel.encode(piece.utf8) {
             guard let id = characterIDs[c] ?? unknown else {

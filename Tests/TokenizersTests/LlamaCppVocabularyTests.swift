@@ -45,4 +45,8 @@ final class LlamaCppVocabularyTests: XCTestCase {
     /// StarCoder and Refact split digits first, exactly like SmolLM2 (llama.cpp's `smollm`).
     func testStarCoderDigitRule() throws { try assertMatchesLlamaCpp("starcoder") }
     func testRefactDigitRule() throws { try assertMatchesLlamaCpp("refact") }
+    /// Llama 3: case-insensitive contractions, a non-letter glued before words, digits in threes.
+    func testLlama3() throws { try assertMatchesLlamaCpp("llama-bpe") }
+    /// Qwen2: Llama 3's pattern with single digits.
+    func testQwen2() throws { try assertMatchesLlamaCpp("qwen2") }
 }
