@@ -3,13 +3,12 @@ import Synchronization
 /// Byte-level BPE (GPT-2 family: GPT-2, SmolLM, StarCoder, …): special tokens are cut out
 /// first, the rest is pre-tokenized, each piece mapped to byte-level characters and merged
 /// pair by pair in the vocabulary's merge order.
-public final class BPETokenizer: Sendable {
+public final class BPETokenizer: Tokenizer {
     public let tokens: [String]
     public let preTokenizer: PreTokenizer
     /// Control and user-defined tokens (`<|im_start|>`, …), matched verbatim in text.
     public let specialTokens: [String: Int32]
-    /// The same, longest first (the order `segments` tries them in), computed once.
-    let specialTokensLongestFirst: [String]
+    let splitter: SpecialTokenSplitter
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
     /// A pre-token that is itself in the vocabulary is one token, whether or not the merges
@@ -56,7 +55,7 @@ public final class BPETokenizer: Sendable {
         self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
         self.characterIDs = characterIDs
         self.specialTokens = special
-        self.specialTokensLongestFirst = special.keys.sorted { $0.count > $1.count }
+        self.splitter = SpecialTokenSplitter(special)
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
@@ -66,14 +65,10 @@ public final class BPETokenizer: Sendable {
         self.normalizer = normalizer
     }
 
-    public var vocabularySize: Int { tokens.count }
-
-    /// Token ids of `text`. `parseSpecial`: special-token text becomes its token (chat
-    /// templates); otherwise it is tokenized as plain text (user data).
-    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) throws(TokenizerError) -> [Int32] {
+    public func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool) throws(TokenizerError) -> [Int32] {
         var out: [Int32] = []
         if addBOS ?? self.addBOS, let bos { out.append(bos) }
-        for segment in segments(text, parseSpecial: parseSpecial) {
+        for segment in splitter.segments(text, parseSpecial: parseSpecial) {
             switch segment {
             case .special(let id): out.append(id)
             case .text(let s):
@@ -81,28 +76,6 @@ public final class BPETokenizer: Sendable {
             }
         }
         return out
-    }
-
-    enum Segment { case text(Substring), special(Int32) }
-
-    /// Text split around special tokens (longest match first at each position).
-    func segments(_ text: String, parseSpecial: Bool) -> [Segment] {
-        guard parseSpecial, !specialTokens.isEmpty else { return [.text(text[...])] }
-        var result: [Segment] = []
-        var start = text.startIndex, i = text.startIndex
-        let candidates = specialTokensLongestFirst
-        while i < text.endIndex {
-            if text[i] == "<" || text[i] == "[", let match = candidates.first(where: { text[i...].hasPrefix($0) }) {
-                if start < i { result.append(.text(text[start..<i])) }
-                result.append(.special(specialTokens[match]!))
-                i = text.index(i, offsetBy: match.count)
-                start = i
-            } else {
-                i = text.index(after: i)
-            }
-        }
-        if start < text.endIndex { result.append(.text(text[start...])) }
-        return result
     }
 
     /// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost first).
@@ -134,28 +107,17 @@ public final class BPETokenizer: Sendable {
         return symbols
     }
 
-    /// The bytes `ids` stand for (exact inverse of encode; may end inside a UTF-8 character).
-    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+    public func tokenBytes(_ id: Int32) -> [UInt8] {
+        guard id >= 0 && Int(id) < tokens.count else { return [] }
+        let token = tokens[Int(id)]
+        if specialTokens[token] != nil { return Array(token.utf8) }
         var bytes: [UInt8] = []
-        for id in ids where id >= 0 && Int(id) < tokens.count {
-            let token = tokens[Int(id)]
-            if specialTokens[token] != nil { bytes += Array(token.utf8); continue }
-            for c in token { if let b = ByteLevel.bytes[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
-        }
+        for c in token { if let b = ByteLevel.bytes[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
         return bytes
     }
 
-    /// Decoded text (invalid UTF-8 sequences repaired with U+FFFD).
-    public func decode(_ ids: [Int32]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+    /// Byte-level BPE has no start-of-text rule: the sequence is its tokens' bytes in order.
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] { ids.flatMap(tokenBytes) }
 
-    /// `bos_token` and `eos_token` as chat templates expect them.
-    public var templateVariables: [String: JinjaValue] {
-        var variables: [String: JinjaValue] = [:]
-        if let bos { variables["bos_token"] = .string(tokens[Int(bos)]) }
-        if let eos { variables["eos_token"] = .string(tokens[Int(eos)]) }
-        return variables
-    }
-
-    /// The vocabulary strings of `ids` (byte-level form, as `--pieces` shows them).
-    public func pieces(_ ids: [Int32]) -> [String] { ids.map { Int($0) < tokens.count && $0 >= 0 ? tokens[Int($0)] : "<\($0)?>" } }
+    public func decodedLengths(_ ids: [Int32]) -> [Int] { ids.map { tokenBytes($0).count } }
 }

@@ -27,7 +27,7 @@ final class LlamaCppVocabularyTests: XCTestCase {
 
     func assertMatchesLlamaCpp(_ vocabulary: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let cases = try Self.cases(vocabulary)
-        let tokenizer = try BPETokenizer(gguf: GGUFFile(path: Self.directory + "/ggml-vocab-\(vocabulary).gguf"))
+        let tokenizer = try makeTokenizer(gguf: GGUFFile(path: Self.directory + "/ggml-vocab-\(vocabulary).gguf"))
         XCTAssertGreaterThan(cases.count, 30, file: file, line: line)
         var failures = 0
         for c in cases {
@@ -49,4 +49,7 @@ final class LlamaCppVocabularyTests: XCTestCase {
     func testLlama3() throws { try assertMatchesLlamaCpp("llama-bpe") }
     /// Qwen2: Llama 3's pattern with single digits.
     func testQwen2() throws { try assertMatchesLlamaCpp("qwen2") }
+    /// Llama 2 / Mistral SentencePiece: ▁ for spaces, dummy prefix, byte fallback.
+    func testLlamaSentencePiece() throws { try assertMatchesLlamaCpp("llama-spm") }
+    func testPhi3SentencePiece() throws { try assertMatchesLlamaCpp("phi-3") }
 }

@@ -31,11 +31,11 @@ struct GenerateCommand: ParsableCommand {
         guard case .gguf(let path) = location else {
             throw CLIError("\(model): generation from a Hugging Face folder needs its tokenizer.json, which is not supported yet; use a GGUF file")
         }
-        let file: GGUFFile, decoderModel: DecoderModel, tokenizer: BPETokenizer
+        let file: GGUFFile, decoderModel: DecoderModel, tokenizer: any Tokenizer
         do {
             file = try GGUFFile(path: path)
             decoderModel = try DecoderModel(ggufPath: path)
-            tokenizer = try BPETokenizer(gguf: file)
+            tokenizer = try makeTokenizer(gguf: file)
         } catch let e as FormatError { throw CLIError(e.description) } catch let e as ModelError { throw CLIError(e.description) }
         catch let e as TokenizerError { throw CLIError(e.description) }
 
@@ -62,7 +62,7 @@ struct GenerateCommand: ParsableCommand {
         let start = Date()
         let produced = GreedyDecoder(model: decoderModel).generate(prompt: ids, maxTokens: maxTokens, stop: stop) { token in
             guard !stop.contains(token) else { return true }
-            pending += tokenizer.decodeBytes([token])
+            pending += tokenizer.tokenBytes(token)
             // Print the longest complete UTF-8 prefix; keep a partial character for later.
             var end = pending.count
             while end > 0, String(validating: pending[..<end], as: UTF8.self) == nil, pending.count - end < 4 { end -= 1 }

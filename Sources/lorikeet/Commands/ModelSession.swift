@@ -10,7 +10,7 @@ import Training
 struct ModelSession {
     let path: String
     let model: DecoderModel
-    let tokenizer: BPETokenizer
+    let tokenizer: any Tokenizer
     let template: ChatTemplate?
     let name: String
     let license: String
@@ -25,7 +25,7 @@ struct ModelSession {
         do {
             let file = try GGUFFile(path: path)
             model = try DecoderModel(ggufPath: path)
-            tokenizer = try BPETokenizer(gguf: file)
+            tokenizer = try makeTokenizer(gguf: file)
             template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
             name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
             license = file.metadata["general.license"]?.string ?? "unknown"

@@ -33,10 +33,10 @@ struct TokenizeCommand: ParsableCommand {
 }
 
 /// The tokenizer of a model argument (GGUF files carry theirs).
-func loadTokenizer(_ model: String) throws -> BPETokenizer {
+func loadTokenizer(_ model: String) throws -> any Tokenizer {
     do {
         switch try ModelLocation.resolve(model) {
-        case .gguf(let path): return try BPETokenizer(gguf: GGUFFile(path: path))
+        case .gguf(let path): return try makeTokenizer(gguf: GGUFFile(path: path))
         case .huggingFaceFolder(let path):
             throw CLIError("\(path): reading tokenizer.json is not supported yet; use a GGUF file")
         }

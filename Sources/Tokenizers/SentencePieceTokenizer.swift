@@ -1,0 +1,239 @@
+/// SentencePiece-style BPE (Llama 2, Mistral, Phi-3: GGUF `tokenizer.ggml.model` "llama").
+/// Spaces are spelled ▁, a ▁ is put before the text (SentencePiece's dummy prefix) at its start
+/// and after every special token, adjacent pieces merge best score first (leftmost on ties)
+/// while their concatenation is a vocabulary entry, and a character the vocabulary lacks
+/// becomes its UTF-8 bytes as `<0xNN>` tokens (byte fallback).
+public final class SentencePieceTokenizer: Tokenizer {
+    /// GGUF token types (llama.cpp's numbering).
+    enum Kind: UInt8 { case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6 }
+
+    public let tokens: [String]
+    public let scores: [Float]
+    public let specialTokens: [String: Int32]
+    public let bos: Int32?, eos: Int32?, unknown: Int32?
+    public let addBOS: Bool
+    /// SentencePiece's add_dummy_prefix (GGUF `tokenizer.ggml.add_space_prefix`, default on).
+    public let addSpacePrefix: Bool
+
+    let kinds: [Kind]
+    /// Normal and user-defined pieces by their UTF-8 bytes (byte keys: Swift `String` equality
+    /// is canonical, which would let "e\u{301}" find the piece "é").
+    let pieceIDs: [ArraySlice<UInt8>: Int32]
+    /// byte → its `<0xNN>` token.
+    let byteIDs: [Int32?]
+    let splitter: SpecialTokenSplitter
+
+    static let space: [UInt8] = Array("▁".utf8)
+
+    public init(tokens: [String], scores: [Float], tokenTypes: [Int], bos: Int32?, eos: Int32?, unknown: Int32?,
+                addBOS: Bool, addSpacePrefix: Bool, source: String) throws(TokenizerError) {
+        guard scores.count == tokens.count else {
+            throw .malformed("\(source): \(tokens.count) tokens but \(scores.count) scores")
+        }
+        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
+            throw .malformed("\(source): \(tokens.count) tokens but \(tokenTypes.count) token types")
+        }
+        var kinds = [Kind](repeating: .normal, count: tokens.count)
+        var pieceIDs: [ArraySlice<UInt8>: Int32] = [:]
+        pieceIDs.reserveCapacity(tokens.count)
+        var byteIDs = [Int32?](repeating: nil, count: 256)
+        var special: [String: Int32] = [:]
+        for (i, token) in tokens.enumerated() {
+            let kind = tokenTypes.isEmpty ? .normal : (Kind(rawValue: UInt8(clamping: tokenTypes[i])) ?? .normal)
+            kinds[i] = kind
+            switch kind {
+            case .normal, .userDefined:
+                let key = ArraySlice(token.utf8)
+                if pieceIDs[key] == nil { pieceIDs[key] = Int32(i) }
+                if kind == .userDefined, !token.isEmpty { special[token] = Int32(i) }
+            case .control:
+                if !token.isEmpty { special[token] = Int32(i) }
+            case .byte:
+                guard let value = Self.byteValue(token) else {
+                    throw .malformed("\(source): token \(i) '\(token)' is typed as a byte but is not spelled <0xNN>")
+                }
+                if byteIDs[Int(value)] == nil { byteIDs[Int(value)] = Int32(i) }
+            case .unknown, .unused: break
+            }
+        }
+        self.tokens = tokens
+        self.scores = scores
+        self.kinds = kinds
+        self.pieceIDs = pieceIDs
+        self.byteIDs = byteIDs
+        self.specialTokens = special
+        self.splitter = SpecialTokenSplitter(special)
+        self.bos = bos
+        self.eos = eos
+        self.unknown = unknown
+        self.addBOS = addBOS
+        self.addSpacePrefix = addSpacePrefix
+    }
+
+    /// The byte a `<0xNN>` token stands for.
+    static func byteValue(_ token: String) -> UInt8? {
+        let u = Array(token.utf8)
+        guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil }
+        return UInt8(String(decoding: u[3...4], as: UTF8.self), radix: 16)
+    }
+
+    public func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool) throws(TokenizerError) -> [Int32] {
+        var out: [Int32] = []
+        if addBOS ?? self.addBOS, let bos { out.append(bos) }
+        var atTextStart = true
+        for segment in splitter.segments(text, parseSpecial: parseSpecial) {
+            switch segment {
+            case .special(let id):
+                out.append(id)
+                atTextStart = true
+            case .text(let s):
+                guard !s.isEmpty else { continue }
+                try encodeText(s, dummyPrefix: addSpacePrefix && atTextStart, into: &out)
+                atTextStart = false
+            }
+        }
+        return out
+    }
+
+    /// One stretch of plain text: spaces to ▁, then merges over its characters, then byte fallback.
+    func encodeText(_ text: Substring, dummyPrefix: Bool, into out: inout [Int32]) throws(TokenizerError) {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(text.utf8.count + 8)
+        // Symbol i covers buffer[start[i] ..< start[i] + length[i]]; prev/next link live symbols.
+        var start: [Int] = [], length: [Int] = []
+        func appendSpace() { start.append(buffer.count); length.append(3); buffer += Self.space }
+        if dummyPrefix { appendSpace() }
+        for byte in text.utf8 {
+            if byte == 0x20 {
+                appendSpace()
+            } else if byte & 0xC0 == 0x80, let last = length.indices.last {
+                length[last] += 1 // a continuation byte stays with its character
+                buffer.append(byte)
+            } else {
+                start.append(buffer.count); length.append(1); buffer.append(byte)
+            }
+        }
+        let n = start.count
+        var prev = Array(-1..<(n - 1)), next = Array(1...n)
+        next[n - 1] = -1
+
+        var queue = BigramQueue()
+        func consider(_ left: Int) {
+            let right = next[left]
+            guard left >= 0, right >= 0 else { return }
+            let end = start[right] + length[right]
+            if let id = pieceIDs[buffer[start[left]..<end]] {
+                queue.push(.init(score: scores[Int(id)], left: left, size: end - start[left]))
+            }
+        }
+        for i in 0..<(n - 1) { consider(i) }
+        while let bigram = queue.pop() {
+            let left = bigram.left, right = next[left]
+            // Stale: one side has merged since this pair was queued.
+            guard right >= 0, length[left] > 0, length[left] + length[right] == bigram.size else { continue }
+            length[left] += length[right]
+            length[right] = 0
+            next[left] = next[right]
+            if next[left] >= 0 { prev[next[left]] = left }
+            if prev[left] >= 0 { consider(prev[left]) }
+            consider(left)
+        }
+        var i = 0
+        while i >= 0 {
+            let piece = buffer[start[i]..<(start[i] + length[i])]
+            if let id = pieceIDs[piece] {
+                out.append(id)
+            } else {
+                for byte in piece {
+                    guard let id = byteIDs[Int(byte)] ?? unknown else {
+                        throw .unsupported("text \(String(text).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
+                    }
+                    out.append(id)
+                }
+            }
+            i = next[i]
+        }
+    }
+
+    public func tokenBytes(_ id: Int32) -> [UInt8] {
+        guard id >= 0 && Int(id) < tokens.count else { return [] }
+        switch kinds[Int(id)] {
+        case .byte: return Self.byteValue(tokens[Int(id)]).map { [$0] } ?? []
+        case .control, .userDefined: return Array(tokens[Int(id)].utf8)
+        case .normal, .unknown, .unused:
+            var bytes: [UInt8] = []
+            let u = Array(tokens[Int(id)].utf8)
+            var k = 0
+            while k < u.count {
+                if k + 2 < u.count, u[k] == 0xE2, u[k + 1] == 0x96, u[k + 2] == 0x81 { bytes.append(0x20); k += 3 } else { bytes.append(u[k]); k += 1 }
+            }
+            return bytes
+        }
+    }
+
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for (id, count) in zip(ids, decodedLengths(ids)) {
+            let piece = tokenBytes(id)
+            bytes += piece.suffix(count)
+        }
+        return bytes
+    }
+
+    /// Each token's bytes, less the dummy-prefix space where encode put one: on the first text
+    /// token at the start and after each special token.
+    public func decodedLengths(_ ids: [Int32]) -> [Int] {
+        var lengths: [Int] = []
+        lengths.reserveCapacity(ids.count)
+        var atTextStart = true
+        for id in ids {
+            let piece = tokenBytes(id)
+            if id >= 0, Int(id) < tokens.count, kinds[Int(id)] == .control || kinds[Int(id)] == .userDefined {
+                lengths.append(piece.count)
+                atTextStart = true
+            } else {
+                lengths.append(addSpacePrefix && atTextStart && piece.first == 0x20 ? piece.count - 1 : piece.count)
+                atTextStart = false
+            }
+        }
+        return lengths
+    }
+}
+
+/// Candidate merges, best score first and leftmost among equal scores.
+struct BigramQueue {
+    struct Bigram { let score: Float; let left: Int; let size: Int }
+    var heap: [Bigram] = []
+
+    static func before(_ a: Bigram, _ b: Bigram) -> Bool { a.score > b.score || (a.score == b.score && a.left < b.left) }
+
+    mutating func push(_ b: Bigram) {
+        heap.append(b)
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard Self.before(heap[i], heap[parent]) else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Bigram? {
+        guard let top = heap.first else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var best = i
+                if l < heap.count, Self.before(heap[l], heap[best]) { best = l }
+                if r < heap.count, Self.before(heap[r], heap[best]) { best = r }
+                if best == i { break }
+                heap.swapAt(i, best)
+                i = best
+            }
+        }
+        return top
+    }
+}
