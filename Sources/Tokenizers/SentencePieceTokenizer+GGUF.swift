@@ -1,11 +1,19 @@
 import Formats
 
 extension SentencePieceTokenizer {
-    /// The tokenizer stored in a GGUF file whose `tokenizer.ggml.model` is "llama".
+    /// The tokenizer stored in a GGUF file whose `tokenizer.ggml.model` is "llama" (scores rank
+    /// merges) or "gemma4" (a merge list ranks them).
     public convenience init(gguf file: GGUFFile) throws(TokenizerError) {
         let m = file.metadata
-        guard m["tokenizer.ggml.model"]?.string == "llama" else {
-            throw .unsupported("\(file.path): not a SentencePiece (llama) tokenizer")
+        let model = m["tokenizer.ggml.model"]?.string
+        guard model == "llama" || model == "gemma4" else {
+            throw .unsupported("\(file.path): not a SentencePiece (llama, gemma4) tokenizer")
+        }
+        var merges: [String]?
+        if model == "gemma4" {
+            guard let values = m["tokenizer.ggml.merges"]?.array else { throw .malformed("\(file.path): tokenizer.ggml.merges is missing") }
+            merges = values.compactMap(\.string)
+            guard merges?.count == values.count else { throw .malformed("\(file.path): tokenizer.ggml.merges must be an array of strings") }
         }
         let tokens = try file.tokenizerTokens()
         guard let scoreValues = m["tokenizer.ggml.scores"]?.array else { throw .malformed("\(file.path): tokenizer.ggml.scores is missing") }
@@ -18,6 +26,6 @@ extension SentencePieceTokenizer {
                       eos: file.tokenID("tokenizer.ggml.eos_token_id", count: tokens.count),
                       unknown: file.tokenID("tokenizer.ggml.unknown_token_id", count: tokens.count),
                       addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,
-                      addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, source: file.path)
+                      addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, merges: merges, source: file.path)
     }
 }

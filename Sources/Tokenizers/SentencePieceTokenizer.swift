@@ -2,7 +2,8 @@
 /// Spaces are spelled ▁, a ▁ is put before the text (SentencePiece's dummy prefix) at its start
 /// and after every special token, adjacent pieces merge best score first (leftmost on ties)
 /// while their concatenation is a vocabulary entry, and a character the vocabulary lacks
-/// becomes its UTF-8 bytes as `<0xNN>` tokens (byte fallback).
+/// becomes its UTF-8 bytes as `<0xNN>` tokens (byte fallback). Gemma 4 ranks merges by a
+/// merge list instead of scores: then only listed pairs merge, earliest listed first.
 public final class SentencePieceTokenizer: Tokenizer {
     /// GGUF token types (llama.cpp's numbering).
     enum Kind: UInt8 { case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6 }
@@ -22,11 +23,13 @@ public final class SentencePieceTokenizer: Tokenizer {
     /// byte → its `<0xNN>` token.
     let byteIDs: [Int32?]
     let splitter: SpecialTokenSplitter
+    /// (left id, right id) packed in 64 bits → (rank, merged id), for merge-list vocabularies.
+    let mergeRanks: [UInt64: (rank: Int32, merged: Int32)]?
 
     static let space: [UInt8] = Array("▁".utf8)
 
     public init(tokens: [String], scores: [Float], tokenTypes: [Int], bos: Int32?, eos: Int32?, unknown: Int32?,
-                addBOS: Bool, addSpacePrefix: Bool, source: String) throws(TokenizerError) {
+                addBOS: Bool, addSpacePrefix: Bool, merges: [String]? = nil, source: String) throws(TokenizerError) {
         guard scores.count == tokens.count else {
             throw .malformed("\(source): \(tokens.count) tokens but \(scores.count) scores")
         }
@@ -55,6 +58,24 @@ public final class SentencePieceTokenizer: Tokenizer {
                 if byteIDs[Int(value)] == nil { byteIDs[Int(value)] = Int32(i) }
             case .unknown, .unused: break
             }
+        }
+        if let merges {
+            var table: [UInt64: (rank: Int32, merged: Int32)] = [:]
+            table.reserveCapacity(merges.count)
+            for (rank, merge) in merges.enumerated() {
+                // Split at the first space byte: a Character split would miss " ै" (a space
+                // carrying a combining mark is one Character).
+                let u = Array(merge.utf8)
+                guard let space = u.firstIndex(of: 0x20), let a = pieceIDs[u[..<space]], let b = pieceIDs[u[(space + 1)...]],
+                      let merged = pieceIDs[ArraySlice(u[..<space] + u[(space + 1)...])] else {
+                    throw .malformed("\(source): merge \(rank) '\(merge)' names tokens that are not in the vocabulary")
+                }
+                let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
+                if table[key] == nil { table[key] = (Int32(rank), merged) }
+            }
+            mergeRanks = table
+        } else {
+            mergeRanks = nil
         }
         self.tokens = tokens
         self.scores = scores
@@ -118,11 +139,21 @@ public final class SentencePieceTokenizer: Tokenizer {
         next[n - 1] = -1
 
         var queue = BigramQueue()
+        // Merge-list vocabularies: each symbol's id (-1: not a piece), and rank as a negated score
+        // (exact in Float below 2^24 merges).
+        var symbolIDs: [Int32] = []
+        if mergeRanks != nil { symbolIDs = (0..<n).map { pieceIDs[buffer[start[$0]..<(start[$0] + length[$0])]] ?? -1 } }
         func consider(_ left: Int) {
             let right = next[left]
             guard left >= 0, right >= 0 else { return }
             let end = start[right] + length[right]
-            if let id = pieceIDs[buffer[start[left]..<end]] {
+            if let mergeRanks {
+                let a = symbolIDs[left], b = symbolIDs[right]
+                guard a >= 0, b >= 0 else { return }
+                if let m = mergeRanks[UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))] {
+                    queue.push(.init(score: -Float(m.rank), left: left, size: end - start[left]))
+                }
+            } else if let id = pieceIDs[buffer[start[left]..<end]] {
                 queue.push(.init(score: scores[Int(id)], left: left, size: end - start[left]))
             }
         }
@@ -131,6 +162,9 @@ public final class SentencePieceTokenizer: Tokenizer {
             let left = bigram.left, right = next[left]
             // Stale: one side has merged since this pair was queued.
             guard right >= 0, length[left] > 0, length[left] + length[right] == bigram.size else { continue }
+            if let mergeRanks, let m = mergeRanks[UInt64(UInt32(bitPattern: symbolIDs[left])) << 32 | UInt64(UInt32(bitPattern: symbolIDs[right]))] {
+                symbolIDs[left] = m.merged
+            }
             length[left] += length[right]
             length[right] = 0
             next[left] = next[right]

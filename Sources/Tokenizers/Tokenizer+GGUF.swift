@@ -7,9 +7,9 @@ public func makeTokenizer(gguf file: GGUFFile) throws(TokenizerError) -> any Tok
     }
     switch model {
     case "gpt2": return try BPETokenizer(gguf: file)
-    case "llama": return try SentencePieceTokenizer(gguf: file)
+    case "llama", "gemma4": return try SentencePieceTokenizer(gguf: file)
     default:
-        throw .unsupported("\(file.path): tokenizer model '\(model)' is not supported yet (supported: gpt2 byte-level BPE, llama SentencePiece BPE)")
+        throw .unsupported("\(file.path): tokenizer model '\(model)' is not supported yet (supported: gpt2 byte-level BPE, llama and gemma4 SentencePiece-style BPE)")
     }
 }
 

@@ -52,4 +52,6 @@ final class LlamaCppVocabularyTests: XCTestCase {
     /// Llama 2 / Mistral SentencePiece: ▁ for spaces, dummy prefix, byte fallback.
     func testLlamaSentencePiece() throws { try assertMatchesLlamaCpp("llama-spm") }
     func testPhi3SentencePiece() throws { try assertMatchesLlamaCpp("phi-3") }
+    /// Gemma 4: ▁ spaces and byte fallback, merges ranked by a merge list, no dummy prefix.
+    func testGemma4() throws { try assertMatchesLlamaCpp("gemma-4") }
 }

@@ -6,7 +6,7 @@ import XCTest
 /// Each tokenizer kind against Hugging Face on the SmolLM2 corpus plus edge cases, with
 /// llama.cpp's vocabulary-only GGUFs: Llama 3 and Qwen2 byte-level BPE
 /// (scripts/fixtures/tokenizers/make_bpe_family_goldens.py), Llama 2 and Phi-3 SentencePiece
-/// (make_sentencepiece_goldens.py).
+/// (make_sentencepiece_goldens.py), Gemma 4 (make_gemma4_goldens.py).
 final class ReferenceCorpusTests: XCTestCase {
     struct Corpus: Decodable {
         struct Case: Decodable { let text: String; let ids: [Int32] }
@@ -41,6 +41,7 @@ final class ReferenceCorpusTests: XCTestCase {
     func testQwen2IdsEqualHuggingFace() throws { try assertMatchesCorpus("qwen2", vocabulary: "qwen2", nfc: true) }
     func testLlama2SentencePieceIdsEqualHuggingFace() throws { try assertMatchesCorpus("llama-spm", vocabulary: "llama-spm", parseSpecial: true) }
     func testPhi3SentencePieceIdsEqualHuggingFace() throws { try assertMatchesCorpus("phi3", vocabulary: "phi-3", parseSpecial: true) }
+    func testGemma4IdsEqualHuggingFace() throws { try assertMatchesCorpus("gemma4", vocabulary: "gemma-4", parseSpecial: true) }
 
     /// The scanners' pieces for the pattern's corners, as Hugging Face's Split gives them.
     func testLlama3PiecesOnPatternCorners() {
