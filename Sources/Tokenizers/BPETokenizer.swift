@@ -34,9 +34,11 @@ public final class BPETokenizer: Tokenizer {
         var table: [UInt64: (Int32, Int32)] = [:]
         table.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
-            let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])],
-                  let merged = ids[String(parts[0]) + String(parts[1])] else {
+            // Split at the first space byte (a Character split would fuse a space with a
+            // following combining mark).
+            let u = merge.utf8
+            guard let space = u.firstIndex(of: 0x20), let left = String(u[..<space]), let right = String(u[u.index(after: space)...]),
+                  let a = ids[left], let b = ids[right], let merged = ids[left + right] else {
                 throw .malformed("\(source): merge \(rank) '\(merge)' names tokens that are not in the vocabulary")
             }
             let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))

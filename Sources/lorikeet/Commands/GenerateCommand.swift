@@ -29,7 +29,7 @@ struct GenerateCommand: ParsableCommand {
         let location: ModelLocation
         do { location = try ModelLocation.resolve(model) } catch { throw CLIError(error.description) }
         guard case .gguf(let path) = location else {
-            throw CLIError("\(model): generation from a Hugging Face folder needs its tokenizer.json, which is not supported yet; use a GGUF file")
+            throw CLIError("\(model): generation from a Hugging Face folder is not supported yet (its tokenizer.json is, via lorikeet tokenize); use a GGUF file")
         }
         let file: GGUFFile, decoderModel: DecoderModel, tokenizer: any Tokenizer
         do {
