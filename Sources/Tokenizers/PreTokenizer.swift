@@ -182,9 +182,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     }
 
     /// Length of `'` plus a contraction (s t m d re ve ll, either case) starting at `j`, or nil.
-    /// Onig's (?i) would also fold a few non-ASCII letters (ſ, K); that edge is left out.
+    /// Case-insensitive as Hugging Face's regex engine (Onig) folds: the long s "ſ" (U+017F) is
+    /// an "s" too; no other non-ASCII letter folds to one of these.
     static func contractionLength(_ s: Substring.UnicodeScalarView, after j: Substring.UnicodeScalarView.Index) -> Int? {
-        guard j < s.endIndex, s[j].isASCII else { return nil }
+        guard j < s.endIndex else { return nil }
+        if s[j] == "\u{17F}" { return 2 }
+        guard s[j].isASCII else { return nil }
         let a = s[j].value | 0x20
         if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return 2 } // s t m d
         let k = s.index(after: j)
