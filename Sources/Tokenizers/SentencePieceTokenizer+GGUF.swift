@@ -26,6 +26,6 @@ extension SentencePieceTokenizer {
                       eos: file.tokenID("tokenizer.ggml.eos_token_id", count: tokens.count),
                       unknown: file.tokenID("tokenizer.ggml.unknown_token_id", count: tokens.count),
                       addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? true,
-                      addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true, merges: merges, source: file.path)
+                      spacePrefix: m["tokenizer.ggml.add_space_prefix"]?.bool ?? true ? .everyStretch : .none, merges: merges, source: file.path)
     }
 }

@@ -13,8 +13,11 @@ public final class SentencePieceTokenizer: Tokenizer {
     public let specialTokens: [String: Int32]
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
-    /// SentencePiece's add_dummy_prefix (GGUF `tokenizer.ggml.add_space_prefix`, default on).
-    public let addSpacePrefix: Bool
+    /// Where a ▁ is put before text (SentencePiece's add_dummy_prefix and its variants).
+    public let spacePrefix: SpacePrefix
+    /// Hugging Face Metaspace(split: true): no merge across the start of a ▁, so every ▁ begins
+    /// a new word.
+    public let splitBeforeSpaces: Bool
 
     let kinds: [Kind]
     /// Normal and user-defined pieces by their UTF-8 bytes (byte keys: Swift `String` equality
@@ -29,7 +32,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     static let space: [UInt8] = Array("▁".utf8)
 
     public init(tokens: [String], scores: [Float], tokenTypes: [Int], bos: Int32?, eos: Int32?, unknown: Int32?,
-                addBOS: Bool, addSpacePrefix: Bool, merges: [String]? = nil, source: String) throws(TokenizerError) {
+                addBOS: Bool, spacePrefix: SpacePrefix, splitBeforeSpaces: Bool = false, merges: [String]? = nil,
+                source: String) throws(TokenizerError) {
         guard scores.count == tokens.count else {
             throw .malformed("\(source): \(tokens.count) tokens but \(scores.count) scores")
         }
@@ -88,7 +92,8 @@ public final class SentencePieceTokenizer: Tokenizer {
         self.eos = eos
         self.unknown = unknown
         self.addBOS = addBOS
-        self.addSpacePrefix = addSpacePrefix
+        self.spacePrefix = spacePrefix
+        self.splitBeforeSpaces = splitBeforeSpaces
     }
 
     /// The byte a `<0xNN>` token stands for.
@@ -101,16 +106,18 @@ public final class SentencePieceTokenizer: Tokenizer {
     public func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool) throws(TokenizerError) -> [Int32] {
         var out: [Int32] = []
         if addBOS ?? self.addBOS, let bos { out.append(bos) }
-        var atTextStart = true
+        var afterSpecial = true, first = true
         for segment in splitter.segments(text, parseSpecial: parseSpecial) {
             switch segment {
             case .special(let id):
                 out.append(id)
-                atTextStart = true
+                afterSpecial = true
+                first = false
             case .text(let s):
                 guard !s.isEmpty else { continue }
-                try encodeText(s, dummyPrefix: addSpacePrefix && atTextStart, into: &out)
-                atTextStart = false
+                try encodeText(s, dummyPrefix: spacePrefix.applies(textStart: first, afterSpecial: afterSpecial, startsWithSpace: s.hasPrefix(" ") || s.hasPrefix("▁")), into: &out)
+                afterSpecial = false
+                first = false
             }
         }
         return out
@@ -144,8 +151,10 @@ public final class SentencePieceTokenizer: Tokenizer {
         var symbolIDs: [Int32] = []
         if mergeRanks != nil { symbolIDs = (0..<n).map { pieceIDs[buffer[start[$0]..<(start[$0] + length[$0])]] ?? -1 } }
         func consider(_ left: Int) {
+            guard left >= 0 else { return }
             let right = next[left]
-            guard left >= 0, right >= 0 else { return }
+            guard right >= 0 else { return }
+            if splitBeforeSpaces, buffer[start[right]...].starts(with: Self.space) { return }
             let end = start[right] + length[right]
             if let mergeRanks {
                 let a = symbolIDs[left], b = symbolIDs[right]
@@ -219,18 +228,46 @@ public final class SentencePieceTokenizer: Tokenizer {
     public func decodedLengths(_ ids: [Int32]) -> [Int] {
         var lengths: [Int] = []
         lengths.reserveCapacity(ids.count)
-        var atTextStart = true
+        var afterSpecial = true, first = true
         for id in ids {
             let piece = tokenBytes(id)
             if id >= 0, Int(id) < tokens.count, kinds[Int(id)] == .control || kinds[Int(id)] == .userDefined {
                 lengths.append(piece.count)
-                atTextStart = true
+                afterSpecial = true
             } else {
-                lengths.append(addSpacePrefix && atTextStart && piece.first == 0x20 ? piece.count - 1 : piece.count)
-                atTextStart = false
+                // Whether encode put a ▁ here; a text that began with a space itself is ambiguous
+                // under the "unless it starts with ▁" schemes, and is read as prefixed (as HF's decoder does).
+                let prefixed = afterSpecial && spacePrefix.applies(textStart: first, afterSpecial: true, startsWithSpace: false)
+                lengths.append(prefixed && piece.first == 0x20 ? piece.count - 1 : piece.count)
+                afterSpecial = false
             }
+            first = false
         }
         return lengths
+    }
+}
+
+/// Where a ▁ goes before a stretch of text (the text between special tokens).
+public enum SpacePrefix: String, Sendable {
+    /// Never (Gemma).
+    case none
+    /// SentencePiece's add_dummy_prefix as Llama 2's own tokenizer and llama.cpp apply it: before
+    /// every stretch, at the start and after each special token.
+    case everyStretch
+    /// Hugging Face Metaspace(prepend_scheme: "first"): only before a stretch that starts the
+    /// text, and not when it already begins with a space.
+    case firstUnlessSpace
+    /// Hugging Face Metaspace(prepend_scheme: "always"): every stretch not already beginning
+    /// with a space.
+    case everyUnlessSpace
+
+    func applies(textStart: Bool, afterSpecial: Bool, startsWithSpace: Bool) -> Bool {
+        switch self {
+        case .none: return false
+        case .everyStretch: return textStart || afterSpecial
+        case .firstUnlessSpace: return textStart && !startsWithSpace
+        case .everyUnlessSpace: return (textStart || afterSpecial) && !startsWithSpace
+        }
     }
 }
 

@@ -2,9 +2,11 @@ import Foundation
 
 /// The tokenizer a Hugging Face `tokenizer.json` describes. Read: the BPE model (vocab; merges
 /// spelled "a b" or ["a", "b"]; ignore_merges), added tokens, the NFC normalizer and the
-/// byte-level pre-tokenizers of GPT-2, SmolLM2, Llama 3 and Qwen2. BOS comes from a
-/// TemplateProcessing post-processor and, when present, the tokenizer_config.json beside it.
-/// Anything else is refused by name rather than tokenized differently from the reference.
+/// byte-level pre-tokenizers of GPT-2, SmolLM2, Llama 3 and Qwen2; with byte_fallback, the
+/// SentencePiece-style spellings of Llama 2, Mistral, Phi-3 and Gemma (Prepend/Replace
+/// normalizers or a Metaspace pre-tokenizer). BOS comes from a TemplateProcessing
+/// post-processor and, when present, the tokenizer_config.json beside it. Anything else is
+/// refused by name rather than tokenized differently from the reference.
 public func makeTokenizer(tokenizerJSON path: String) throws(TokenizerError) -> any Tokenizer {
     guard let data = FileManager.default.contents(atPath: path) else { throw .malformed("\(path): cannot read the file") }
     let configPath = (path as NSString).deletingLastPathComponent + "/tokenizer_config.json"
@@ -21,17 +23,14 @@ enum TokenizerJSON {
         guard type == "BPE" else {
             throw .unsupported("\(source): model type '\(type)' is not supported (supported: BPE)")
         }
-        if model["byte_fallback"]?.boolValue == true {
-            throw .unsupported("\(source): SentencePiece-style BPE (byte_fallback) from tokenizer.json is not supported yet; use the model's GGUF")
-        }
-        guard case .object(let vocabKeys, let vocabValues)? = model["vocab"] else {
+        guard case .object(let vocab)? = model["vocab"] else {
             throw .malformed("\(source): model.vocab is missing or not an object")
         }
         // Tokens by id: the vocabulary, then added tokens (which may extend it).
         var byID: [Int: String] = [:]
-        byID.reserveCapacity(vocabKeys.count)
-        for key in vocabKeys {
-            guard case .int(let id)? = vocabValues[key], id >= 0, id < 1 << 24 else {
+        byID.reserveCapacity(vocab.count)
+        for (key, value) in vocab {
+            guard case .int(let id) = value, id >= 0, id < 1 << 24 else {
                 throw .malformed("\(source): model.vocab[\(key.debugDescription)] is not a token id")
             }
             byID[id] = key
@@ -64,10 +63,7 @@ enum TokenizerJSON {
             }
         }
 
-        let normalizer = try normalizer(root["normalizer"], source: source)
-        let pre = try preTokenizer(root["pre_tokenizer"], source: source)
-
-        func id(ofToken value: JinjaValue?) -> Int32? {
+        func id(ofToken value: RawJSON?) -> Int32? {
             // A token named by text or as {"content": text}.
             guard let text = value?.stringValue ?? value?["content"]?.stringValue else { return nil }
             return tokens.firstIndex(of: text).map(Int32.init)
@@ -79,19 +75,29 @@ enum TokenizerJSON {
             bos = bosID
             addBOS = true
         }
+        if model["byte_fallback"]?.boolValue == true {
+            // SentencePiece-style: <0xNN> vocabulary entries are the byte tokens.
+            for (i, token) in tokens.enumerated() where types[i] == 1 && SentencePieceTokenizer.byteValue(token) != nil { types[i] = 6 }
+            let (prefix, split) = try spacing(normalizer: root["normalizer"], preTokenizer: root["pre_tokenizer"], source: source)
+            return try SentencePieceTokenizer(tokens: tokens, scores: [Float](repeating: 0, count: tokens.count), tokenTypes: types,
+                                              bos: bos, eos: eos, unknown: id(ofToken: model["unk_token"]), addBOS: addBOS,
+                                              spacePrefix: prefix, splitBeforeSpaces: split, merges: merges, source: source)
+        }
+        let normalizer = try normalizer(root["normalizer"], source: source)
+        let pre = try preTokenizer(root["pre_tokenizer"], source: source)
         return try BPETokenizer(tokens: tokens, merges: merges, tokenTypes: types, preTokenizer: pre, bos: bos, eos: eos,
                                 unknown: id(ofToken: model["unk_token"]), addBOS: addBOS,
                                 ignoreMerges: model["ignore_merges"]?.boolValue ?? false, normalizer: normalizer, source: source)
     }
 
-    static func parse(_ bytes: [UInt8], source: String) throws(TokenizerError) -> JinjaValue {
+    static func parse(_ bytes: [UInt8], source: String) throws(TokenizerError) -> RawJSON {
         guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformed("\(source): not UTF-8 text") }
-        do { return try JSONReader.parse(text) } catch {
+        do { return try JSONReader.parseTree(text) } catch {
             throw .malformed("\(source): line \(error.line), column \(error.column): \(error.message)")
         }
     }
 
-    static func normalizer(_ value: JinjaValue?, source: String) throws(TokenizerError) -> Normalizer {
+    static func normalizer(_ value: RawJSON?, source: String) throws(TokenizerError) -> Normalizer {
         guard let value, value.isPresent else { return .none }
         switch value["type"]?.stringValue {
         case "NFC": return .nfc
@@ -101,12 +107,45 @@ enum TokenizerJSON {
         }
     }
 
+    /// How a SentencePiece-style tokenizer.json turns spaces into ▁: Llama 2's and Phi-3's
+    /// normalizer Prepend("▁") + Replace(" ", "▁"), Gemma's Replace alone, or a Metaspace
+    /// pre-tokenizer (prepend_scheme first/always/never, split) with no normalizer.
+    static func spacing(normalizer: RawJSON?, preTokenizer: RawJSON?, source: String) throws(TokenizerError) -> (SpacePrefix, Bool) {
+        func fail(_ what: String) -> TokenizerError {
+            .unsupported("\(source): \(what) is not supported for a byte-fallback BPE (supported: normalizer Prepend(\"▁\") + Replace(\" \", \"▁\") or Replace alone; pre_tokenizer Metaspace)")
+        }
+        func isSpaceReplace(_ v: RawJSON) -> Bool {
+            v["type"]?.stringValue == "Replace" && v["pattern"]?["String"]?.stringValue == " " && v["content"]?.stringValue == "▁"
+        }
+        let hasPre = preTokenizer?.isPresent == true
+        if let normalizer, normalizer.isPresent {
+            guard !hasPre else { throw fail("a normalizer together with pre_tokenizer \(preTokenizer?["type"]?.stringValue ?? "?")") }
+            let steps = normalizer["type"]?.stringValue == "Sequence" ? (normalizer["normalizers"]?.arrayValue ?? []) : [normalizer]
+            if steps.count == 1, isSpaceReplace(steps[0]) { return (.none, false) }
+            if steps.count == 2, steps[0]["type"]?.stringValue == "Prepend", steps[0]["prepend"]?.stringValue == "▁", isSpaceReplace(steps[1]) {
+                return (.everyStretch, false)
+            }
+            throw fail("normalizer " + steps.map { $0["type"]?.stringValue ?? "?" }.joined(separator: " + "))
+        }
+        guard let pre = preTokenizer, hasPre else { throw fail("no normalizer and no pre_tokenizer") }
+        guard pre["type"]?.stringValue == "Metaspace", (pre["replacement"]?.stringValue ?? "▁") == "▁" else {
+            throw fail("pre_tokenizer \(pre["type"]?.stringValue ?? "?")")
+        }
+        let split = pre["split"]?.boolValue ?? true
+        switch pre["prepend_scheme"]?.stringValue ?? (pre["add_prefix_space"]?.boolValue == false ? "never" : "always") {
+        case "first": return (.firstUnlessSpace, split)
+        case "always": return (.everyUnlessSpace, split)
+        case "never": return (.none, split)
+        case let other: throw fail("Metaspace prepend_scheme '\(other)'")
+        }
+    }
+
     /// The split patterns of Llama 3 and Qwen2, as their tokenizer.json files spell them.
     static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     /// Which scanner reproduces this pre-tokenizer; only shapes whose output is known equal.
-    static func preTokenizer(_ value: JinjaValue?, source: String) throws(TokenizerError) -> PreTokenizer {
+    static func preTokenizer(_ value: RawJSON?, source: String) throws(TokenizerError) -> PreTokenizer {
         func fail(_ what: String) -> TokenizerError {
             .unsupported("\(source): pre_tokenizer \(what) is not supported (supported: ByteLevel; Sequence[Digits(individual), ByteLevel]; Sequence[Split(Llama 3 or Qwen2 pattern), ByteLevel(use_regex: false)])")
         }
@@ -132,7 +171,7 @@ enum TokenizerJSON {
     }
 
     /// The special token a TemplateProcessing post-processor puts first (Llama 3's BOS), if any.
-    static func templateBOS(_ value: JinjaValue?) -> String? {
+    static func templateBOS(_ value: RawJSON?) -> String? {
         guard let value, value.isPresent else { return nil }
         if value["type"]?.stringValue == "Sequence" {
             for step in value["processors"]?.arrayValue ?? [] { if let bos = templateBOS(step) { return bos } }
@@ -143,14 +182,23 @@ enum TokenizerJSON {
     }
 }
 
-extension JinjaValue {
-    subscript(key: String) -> JinjaValue? {
-        if case .object(_, let values) = self { return values[key] }
+/// A JSON document with objects kept as their key/value pairs: vocabulary keys must stay
+/// distinct byte strings, and a Swift `[String: …]` merges canonically equivalent ones
+/// (Gemma has both "য়" U+09DF and "য" + U+09BC).
+enum RawJSON: JSONTree {
+    case none, bool(Bool), int(Int), double(Double), string(String), array([RawJSON])
+    case object([(String, RawJSON)])
+
+    static func dictionary(_ pairs: [(String, RawJSON)]) -> RawJSON { .object(pairs) }
+
+    /// The first value under `key` (structural keys are plain ASCII).
+    subscript(key: String) -> RawJSON? {
+        if case .object(let pairs) = self { return pairs.first { $0.0 == key }?.1 }
         return nil
     }
     var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    var arrayValue: [JinjaValue]? { if case .array(let a) = self { return a }; return nil }
-    /// Neither JSON null nor missing.
-    var isPresent: Bool { if case .none = self { return false }; if case .undefined = self { return false }; return true }
+    var arrayValue: [RawJSON]? { if case .array(let a) = self { return a }; return nil }
+    /// Not JSON null.
+    var isPresent: Bool { if case .none = self { return false }; return true }
 }

@@ -30,18 +30,39 @@ final class TokenizerJSONTests: XCTestCase {
         let m = try GGUFFile(path: path).metadata
         let tokens = try XCTUnwrap(m["tokenizer.ggml.tokens"]?.array).compactMap(\.string)
         let merges = try XCTUnwrap(m["tokenizer.ggml.merges"]?.array).compactMap(\.string)
-        var vocab: [String: Int] = [:]
-        for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
+        // Written as text: a Swift dictionary (or JSONSerialization) would merge canonically
+        // equivalent tokens, which Gemma's vocabulary has, and HF keeps apart.
+        var seen = Set<[UInt8]>(), vocab: [String] = []
+        for (i, t) in tokens.enumerated() where seen.insert(Array(t.utf8)).inserted { vocab.append("\(Self.quoted(t)): \(i)") }
+        let mergeItems = merges.map { merge -> String in
+            guard mergesAsPairs, let space = merge.utf8.firstIndex(of: 0x20) else { return Self.quoted(merge) }
+            let left = String(decoding: merge.utf8[..<space], as: UTF8.self), right = String(decoding: merge.utf8[merge.utf8.index(after: space)...], as: UTF8.self)
+            return "[\(Self.quoted(left)), \(Self.quoted(right))]"
+        }
         let url = Self.fixtures.appendingPathComponent("tokenizer-json/\(skeleton).skeleton.json")
-        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        var model = try XCTUnwrap(json["model"] as? [String: Any])
-        model["vocab"] = vocab
-        model["merges"] = mergesAsPairs ? merges.map { $0.split(separator: " ", maxSplits: 1).map(String.init) } as [Any] : merges
-        json["model"] = model
+        var text = try String(contentsOf: url, encoding: .utf8)
+        for (empty, filled) in [("\"vocab\": {}", "\"vocab\": {\(vocab.joined(separator: ","))}"), ("\"merges\": []", "\"merges\": [\(mergeItems.joined(separator: ","))]")] {
+            guard let range = text.range(of: empty) else { throw XCTSkip("skeleton \(skeleton) lacks \(empty)") }
+            text.replaceSubrange(range, with: filled)
+        }
         let out = directory.appendingPathComponent("\(skeleton)/tokenizer.json")
         try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try JSONSerialization.data(withJSONObject: json).write(to: out)
+        try Data(text.utf8).write(to: out)
         return out.path
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     func assertMatches(_ tokenizer: any Tokenizer, corpus name: String, parseSpecial: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -77,6 +98,33 @@ final class TokenizerJSONTests: XCTestCase {
     func testQwen2WithNFC() throws {
         let path = try assemble("qwen2", gguf: CacheLocation.llamaCppFixtures + "/ggml-vocab-qwen2.gguf", mergesAsPairs: true)
         try assertMatches(makeTokenizer(tokenizerJSON: path), corpus: "qwen2", parseSpecial: false)
+    }
+
+    /// SentencePiece-style tokenizer.json: each way of spelling spaces as ▁ (Gemma's Replace,
+    /// Llama 2's Prepend + Replace, Metaspace first as transformers converts Llama/Mistral,
+    /// Metaspace always with split) over Gemma 4's vocabulary and merges, against HF's ids.
+    func testSentencePieceSpacingVariants() throws {
+        struct Spacing: Decodable {
+            struct Case: Decodable { let text: String; let ids: [String: [Int32]] }
+            let cases: [Case]
+        }
+        let corpus = try JSONDecoder().decode(Spacing.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("gemma4-spacing-corpus.json")))
+        XCTAssertGreaterThanOrEqual(corpus.cases.count, 300)
+        for variant in ["replace", "prepend-replace", "metaspace-first", "metaspace-always-split"] {
+            let path = try assemble("gemma4-\(variant)", gguf: CacheLocation.llamaCppFixtures + "/ggml-vocab-gemma-4.gguf", mergesAsPairs: variant.hasPrefix("metaspace"))
+            let tokenizer = try makeTokenizer(tokenizerJSON: path)
+            XCTAssertTrue(tokenizer is SentencePieceTokenizer, variant)
+            var failures = 0
+            for c in corpus.cases {
+                let expected = try XCTUnwrap(c.ids[variant])
+                let ids = try tokenizer.encode(c.text, addBOS: false, parseSpecial: true)
+                if ids != expected {
+                    failures += 1
+                    if failures <= 3 { XCTFail("\(variant): \(c.text.debugDescription) → \(ids), Hugging Face \(expected)") }
+                }
+            }
+            XCTAssertEqual(failures, 0, "\(variant): \(failures) of \(corpus.cases.count) strings differ")
+        }
     }
 
     // MARK: bad input

@@ -1,8 +1,11 @@
 /// A small JSON reader that keeps object keys in document order (tool definitions are printed
 /// back with `tojson`, where order shows). Errors give the line and column.
 public enum JSONReader {
-    public static func parse(_ text: String) throws(TemplateError) -> JinjaValue {
-        var p = Cursor(chars: Array(text.unicodeScalars))
+    public static func parse(_ text: String) throws(TemplateError) -> JinjaValue { try parseTree(text) }
+
+    /// The document as any tree type (tokenizer.json wants objects as raw key/value pairs).
+    static func parseTree<Value: JSONTree>(_ text: String) throws(TemplateError) -> Value {
+        var p = Cursor<Value>(chars: Array(text.unicodeScalars))
         p.skipSpace()
         let value = try p.value(depth: 0)
         p.skipSpace()
@@ -10,7 +13,7 @@ public enum JSONReader {
         return value
     }
 
-    struct Cursor {
+    struct Cursor<Value: JSONTree> {
         let chars: [Unicode.Scalar]
         var i = 0
 
@@ -22,13 +25,13 @@ public enum JSONReader {
 
         mutating func skipSpace() { while i < chars.count, [" ", "\n", "\r", "\t"].contains(chars[i]) { i += 1 } }
 
-        mutating func value(depth: Int) throws(TemplateError) -> JinjaValue {
+        mutating func value(depth: Int) throws(TemplateError) -> Value {
             guard depth < 128 else { throw fail("nested too deeply") }
             guard i < chars.count else { throw fail("unexpected end of input") }
             switch chars[i] {
             case "{":
                 i += 1; skipSpace()
-                var pairs: [(String, JinjaValue)] = []
+                var pairs: [(String, Value)] = []
                 if i < chars.count, chars[i] == "}" { i += 1; return .dictionary(pairs) }
                 while true {
                     skipSpace()
@@ -46,7 +49,7 @@ public enum JSONReader {
                 }
             case "[":
                 i += 1; skipSpace()
-                var items: [JinjaValue] = []
+                var items: [Value] = []
                 if i < chars.count, chars[i] == "]" { i += 1; return .array(items) }
                 while true {
                     skipSpace()
@@ -65,14 +68,14 @@ public enum JSONReader {
             }
         }
 
-        mutating func literal(_ word: String, _ v: JinjaValue) throws(TemplateError) -> JinjaValue {
+        mutating func literal(_ word: String, _ v: Value) throws(TemplateError) -> Value {
             let w = Array(word.unicodeScalars)
             guard i + w.count <= chars.count, Array(chars[i..<(i + w.count)]) == w else { throw fail("unexpected token") }
             i += w.count
             return v
         }
 
-        mutating func number() throws(TemplateError) -> JinjaValue {
+        mutating func number() throws(TemplateError) -> Value {
             let start = i
             while i < chars.count, "+-0123456789.eE".unicodeScalars.contains(chars[i]) { i += 1 }
             let text = String(String.UnicodeScalarView(chars[start..<i]))
@@ -112,3 +115,16 @@ public enum JSONReader {
         }
     }
 }
+
+/// What JSONReader can build: an enum whose cases are these (JinjaValue; tokenizer.json's RawJSON).
+protocol JSONTree {
+    static func dictionary(_ pairs: [(String, Self)]) -> Self
+    static func array(_ items: [Self]) -> Self
+    static func string(_ s: String) -> Self
+    static func int(_ i: Int) -> Self
+    static func double(_ d: Double) -> Self
+    static func bool(_ b: Bool) -> Self
+    static var none: Self { get }
+}
+
+extension JinjaValue: JSONTree {}
