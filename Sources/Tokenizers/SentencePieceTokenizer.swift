@@ -1,3 +1,5 @@
+import Synchronization
+
 /// SentencePiece-style BPE (Llama 2, Mistral, Phi-3: GGUF `tokenizer.ggml.model` "llama").
 /// Spaces are spelled ▁, a ▁ is put before the text (SentencePiece's dummy prefix) at its start
 /// and after every special token, adjacent pieces merge best score first (leftmost on ties)
@@ -26,6 +28,12 @@ public final class SentencePieceTokenizer: Tokenizer {
     /// byte → its `<0xNN>` token.
     let byteIDs: [Int32?]
     let splitter: SpecialTokenSplitter
+    /// Whether no piece can span a word start (a ▁ after another character), so words can be
+    /// encoded apart and cached: true when no piece has a ▁ after a character other than ▁.
+    let wordsAreIndependent: Bool
+    /// Words seen before → their ids.
+    let cache = Mutex([[UInt8]: [Int32]]())
+    static let cacheLimit = 1 << 16
     /// (left id, right id) packed in 64 bits → (rank, merged id), for merge-list vocabularies.
     let mergeRanks: [UInt64: (rank: Int32, merged: Int32)]?
 
@@ -92,8 +100,18 @@ public final class SentencePieceTokenizer: Tokenizer {
         self.eos = eos
         self.unknown = unknown
         self.addBOS = addBOS
+        self.wordsAreIndependent = splitBeforeSpaces || pieceIDs.keys.allSatisfy(Self.spacesOnlyLead)
         self.spacePrefix = spacePrefix
         self.splitBeforeSpaces = splitBeforeSpaces
+    }
+
+    /// Whether every ▁ in `piece` comes before its first other character.
+    static func spacesOnlyLead(_ piece: ArraySlice<UInt8>) -> Bool {
+        var k = piece.startIndex
+        while k + 2 < piece.endIndex, piece[k] == 0xE2, piece[k + 1] == 0x96, piece[k + 2] == 0x81 { k += 3 }
+        return !piece[k...].indices.contains { j in
+            j + 2 < piece.endIndex && piece[j] == 0xE2 && piece[j + 1] == 0x96 && piece[j + 2] == 0x81
+        }
     }
 
     /// The byte a `<0xNN>` token stands for.
@@ -123,25 +141,52 @@ public final class SentencePieceTokenizer: Tokenizer {
         return out
     }
 
-    /// One stretch of plain text: spaces to ▁, then merges over its characters, then byte fallback.
+    /// One stretch of plain text: spaces to ▁, then merges over its characters, then byte
+    /// fallback; word by word through the cache when no piece can span two words.
     func encodeText(_ text: Substring, dummyPrefix: Bool, into out: inout [Int32]) throws(TokenizerError) {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(text.utf8.count + 8)
-        // Symbol i covers buffer[start[i] ..< start[i] + length[i]]; prev/next link live symbols.
-        var start: [Int] = [], length: [Int] = []
-        func appendSpace() { start.append(buffer.count); length.append(3); buffer += Self.space }
-        if dummyPrefix { appendSpace() }
-        for byte in text.utf8 {
-            if byte == 0x20 {
-                appendSpace()
-            } else if byte & 0xC0 == 0x80, let last = length.indices.last {
-                length[last] += 1 // a continuation byte stays with its character
-                buffer.append(byte)
+        if dummyPrefix { buffer += Self.space }
+        for byte in text.utf8 { if byte == 0x20 { buffer += Self.space } else { buffer.append(byte) } }
+        guard wordsAreIndependent else { return try encodeWord(buffer[...], into: &out) }
+        // Words start at a ▁ that follows a character other than ▁ ("▁▁▁Hello" is one word).
+        var start = 0, i = 0, afterSpace = false
+        while i < buffer.count {
+            if buffer[i] == 0xE2, i + 2 < buffer.count, buffer[i + 1] == 0x96, buffer[i + 2] == 0x81 {
+                if i > start, !afterSpace { try encodeCachedWord(buffer[start..<i], into: &out); start = i }
+                afterSpace = true
+                i += 3
             } else {
-                start.append(buffer.count); length.append(1); buffer.append(byte)
+                if buffer[i] & 0xC0 != 0x80 { afterSpace = false }
+                i += 1
             }
         }
+        if start < buffer.count { try encodeCachedWord(buffer[start...], into: &out) }
+    }
+
+    func encodeCachedWord(_ word: ArraySlice<UInt8>, into out: inout [Int32]) throws(TokenizerError) {
+        let key = Array(word)
+        if let hit = cache.withLock({ $0[key] }) { out += hit; return }
+        var ids: [Int32] = []
+        try encodeWord(word, into: &ids)
+        cache.withLock { c in
+            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
+            c[key] = ids
+        }
+        out += ids
+    }
+
+    /// Merges over one word's characters (▁ already in place), then byte fallback.
+    func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int32]) throws(TokenizerError) {
+        let buffer = Array(word)
+        // Symbol i covers buffer[start[i] ..< start[i] + length[i]] (one UTF-8 character to begin
+        // with); prev/next link live symbols.
+        var start: [Int] = [], length: [Int] = []
+        for (k, byte) in buffer.enumerated() {
+            if byte & 0xC0 == 0x80, let last = length.indices.last { length[last] += 1 } else { start.append(k); length.append(1) }
+        }
         let n = start.count
+        guard n > 0 else { return }
         var prev = Array(-1..<(n - 1)), next = Array(1...n)
         next[n - 1] = -1
 
@@ -189,7 +234,7 @@ public final class SentencePieceTokenizer: Tokenizer {
             } else {
                 for byte in piece {
                     guard let id = byteIDs[Int(byte)] ?? unknown else {
-                        throw .unsupported("text \(String(text).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
+                        throw .unsupported("text \(String(decoding: buffer, as: UTF8.self).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
                     }
                     out.append(id)
                 }
