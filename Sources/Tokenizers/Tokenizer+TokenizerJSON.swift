@@ -45,6 +45,10 @@ enum TokenizerJSON {
         }
         let count = (byID.keys.max() ?? -1) + 1
         guard count > 0 else { throw .malformed("\(source): the vocabulary is empty") }
+        // Ids are dense in real files; a stray huge id must not make us allocate millions of slots.
+        guard count - byID.count <= max(1024, byID.count / 100) else {
+            throw .malformed("\(source): token ids run to \(count - 1) but only \(byID.count) tokens are named")
+        }
         // An id nobody names stays an empty string, which no text can produce.
         let tokens = (0..<count).map { byID[$0] ?? "" }
         var types = [Int](repeating: 1, count: count)

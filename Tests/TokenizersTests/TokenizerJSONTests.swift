@@ -152,5 +152,6 @@ final class TokenizerJSONTests: XCTestCase {
         XCTAssertTrue(loadError(metaspace).contains("pre_tokenizer Metaspace is not supported"), loadError(metaspace))
         XCTAssertTrue(loadError("", bytes: [0x7B, 0xFF, 0x7D]).contains("not UTF-8"))
         XCTAssertTrue(loadError("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"zero\"}, \"merges\": []}}").contains("is not a token id"))
+        XCTAssertTrue(loadError("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 16000000}, \"merges\": []}}").contains("only 1 tokens are named"))
     }
 }
