@@ -35,17 +35,14 @@ public struct TokenizedExample: Sendable, Equatable {
 /// prefix-rendering method; a template that rewrites earlier turns once later ones exist
 /// (Qwen3 drops old reasoning) fails the prefix check and is reported.
 public struct ExampleEncoder: Sendable {
-    public let tokenizer: BPETokenizer
+    public let tokenizer: any Tokenizer
     public let template: ChatTemplate?
     public let trainOn: TrainOn
-    /// Byte length of every vocabulary entry's decoded text (token offsets without re-scanning).
-    let tokenBytes: [Int]
 
-    public init(tokenizer: BPETokenizer, template: ChatTemplate?, trainOn: TrainOn) {
+    public init(tokenizer: any Tokenizer, template: ChatTemplate?, trainOn: TrainOn) {
         self.tokenizer = tokenizer
         self.template = template
         self.trainOn = trainOn
-        tokenBytes = (0..<tokenizer.vocabularySize).map { tokenizer.decodeBytes([Int32($0)]).count }
     }
 
     public func encode(_ conversation: Conversation) throws(RecordError) -> TokenizedExample {
@@ -89,11 +86,13 @@ public struct ExampleEncoder: Sendable {
                 spans.append(before.count..<end)
             }
             var trained = [Bool](repeating: false, count: ids.count)
+            // Each token's byte share of the text (SentencePiece's dummy-prefix space is no byte of it).
+            let lengths = tokenizer.decodedLengths(ids)
             var offset = 0, s = 0
-            for (i, id) in ids.enumerated() {
+            for (i, length) in lengths.enumerated() {
                 while s < spans.count, spans[s].upperBound <= offset { s += 1 }
                 if s < spans.count, spans[s].contains(offset) { trained[i] = true }
-                offset += tokenBytes[Int(id)]
+                offset += length
             }
             guard offset == full.count else {
                 throw RecordError(.unrenderable, "tokens decode to \(offset) bytes but the rendered conversation has \(full.count); the tokenizer cannot round-trip this text")

@@ -12,7 +12,7 @@ extension BPETokenizer {
         }
         let preName = m["tokenizer.ggml.pre"]?.string ?? "default"
         guard let pre = PreTokenizer(ggufName: preName) else {
-            throw .unsupported("\(file.path): pre-tokenizer '\(preName)' is not supported yet (supported: gpt-2, smollm, starcoder, refact)")
+            throw .unsupported("\(file.path): pre-tokenizer '\(preName)' is not supported yet (supported: \(PreTokenizer.supportedGGUFNames))")
         }
         guard let tokenValues = m["tokenizer.ggml.tokens"]?.array, let mergeValues = m["tokenizer.ggml.merges"]?.array else {
             throw .malformed("\(file.path): tokenizer.ggml.tokens or tokenizer.ggml.merges is missing")
@@ -26,6 +26,7 @@ extension BPETokenizer {
         try self.init(tokens: tokens, merges: merges, tokenTypes: types, preTokenizer: pre,
                       bos: id("tokenizer.ggml.bos_token_id"), eos: id("tokenizer.ggml.eos_token_id"),
                       unknown: id("tokenizer.ggml.unknown_token_id"),
-                      addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false, source: file.path)
+                      addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false,
+                      ignoreMerges: pre == .llama3, normalizer: pre == .qwen2 ? .nfc : .none, source: file.path)
     }
 }

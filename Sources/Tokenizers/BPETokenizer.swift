@@ -3,16 +3,18 @@ import Synchronization
 /// Byte-level BPE (GPT-2 family: GPT-2, SmolLM, StarCoder, …): special tokens are cut out
 /// first, the rest is pre-tokenized, each piece mapped to byte-level characters and merged
 /// pair by pair in the vocabulary's merge order.
-public final class BPETokenizer: Sendable {
+public final class BPETokenizer: Tokenizer {
     public let tokens: [String]
     public let preTokenizer: PreTokenizer
     /// Control and user-defined tokens (`<|im_start|>`, …), matched verbatim in text.
     public let specialTokens: [String: Int32]
-    /// The same as UTF-8 with their ids, longest first (the order `segments` tries them in),
-    /// computed once.
-    let specialTokensLongestFirst: [(bytes: [UInt8], id: Int32)]
+    let splitter: SpecialTokenSplitter
     public let bos: Int32?, eos: Int32?, unknown: Int32?
     public let addBOS: Bool
+    /// A pre-token that is itself in the vocabulary is one token, whether or not the merges
+    /// reach it (Hugging Face's `ignore_merges`; Llama 3 has vocabulary entries no merge builds).
+    public let ignoreMerges: Bool
+    public let normalizer: Normalizer
 
     let ids: [String: Int32]
     /// (left id, right id) packed in 64 bits → (rank, merged id).
@@ -24,16 +26,19 @@ public final class BPETokenizer: Sendable {
     static let cacheLimit = 1 << 16
 
     public init(tokens: [String], merges: [String], tokenTypes: [Int], preTokenizer: PreTokenizer,
-                bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, source: String) throws(TokenizerError) {
+                bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, ignoreMerges: Bool = false,
+                normalizer: Normalizer = .none, source: String) throws(TokenizerError) {
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
         var table: [UInt64: (Int32, Int32)] = [:]
         table.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
-            let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])],
-                  let merged = ids[String(parts[0]) + String(parts[1])] else {
+            // Split at the first space byte (a Character split would fuse a space with a
+            // following combining mark).
+            let u = merge.utf8
+            guard let space = u.firstIndex(of: 0x20), let left = String(u[..<space]), let right = String(u[u.index(after: space)...]),
+                  let a = ids[left], let b = ids[right], let merged = ids[left + right] else {
                 throw .malformed("\(source): merge \(rank) '\(merge)' names tokens that are not in the vocabulary")
             }
             let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
@@ -52,59 +57,33 @@ public final class BPETokenizer: Sendable {
         self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
         self.characterIDs = characterIDs
         self.specialTokens = special
-        // Longest first by characters, as before; ties keep a fixed order.
-        self.specialTokensLongestFirst = special.sorted { ($0.key.count, $1.key) > ($1.key.count, $0.key) }.map { (Array($0.key.utf8), $0.value) }
+        self.splitter = SpecialTokenSplitter(special)
         self.preTokenizer = preTokenizer
         self.bos = bos
         self.eos = eos
         self.unknown = unknown
         self.addBOS = addBOS
+        self.ignoreMerges = ignoreMerges
+        self.normalizer = normalizer
     }
 
-    public var vocabularySize: Int { tokens.count }
-
-    /// Token ids of `text`. `parseSpecial`: special-token text becomes its token (chat
-    /// templates); otherwise it is tokenized as plain text (user data).
-    public func encode(_ text: String, addBOS: Bool? = nil, parseSpecial: Bool = true) throws(TokenizerError) -> [Int32] {
+    public func encode(_ text: String, addBOS: Bool?, parseSpecial: Bool) throws(TokenizerError) -> [Int32] {
         var out: [Int32] = []
         if addBOS ?? self.addBOS, let bos { out.append(bos) }
-        for segment in segments(text, parseSpecial: parseSpecial) {
+        for segment in splitter.segments(text, parseSpecial: parseSpecial) {
             switch segment {
             case .special(let id): out.append(id)
             case .text(let s):
-                for piece in preTokenizer.split(s.unicodeScalars) { out += try encodePiece(String(piece)) }
+                for piece in preTokenizer.split(normalizer.apply(s).unicodeScalars) { out += try encodePiece(String(piece)) }
             }
         }
         return out
     }
 
-    enum Segment { case text(Substring), special(Int32) }
-
-    /// Text split around special tokens (longest match first at each position where a
-    /// special token can start: `<` or `[`). Scans UTF-8 bytes: the hot loop of chat data.
-    func segments(_ text: String, parseSpecial: Bool) -> [Segment] {
-        guard parseSpecial, !specialTokens.isEmpty else { return [.text(text[...])] }
-        var result: [Segment] = []
-        let utf8 = text.utf8
-        var start = utf8.startIndex, i = utf8.startIndex
-        while i < utf8.endIndex {
-            let b = utf8[i]
-            if b == UInt8(ascii: "<") || b == UInt8(ascii: "["), let match = specialTokensLongestFirst.first(where: { utf8[i...].starts(with: $0.bytes) }) {
-                if start < i { result.append(.text(text[start..<i])) }
-                result.append(.special(match.id))
-                i = utf8.index(i, offsetBy: match.bytes.count)
-                start = i
-            } else {
-                i = utf8.index(after: i)
-            }
-        }
-        if start < utf8.endIndex { result.append(.text(text[start...])) }
-        return result
-    }
-
     /// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost first).
     func encodePiece(_ piece: String) throws(TokenizerError) -> [Int32] {
         if let hit = cache.withLock({ $0[piece] }) { return hit }
+        if ignoreMerges, let id = ids[ByteLevel.encode(piece.utf8)] { return [id] }
         var symbols: [Int32] = []
         for c in ByteLevel.encode(piece.utf8) {
             guard let id = characterIDs[c] ?? unknown else {
@@ -130,28 +109,17 @@ public final class BPETokenizer: Sendable {
         return symbols
     }
 
-    /// The bytes `ids` stand for (exact inverse of encode; may end inside a UTF-8 character).
-    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+    public func tokenBytes(_ id: Int32) -> [UInt8] {
+        guard id >= 0 && Int(id) < tokens.count else { return [] }
+        let token = tokens[Int(id)]
+        if specialTokens[token] != nil { return Array(token.utf8) }
         var bytes: [UInt8] = []
-        for id in ids where id >= 0 && Int(id) < tokens.count {
-            let token = tokens[Int(id)]
-            if specialTokens[token] != nil { bytes += Array(token.utf8); continue }
-            for c in token { if let b = ByteLevel.bytes[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
-        }
+        for c in token { if let b = ByteLevel.bytes[c] { bytes.append(b) } else { bytes += Array(String(c).utf8) } }
         return bytes
     }
 
-    /// Decoded text (invalid UTF-8 sequences repaired with U+FFFD).
-    public func decode(_ ids: [Int32]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+    /// Byte-level BPE has no start-of-text rule: the sequence is its tokens' bytes in order.
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] { ids.flatMap(tokenBytes) }
 
-    /// `bos_token` and `eos_token` as chat templates expect them.
-    public var templateVariables: [String: JinjaValue] {
-        var variables: [String: JinjaValue] = [:]
-        if let bos { variables["bos_token"] = .string(tokens[Int(bos)]) }
-        if let eos { variables["eos_token"] = .string(tokens[Int(eos)]) }
-        return variables
-    }
-
-    /// The vocabulary strings of `ids` (byte-level form, as `--pieces` shows them).
-    public func pieces(_ ids: [Int32]) -> [String] { ids.map { Int($0) < tokens.count && $0 >= 0 ? tokens[Int($0)] : "<\($0)?>" } }
+    public func decodedLengths(_ ids: [Int32]) -> [Int] { ids.map { tokenBytes($0).count } }
 }

@@ -6,15 +6,25 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// Every digit alone first, then GPT-2 (SmolLM, StarCoder, Refact: llama.cpp's `smollm`,
     /// `starcoder`, `refact`; Hugging Face's Digits(individual) + ByteLevel).
     case digitsThenGPT2
+    /// Llama 3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+    case llama3
+    /// Qwen2: Llama 3's pattern with single digits (\p{N} instead of \p{N}{1,3}).
+    case qwen2
 
     /// The pre-tokenizer of a GGUF `tokenizer.ggml.pre` name.
     public init?(ggufName: String) {
         switch ggufName {
         case "gpt-2", "gpt2", "default", "mpt", "olmo", "jais": self = .gpt2
         case "smollm", "starcoder", "refact", "codeshell", "command-r": self = .digitsThenGPT2
+        case "llama-bpe", "llama3", "llama-v3": self = .llama3
+        case "qwen2", "deepseek-r1-qwen": self = .qwen2
         default: return nil
         }
     }
+
+    /// The names `init(ggufName:)` accepts, for error messages.
+    static let supportedGGUFNames = "gpt-2, smollm, starcoder, refact, llama-bpe, qwen2"
 
     public func split(_ text: Substring.UnicodeScalarView) -> [Substring.UnicodeScalarView] {
         var pieces: [Substring.UnicodeScalarView] = []
@@ -35,6 +45,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
                 }
             }
             if start < text.endIndex { Self.gpt2(text[start...], into: &pieces) }
+        case .llama3:
+            Self.llama3(text, maxDigits: 3, into: &pieces)
+        case .qwen2:
+            Self.llama3(text, maxDigits: 1, into: &pieces)
         }
         return pieces
     }
@@ -105,5 +119,81 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             }
             pieces.append(s[i..<k]); i = k
         }
+    }
+
+    /// The Llama 3 / Qwen2 pattern over one fragment; `maxDigits` is the longest number piece.
+    /// Each step below is one alternative of the pattern, tried in order at the current position.
+    static func llama3(_ s: Substring.UnicodeScalarView, maxDigits: Int, into pieces: inout [Substring.UnicodeScalarView]) {
+        var i = s.startIndex
+        let end = s.endIndex
+        func at(_ j: Substring.UnicodeScalarView.Index) -> Unicode.Scalar? { j < end ? s[j] : nil }
+        func isNewline(_ c: Unicode.Scalar) -> Bool { c == "\n" || c == "\r" }
+        while i < end {
+            let c = s[i]
+            let next = s.index(after: i)
+            // (?i:'s|'t|'re|'ve|'m|'ll|'d): ASCII case folding only (see `contractionLength`).
+            if c == "'", let length = contractionLength(s, after: next) {
+                let j = s.index(i, offsetBy: length)
+                pieces.append(s[i..<j]); i = j
+                continue
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            var letters: Substring.UnicodeScalarView.Index?
+            if isLetter(c) { letters = i } else if !isNewline(c), !isNumber(c), let n = at(next), isLetter(n) { letters = next }
+            if let start = letters {
+                var k = s.index(after: start)
+                while k < end, isLetter(s[k]) { k = s.index(after: k) }
+                pieces.append(s[i..<k]); i = k
+                continue
+            }
+            // \p{N}{1,maxDigits}
+            if isNumber(c) {
+                var k = next, count = 1
+                while k < end, count < maxDigits, isNumber(s[k]) { k = s.index(after: k); count += 1 }
+                pieces.append(s[i..<k]); i = k
+                continue
+            }
+            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+            var symbols: Substring.UnicodeScalarView.Index?
+            if CharacterClass(c) == .other { symbols = i } else if c == " ", let n = at(next), CharacterClass(n) == .other { symbols = next }
+            if let start = symbols {
+                var k = s.index(after: start)
+                while k < end, CharacterClass(s[k]) == .other { k = s.index(after: k) }
+                while k < end, isNewline(s[k]) { k = s.index(after: k) }
+                pieces.append(s[i..<k]); i = k
+                continue
+            }
+            // Whitespace from here on. \s*[\r\n]+: through the run's last newline, if it has one.
+            var k = i, lastNewline: Substring.UnicodeScalarView.Index?
+            while k < end, isSpace(s[k]) {
+                if isNewline(s[k]) { lastNewline = k }
+                k = s.index(after: k)
+            }
+            if let lastNewline {
+                let j = s.index(after: lastNewline)
+                pieces.append(s[i..<j]); i = j
+                continue
+            }
+            // \s+(?!\S) leaves the run's last character to the next piece when a non-space
+            // follows; a lone whitespace character is its own piece (\s+).
+            if k < end, next < k { k = s.index(before: k) }
+            pieces.append(s[i..<k]); i = k
+        }
+    }
+
+    /// Length of `'` plus a contraction (s t m d re ve ll, either case) starting at `j`, or nil.
+    /// Case-insensitive as Hugging Face's regex engine (Onig) folds: the long s "ſ" (U+017F) is
+    /// an "s" too; no other non-ASCII letter folds to one of these.
+    static func contractionLength(_ s: Substring.UnicodeScalarView, after j: Substring.UnicodeScalarView.Index) -> Int? {
+        guard j < s.endIndex else { return nil }
+        if s[j] == "\u{17F}" { return 2 }
+        guard s[j].isASCII else { return nil }
+        let a = s[j].value | 0x20
+        if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return 2 } // s t m d
+        let k = s.index(after: j)
+        guard k < s.endIndex, s[k].isASCII else { return nil }
+        let b = s[k].value | 0x20
+        if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { return 3 } // re ve ll
+        return nil
     }
 }

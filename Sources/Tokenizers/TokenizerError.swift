@@ -2,10 +2,12 @@
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case unsupported(String)
     case malformed(String)
+    /// Text given to encode that is not text (invalid UTF-8).
+    case invalidText(String)
 
     public var description: String {
         switch self {
-        case .unsupported(let why), .malformed(let why): return why
+        case .unsupported(let why), .malformed(let why), .invalidText(let why): return why
         }
     }
 }

@@ -27,7 +27,7 @@ final class LlamaCppVocabularyTests: XCTestCase {
 
     func assertMatchesLlamaCpp(_ vocabulary: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let cases = try Self.cases(vocabulary)
-        let tokenizer = try BPETokenizer(gguf: GGUFFile(path: Self.directory + "/ggml-vocab-\(vocabulary).gguf"))
+        let tokenizer = try makeTokenizer(gguf: GGUFFile(path: Self.directory + "/ggml-vocab-\(vocabulary).gguf"))
         XCTAssertGreaterThan(cases.count, 30, file: file, line: line)
         var failures = 0
         for c in cases {
@@ -45,4 +45,13 @@ final class LlamaCppVocabularyTests: XCTestCase {
     /// StarCoder and Refact split digits first, exactly like SmolLM2 (llama.cpp's `smollm`).
     func testStarCoderDigitRule() throws { try assertMatchesLlamaCpp("starcoder") }
     func testRefactDigitRule() throws { try assertMatchesLlamaCpp("refact") }
+    /// Llama 3: case-insensitive contractions, a non-letter glued before words, digits in threes.
+    func testLlama3() throws { try assertMatchesLlamaCpp("llama-bpe") }
+    /// Qwen2: Llama 3's pattern with single digits.
+    func testQwen2() throws { try assertMatchesLlamaCpp("qwen2") }
+    /// Llama 2 / Mistral SentencePiece: ▁ for spaces, dummy prefix, byte fallback.
+    func testLlamaSentencePiece() throws { try assertMatchesLlamaCpp("llama-spm") }
+    func testPhi3SentencePiece() throws { try assertMatchesLlamaCpp("phi-3") }
+    /// Gemma 4: ▁ spaces and byte fallback, merges ranked by a merge list, no dummy prefix.
+    func testGemma4() throws { try assertMatchesLlamaCpp("gemma-4") }
 }

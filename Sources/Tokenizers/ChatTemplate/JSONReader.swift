@@ -1,8 +1,11 @@
 /// A small JSON reader that keeps object keys in document order (tool definitions are printed
 /// back with `tojson`, where order shows). Errors give the line and column.
 public enum JSONReader {
-    public static func parse(_ text: String) throws(TemplateError) -> JinjaValue {
-        var p = Cursor(bytes: Array(text.utf8))
+    public static func parse(_ text: String) throws(TemplateError) -> JinjaValue { try parseTree(text) }
+
+    /// The document as any tree type (tokenizer.json wants objects as raw key/value pairs).
+    static func parseTree<Value: JSONTree>(_ text: String) throws(TemplateError) -> Value {
+        var p = Cursor<Value>(bytes: Array(text.utf8))
         p.skipSpace()
         let value = try p.value(depth: 0)
         p.skipSpace()
@@ -12,7 +15,7 @@ public enum JSONReader {
 
     /// Reads UTF-8 bytes: every delimiter JSON has is ASCII, so strings are whole byte runs
     /// between them (decoding scalar by scalar was most of the time spent reading datasets).
-    struct Cursor {
+    struct Cursor<Value: JSONTree> {
         let bytes: [UInt8]
         var i = 0
 
@@ -31,13 +34,13 @@ public enum JSONReader {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
         }
 
-        mutating func value(depth: Int) throws(TemplateError) -> JinjaValue {
+        mutating func value(depth: Int) throws(TemplateError) -> Value {
             guard depth < 128 else { throw fail("nested too deeply") }
             guard i < bytes.count else { throw fail("unexpected end of input") }
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1; skipSpace()
-                var pairs: [(String, JinjaValue)] = []
+                var pairs: [(String, Value)] = []
                 if at("}") { i += 1; return .dictionary(pairs) }
                 while true {
                     skipSpace()
@@ -55,7 +58,7 @@ public enum JSONReader {
                 }
             case UInt8(ascii: "["):
                 i += 1; skipSpace()
-                var items: [JinjaValue] = []
+                var items: [Value] = []
                 if at("]") { i += 1; return .array(items) }
                 while true {
                     skipSpace()
@@ -74,14 +77,14 @@ public enum JSONReader {
             }
         }
 
-        mutating func literal(_ word: String, _ v: JinjaValue) throws(TemplateError) -> JinjaValue {
+        mutating func literal(_ word: String, _ v: Value) throws(TemplateError) -> Value {
             let w = Array(word.utf8)
             guard i + w.count <= bytes.count, bytes[i..<(i + w.count)].elementsEqual(w) else { throw fail("unexpected token") }
             i += w.count
             return v
         }
 
-        mutating func number() throws(TemplateError) -> JinjaValue {
+        mutating func number() throws(TemplateError) -> Value {
             let start = i
             while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
             let text = String(decoding: bytes[start..<i], as: UTF8.self)
@@ -139,3 +142,16 @@ public enum JSONReader {
         }
     }
 }
+
+/// What JSONReader can build: an enum whose cases are these (JinjaValue; tokenizer.json's RawJSON).
+protocol JSONTree {
+    static func dictionary(_ pairs: [(String, Self)]) -> Self
+    static func array(_ items: [Self]) -> Self
+    static func string(_ s: String) -> Self
+    static func int(_ i: Int) -> Self
+    static func double(_ d: Double) -> Self
+    static func bool(_ b: Bool) -> Self
+    static var none: Self { get }
+}
+
+extension JinjaValue: JSONTree {}

@@ -5,12 +5,11 @@ import Tokenizers
 import Training
 
 /// A base model loaded for work: weights, tokenizer, chat template and identity (name,
-/// license, file hash). GGUF files carry all four; Hugging Face folders need tokenizer.json,
-/// which this build cannot read yet.
+/// license, file hash). GGUF files carry all four; Hugging Face folders are not wired here yet.
 struct ModelSession {
     let path: String
     let model: DecoderModel
-    let tokenizer: BPETokenizer
+    let tokenizer: any Tokenizer
     let template: ChatTemplate?
     let name: String
     let license: String
@@ -19,13 +18,13 @@ struct ModelSession {
         let location: ModelLocation
         do { location = try ModelLocation.resolve(argument) } catch { throw CLIError(error.description) }
         guard case .gguf(let path) = location else {
-            throw CLIError("\(argument): training and evaluation from a Hugging Face folder need its tokenizer.json, which is not supported yet; use a GGUF file")
+            throw CLIError("\(argument): training and evaluation from a Hugging Face folder are not supported yet (its tokenizer.json is, via lorikeet tokenize); use a GGUF file")
         }
         self.path = path
         do {
             let file = try GGUFFile(path: path)
             model = try DecoderModel(ggufPath: path)
-            tokenizer = try BPETokenizer(gguf: file)
+            tokenizer = try makeTokenizer(gguf: file)
             template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
             name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
             license = file.metadata["general.license"]?.string ?? "unknown"

@@ -39,7 +39,7 @@ struct TemplateCommand: ParsableCommand {
                 if let tools = fields["tools"] { variables["tools"] = tools }
             default: throw CLIError("\(messages): expected a list of messages")
             }
-            do { variables.merge(try BPETokenizer(gguf: file).templateVariables) { given, _ in given } }
+            do { variables.merge(try makeTokenizer(gguf: file).templateVariables) { given, _ in given } }
             catch { throw CLIError(error.description) }
             let rendered = try ChatTemplate(source: source).render(messages: conversation, addGenerationPrompt: generationPrompt, variables: variables)
             FileHandle.standardOutput.write(Data(rendered.utf8))

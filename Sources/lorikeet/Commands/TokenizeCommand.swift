@@ -10,7 +10,7 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Show the token ids or pieces a model's tokenizer produces.")
 
-    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file, a Hugging Face folder with tokenizer.json, or 'smollm2'.") var model = "smollm2"
     @Flag(help: "Print ids (the default).") var ids = false
     @Flag(help: "Print the vocabulary pieces instead of ids.") var pieces = false
     @Flag(help: "Treat special-token text (<|im_start|>, …) as plain text, as user data is.") var plainSpecial = false
@@ -33,12 +33,11 @@ struct TokenizeCommand: ParsableCommand {
 }
 
 /// The tokenizer of a model argument (GGUF files carry theirs).
-func loadTokenizer(_ model: String) throws -> BPETokenizer {
+func loadTokenizer(_ model: String) throws -> any Tokenizer {
     do {
         switch try ModelLocation.resolve(model) {
-        case .gguf(let path): return try BPETokenizer(gguf: GGUFFile(path: path))
-        case .huggingFaceFolder(let path):
-            throw CLIError("\(path): reading tokenizer.json is not supported yet; use a GGUF file")
+        case .gguf(let path): return try makeTokenizer(gguf: GGUFFile(path: path))
+        case .huggingFaceFolder(let path): return try makeTokenizer(tokenizerJSON: path + "/tokenizer.json")
         }
     } catch let error as ModelError { throw CLIError(error.description) }
     catch let error as FormatError { throw CLIError(error.description) }
