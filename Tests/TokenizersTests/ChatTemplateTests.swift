@@ -51,8 +51,8 @@ final class ChatTemplateTests: XCTestCase {
                 else { XCTFail("\(label): \(error)") }
             }
         }
-        XCTAssertEqual(matched, 80, "byte-identical renderings")
-        XCTAssertEqual(rejected, 4, "conversations the template rejects (Gemma 2 has no system role)")
+        XCTAssertEqual(matched, 160, "byte-identical renderings: 7 templates × 12 conversations × generation prompt on/off, less the rejections")
+        XCTAssertEqual(rejected, 8, "conversations the template rejects (Gemma 2 has no system role)")
     }
 
     func testSyntaxErrorsNameLineAndColumn() {
