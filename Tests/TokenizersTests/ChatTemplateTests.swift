@@ -27,7 +27,7 @@ final class ChatTemplateTests: XCTestCase {
 
     func testEveryTemplateMatchesTransformers() throws {
         let (goldens, conversations) = try Self.goldens()
-        XCTAssertEqual(Set(goldens.templates.keys), ["smollm2", "llama-3.1", "mistral-nemo", "qwen2.5", "qwen3", "gemma-2", "phi-3.5"])
+        XCTAssertEqual(Set(goldens.templates.keys), ["smollm2", "llama-3.1", "mistral-nemo", "qwen2.5", "qwen3", "gemma-2", "phi-3.5", "deepseek-r1-distill-qwen"])
         let variables = goldens.variables.mapValues { JinjaValue.string($0) }
         var templates: [String: ChatTemplate] = [:]
         for (name, source) in goldens.templates { templates[name] = try ChatTemplate(source: source) }
@@ -51,7 +51,7 @@ final class ChatTemplateTests: XCTestCase {
                 else { XCTFail("\(label): \(error)") }
             }
         }
-        XCTAssertEqual(matched, 160, "byte-identical renderings: 7 templates × 12 conversations × generation prompt on/off, less the rejections")
+        XCTAssertEqual(matched, 184, "byte-identical renderings: 8 templates × 12 conversations × generation prompt on/off, less the rejections")
         XCTAssertEqual(rejected, 8, "conversations the template rejects (Gemma 2 has no system role)")
     }
 
