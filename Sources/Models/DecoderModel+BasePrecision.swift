@@ -41,6 +41,7 @@ extension DecoderModel {
         var failure: ModelError?
         replaceLinears { name, layer in
             guard failure == nil, name != "lm_head", let frozen = layer as? QuantizedLinear else { return layer }
+            if precision == .nf4, frozen.weight is NF4Matrix { return layer }  // already what was asked (synthetic bases)
             let (o, i) = (frozen.weight.rows, frozen.weight.columns)
             do throws(ModelError) {
                 let encoded = try precision.encode(frozen.weight.decoded(), name: name)

@@ -18,9 +18,13 @@ struct BenchTrain: ParsableCommand {
         weight (forward and input gradient), 4 per head weight, 6 per LoRA weight, 6·T·C per layer \
         for causal attention; a checkpointed layer's recomputation is work, not counted.
         Example: lorikeet bench train --batch 4 --seq 256 --rank 16 --vs-peft fp32
+        --config llama-1b|llama-7b-shape builds a model of that shape with random NF4 weights (no \
+        download) and prints its memory at rest per base parameter, to see how time and memory grow \
+        with size: lorikeet bench train --config llama-7b-shape --batch 1 --seq 128 --steps 1 --rounds 1
         """)
 
     @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "Instead of --model, a synthetic shape with random NF4 weights: llama-1b, llama-7b-shape.") var config: String?
     @Option(help: "Rows per batch.") var batch = 4
     @Option(help: "Tokens per row.") var seq = 256
     @Option(help: "LoRA rank.") var rank = 16
@@ -43,11 +47,12 @@ struct BenchTrain: ParsableCommand {
         } catch { throw CLIError(error.description) }
         let recipe: Recipe
         do { recipe = try Recipe(document) } catch { throw CLIError(error.description) }
-        let session = try ModelSession(model)
+        let (decoder, name) = try loadModel()
+        let restingBytes = ProcessMemory.residentBytes
         let adapter: LoRAAdapter
-        do { adapter = try LoRAAdapter.attach(to: session.model, recipe: recipe) } catch { throw CLIError(error.description) }
-        let c = session.model.config
-        let flopsPerToken = Self.flopsPerToken(model: session.model, adapter: adapter, seq: seq)
+        do { adapter = try LoRAAdapter.attach(to: decoder, recipe: recipe) } catch { throw CLIError(error.description) }
+        let c = decoder.config
+        let flopsPerToken = Self.flopsPerToken(model: decoder, adapter: adapter, seq: seq)
 
         // Random tokens, every position trained, one example per row.
         var rng = RandomGenerator(seed: 7)
@@ -55,11 +60,16 @@ struct BenchTrain: ParsableCommand {
             TokenizedExample(ids: (0..<seq).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }, trained: [Bool](repeating: true, count: seq))
         }
         let data = TokenizedDataset(path: "random", examples: examples, statistics: DataStatistics())
-        let trainer = Trainer(model: session.model, adapter: adapter, recipe: recipe, train: data, validation: nil)
+        let trainer = Trainer(model: decoder, adapter: adapter, recipe: recipe, train: data, validation: nil)
 
         let gemmGFLOPs = Self.sgemmGFLOPs()
-        print(String(format: "model %@: %d layers, C=%d, V=%d; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, threads %d",
-                     session.name, c.layerCount, c.hiddenSize, c.vocabSize, base, rank, adapter.layers.count, batch, seq, checkpointing, Parallel.threadCount))
+        let parameters = Self.baseParameters(decoder)
+        print(String(format: "model %@: %d layers, C=%d, V=%d, %.3f B base parameters; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, threads %d",
+                     name, c.layerCount, c.hiddenSize, c.vocabSize, Double(parameters) / 1e9, base, rank, adapter.layers.count, batch, seq, checkpointing, Parallel.threadCount))
+        if let restingBytes {
+            print(String(format: "memory at rest (model loaded, before the adapter): %.1f MiB RSS, %.3f bytes per base parameter",
+                         Double(restingBytes) / 1_048_576, Double(restingBytes) / Double(parameters)))
+        }
         print(String(format: "nominal work %.3f GFLOP per token; raw cblas_sgemm (1024×576×1536) %.1f GFLOP/s in this process", flopsPerToken / 1e9, gemmGFLOPs))
         var ours: [Double] = [], theirs: [Double] = []
         for round in 0..<rounds {
@@ -86,6 +96,29 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "median: lorikeet %.1f tok/s", BenchTiming.median(ours)))
         }
         print(BenchTiming.peakMemoryLine)
+    }
+
+    /// The model named by --model, or the synthetic shape named by --config.
+    func loadModel() throws -> (DecoderModel, String) {
+        guard let config else {
+            let session = try ModelSession(model)
+            return (session.model, session.name)
+        }
+        guard let shape = SyntheticShape(rawValue: config) else {
+            throw ValidationError("--config is one of \(SyntheticShape.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard base == "nf4" else { throw ValidationError("--config builds an NF4 base; --base \(base) needs a real model") }
+        let source = SyntheticWeightSource(shape: shape)
+        do { return (try DecoderModel(config: source.config, weights: source), shape.rawValue) } catch { throw CLIError(error.description) }
+    }
+
+    /// Weights of the base model (embedding, projections, a separate head, norms), counted from
+    /// the configuration so the figure is the architecture's.
+    static func baseParameters(_ model: DecoderModel) -> Int {
+        let c = model.config
+        let (q, kv) = (c.headCount * c.headDim, c.kvHeadCount * c.headDim)
+        let perLayer = c.hiddenSize * (2 * q + 2 * kv) + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize
+        return c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) + c.layerCount * perLayer + c.hiddenSize
     }
 
     /// Nominal training FLOPs per token (see the discussion).
