@@ -41,7 +41,10 @@ extension DecoderModel {
         var failure: ModelError?
         replaceLinears { name, layer in
             guard failure == nil, name != "lm_head", let frozen = layer as? QuantizedLinear else { return layer }
-            if precision == .nf4, frozen.weight is NF4Matrix { return layer }  // already what was asked (synthetic bases)
+            switch (precision, frozen.weight) {  // already what was asked: nothing to do
+            case (.nf4, is NF4Matrix), (.q8_0, is Q8_0Matrix), (.f32, is DenseMatrix): return layer
+            default: break
+            }
             let (o, i) = (frozen.weight.rows, frozen.weight.columns)
             do throws(ModelError) {
                 let encoded = try precision.encode(frozen.weight.decoded(), name: name)

@@ -48,6 +48,8 @@ struct BenchTrain: ParsableCommand {
         let recipe: Recipe
         do { recipe = try Recipe(document) } catch { throw CLIError(error.description) }
         let (decoder, name) = try loadModel()
+        // At rest: the base encoded as it will be trained over, before the adapter and any step.
+        do { try decoder.quantizeBase(to: recipe.base) } catch { throw CLIError(error.description) }
         let restingBytes = ProcessMemory.residentBytes
         let adapter: LoRAAdapter
         do { adapter = try LoRAAdapter.attach(to: decoder, recipe: recipe) } catch { throw CLIError(error.description) }
@@ -67,7 +69,7 @@ struct BenchTrain: ParsableCommand {
         print(String(format: "model %@: %d layers, C=%d, V=%d, %.3f B base parameters; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, threads %d",
                      name, c.layerCount, c.hiddenSize, c.vocabSize, Double(parameters) / 1e9, base, rank, adapter.layers.count, batch, seq, checkpointing, Parallel.threadCount))
         if let restingBytes {
-            print(String(format: "memory at rest (model loaded, before the adapter): %.1f MiB RSS, %.3f bytes per base parameter",
+            print(String(format: "memory at rest (base encoded, before the adapter): %.1f MiB RSS, %.3f bytes per base parameter",
                          Double(restingBytes) / 1_048_576, Double(restingBytes) / Double(parameters)))
         }
         print(String(format: "nominal work %.3f GFLOP per token; raw cblas_sgemm (1024×576×1536) %.1f GFLOP/s in this process", flopsPerToken / 1e9, gemmGFLOPs))
@@ -93,7 +95,8 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "median: lorikeet %.1f tok/s, peft %.1f tok/s, ratio %.2f×", BenchTiming.median(ours), BenchTiming.median(theirs),
                          BenchTiming.median(ours) / BenchTiming.median(theirs)))
         } else {
-            print(String(format: "median: lorikeet %.1f tok/s", BenchTiming.median(ours)))
+            print(String(format: "median: lorikeet %.1f tok/s; × base parameters: %.2f G (compare across --config)", BenchTiming.median(ours),
+                         BenchTiming.median(ours) * Double(parameters) / 1e9))
         }
         print(BenchTiming.peakMemoryLine)
     }
