@@ -44,7 +44,7 @@ let package = Package(
                 dependencies: ["TensorCore", "CKernels", "CHDF5"],
                 swiftSettings: swiftSettings),
         .target(name: "Models",
-                dependencies: ["TensorCore", "Quantization", "Formats"],
+                dependencies: ["TensorCore", "Quantization", "Formats", "CKernels"],
                 swiftSettings: swiftSettings),
         .target(name: "LoRA",
                 dependencies: ["TensorCore", "Quantization", "Models"],

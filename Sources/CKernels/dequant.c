@@ -1,33 +1,16 @@
 // ggml block decoding (Q8_0, Q4_0, Q4_1), the hot loop of every forward pass over a GGUF base.
 // Compiled at -O3 in every build configuration, so debug builds decode at full speed too.
-#include "CKernels.h"
+#include "internal.h"
 #include <string.h>
 
 // d·q + m must round twice, as ggml's reference and the gguf package do: never fuse.
 #pragma clang fp contract(off)
 
-/// IEEE half → float (the scales of a block), exact.
-static inline float half_to_float(const unsigned char *p) {
-    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
-    if (exponent == 0) {
-        if (mantissa == 0) bits = sign;
-        else {  // subnormal: normalise
-            exponent = 127 - 15 + 1;
-            while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
-            bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
-        }
-    } else if (exponent == 31) bits = sign | 0x7F800000u | (mantissa << 13);
-    else bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 void lk_dequant_q8_0(const void *blocks, size_t count, float *out) {
     const unsigned char *b = blocks;
     for (size_t k = 0; k < count; k++, b += 34, out += 32) {
-        const float d = half_to_float(b);
+        const float d = lk_half_to_float(b);
         const signed char *q = (const signed char *)(b + 2);
         for (int j = 0; j < 32; j++) out[j] = (float)q[j] * d;
     }
@@ -36,7 +19,7 @@ void lk_dequant_q8_0(const void *blocks, size_t count, float *out) {
 void lk_dequant_q4_0(const void *blocks, size_t count, float *out) {
     const unsigned char *b = blocks;
     for (size_t k = 0; k < count; k++, b += 18, out += 32) {
-        const float d = half_to_float(b);
+        const float d = lk_half_to_float(b);
         const unsigned char *q = b + 2;
         for (int j = 0; j < 16; j++) {
             out[j] = (float)((int)(q[j] & 0x0F) - 8) * d;
@@ -48,7 +31,7 @@ void lk_dequant_q4_0(const void *blocks, size_t count, float *out) {
 void lk_dequant_q4_1(const void *blocks, size_t count, float *out) {
     const unsigned char *b = blocks;
     for (size_t k = 0; k < count; k++, b += 20, out += 32) {
-        const float d = half_to_float(b), m = half_to_float(b + 2);
+        const float d = lk_half_to_float(b), m = lk_half_to_float(b + 2);
         const unsigned char *q = b + 4;
         for (int j = 0; j < 16; j++) {
             out[j] = (float)(q[j] & 0x0F) * d + m;

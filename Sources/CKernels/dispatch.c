@@ -12,7 +12,7 @@ lk_isa lk_isa_detected(void) {
         level = LK_ISA_SCALAR;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = LK_ISA_AVX2;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) level = LK_ISA_AVX2;
 #if defined(__x86_64__)
         if (level == LK_ISA_AVX2 && __builtin_cpu_supports("avx512f")) level = LK_ISA_AVX512;
 #endif
@@ -96,4 +96,16 @@ void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dou
     LK_DISPATCH(lk_swiglu_backward_f32_avx512(gate, up, dout, dgate, dup, n),
                 lk_swiglu_backward_f32_avx2(gate, up, dout, dgate, dup, n),
                 lk_swiglu_backward_f32_scalar(gate, up, dout, dgate, dup, n))
+}
+
+float lk_dot_q8_0_f32(const void *blocks, const float *x, size_t count) {
+    LK_DISPATCH(lk_dot_q8_0_f32_avx512(blocks, x, count), lk_dot_q8_0_f32_avx2(blocks, x, count), lk_dot_q8_0_f32_scalar(blocks, x, count))
+}
+
+float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count) {
+    LK_DISPATCH(lk_dot_q4_0_f32_avx512(blocks, x, count), lk_dot_q4_0_f32_avx2(blocks, x, count), lk_dot_q4_0_f32_scalar(blocks, x, count))
+}
+
+float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count) {
+    LK_DISPATCH(lk_dot_q4_1_f32_avx512(blocks, x, count), lk_dot_q4_1_f32_avx2(blocks, x, count), lk_dot_q4_1_f32_scalar(blocks, x, count))
 }

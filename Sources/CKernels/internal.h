@@ -16,7 +16,10 @@
     void lk_gelu_tanh_backward_f32_##SUFFIX(const float *x, const float *dout, float *dx, size_t n); \
     void lk_swiglu_f32_##SUFFIX(const float *gate, const float *up, float *out, size_t n);        \
     void lk_swiglu_backward_f32_##SUFFIX(const float *gate, const float *up, const float *dout,   \
-                                         float *dgate, float *dup, size_t n);
+                                         float *dgate, float *dup, size_t n);                  \
+    float lk_dot_q8_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
+    float lk_dot_q4_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
+    float lk_dot_q4_1_f32_##SUFFIX(const void *blocks, const float *x, size_t count);
 
 LK_DECLARE_VARIANTS(avx2)
 LK_DECLARE_VARIANTS(avx512)
@@ -24,6 +27,24 @@ LK_DECLARE_VARIANTS(avx512)
 // Cephes-style expf: x = n·ln2 + r with ln2 split in two, a degree-5 polynomial in r, and 2^n
 // built in the exponent bits. Relative error ≈ 1e-7; arguments are clamped to ±88.376 (results
 // underflow to 0 below about −87.3 and overflow to +inf above about 88.37).
+/// IEEE half → float, exact (ggml's block scales).
+static inline float lk_half_to_float(const unsigned char *p) {
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
+    if (exponent == 0) {
+        if (mantissa == 0) bits = sign;
+        else {  // subnormal: normalise
+            exponent = 127 - 15 + 1;
+            while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
+            bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
+        }
+    } else if (exponent == 31) bits = sign | 0x7F800000u | (mantissa << 13);
+    else bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    float f;
+    __builtin_memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 #define LK_EXP_HI 88.3762626647949f
 #define LK_EXP_LO (-88.3762626647949f)
 #define LK_LOG2E 1.44269504088896341f

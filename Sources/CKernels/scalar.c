@@ -64,3 +64,42 @@ void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const flo
         if (dup) dup[i] += dout[i] * g * s;
     }
 }
+
+float lk_dot_q8_0_f32_scalar(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    float total = 0.0f;
+    for (size_t k = 0; k < count; k++, b += 34, x += 32) {
+        const signed char *q = (const signed char *)(b + 2);
+        float s = 0.0f;
+        for (int j = 0; j < 32; j++) s += (float)q[j] * x[j];
+        total += lk_half_to_float(b) * s;
+    }
+    return total;
+}
+
+float lk_dot_q4_0_f32_scalar(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    float total = 0.0f;
+    for (size_t k = 0; k < count; k++, b += 18, x += 32) {
+        const unsigned char *q = b + 2;
+        float s = 0.0f;
+        for (int j = 0; j < 16; j++) s += (float)((int)(q[j] & 0x0F) - 8) * x[j] + (float)((int)(q[j] >> 4) - 8) * x[j + 16];
+        total += lk_half_to_float(b) * s;
+    }
+    return total;
+}
+
+float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    float total = 0.0f;
+    for (size_t k = 0; k < count; k++, b += 20, x += 32) {
+        const unsigned char *q = b + 4;
+        float s = 0.0f, sx = 0.0f;
+        for (int j = 0; j < 16; j++) {
+            s += (float)(q[j] & 0x0F) * x[j] + (float)(q[j] >> 4) * x[j + 16];
+            sx += x[j] + x[j + 16];
+        }
+        total += lk_half_to_float(b) * s + lk_half_to_float(b + 2) * sx;
+    }
+    return total;
+}

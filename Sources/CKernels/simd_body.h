@@ -136,3 +136,61 @@ void LK_FN(lk_swiglu_backward_f32)(const float *gate, const float *up, const flo
     }
     lk_swiglu_backward_f32_scalar(gate + i, up + i, dout + i, dgate ? dgate + i : 0, dup ? dup + i : 0, n - i);
 }
+
+// ---- Fused dot products over ggml blocks: 32 weights a block, LK_W lanes at a time ---------
+typedef unsigned char vu8 __attribute__((ext_vector_type(LK_W)));
+typedef signed char vs8 __attribute__((ext_vector_type(LK_W)));
+
+static inline vf bytes_low(const unsigned char *q) { vu8 v; __builtin_memcpy(&v, q, sizeof v); return __builtin_convertvector(v & (unsigned char)0x0F, vf); }
+static inline vf bytes_high(const unsigned char *q) { vu8 v; __builtin_memcpy(&v, q, sizeof v); return __builtin_convertvector(v >> 4, vf); }
+
+/// A block's half-precision scale (F16C in these targets).
+static inline float block_scale(const unsigned char *p) { _Float16 h; __builtin_memcpy(&h, p, sizeof h); return (float)h; }
+
+// Two blocks per iteration into two accumulators: the FMA chains interleave, which the
+// conversion-bound loop needs more than the memory does.
+float LK_FN(lk_dot_q8_0_f32)(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    vf acc[2] = {splat(0.0f), splat(0.0f)};
+    for (size_t k = 0; k < count; k++, b += 34, x += 32) {
+        vf s = splat(0.0f);
+        for (int j = 0; j < 32; j += LK_W) {
+            vs8 q;
+            __builtin_memcpy(&q, b + 2 + j, sizeof q);
+            s = vfma(__builtin_convertvector(q, vf), load(x + j), s);
+        }
+        acc[k & 1] = vfma(splat(block_scale(b)), s, acc[k & 1]);
+    }
+    return hsum(acc[0] + acc[1]);
+}
+
+float LK_FN(lk_dot_q4_0_f32)(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    vf acc[2] = {splat(0.0f), splat(0.0f)};
+    for (size_t k = 0; k < count; k++, b += 18, x += 32) {
+        vf s = splat(0.0f);
+        for (int j = 0; j < 16; j += LK_W) {
+            s = vfma(bytes_low(b + 2 + j) - 8.0f, load(x + j), s);
+            s = vfma(bytes_high(b + 2 + j) - 8.0f, load(x + 16 + j), s);
+        }
+        acc[k & 1] = vfma(splat(block_scale(b)), s, acc[k & 1]);
+    }
+    return hsum(acc[0] + acc[1]);
+}
+
+float LK_FN(lk_dot_q4_1_f32)(const void *blocks, const float *x, size_t count) {
+    const unsigned char *b = blocks;
+    vf acc[2] = {splat(0.0f), splat(0.0f)};
+    for (size_t k = 0; k < count; k++, b += 20, x += 32) {
+        vf s = splat(0.0f), sx = splat(0.0f);
+        for (int j = 0; j < 16; j += LK_W) {
+            vf lo = load(x + j), hi = load(x + 16 + j);
+            s = vfma(bytes_low(b + 4 + j), lo, s);
+            s = vfma(bytes_high(b + 4 + j), hi, s);
+            sx += lo + hi;
+        }
+        acc[k & 1] = vfma(splat(block_scale(b)), s, acc[k & 1]);
+        acc[k & 1] = vfma(splat(block_scale(b + 2)), sx, acc[k & 1]);
+    }
+    return hsum(acc[0] + acc[1]);
+}

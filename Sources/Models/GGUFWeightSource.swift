@@ -1,3 +1,4 @@
+import CKernels
 import Formats
 import Quantization
 import TensorCore
@@ -91,6 +92,24 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
         GGUFDequantizer.decode(info.type, bytes: file.bytes(of: info), first: range.lowerBound * columns,
                                count: range.count * columns, into: destination)
     }
+
+    /// Q8_0, Q4_0 and Q4_1 rows go through the fused C kernels (a row is columns/32 whole
+    /// blocks); other types decode first.
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let kernel: (@convention(c) (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float)?
+        switch info.type {
+        case .q8_0: kernel = lk_dot_q8_0_f32
+        case .q4_0: kernel = lk_dot_q4_0_f32
+        case .q4_1: kernel = lk_dot_q4_1_f32
+        default: kernel = nil
+        }
+        guard let kernel, let geometry = info.type.blockGeometry, geometry.elements == 32, columns % 32 == 0,
+              let base = file.bytes(of: info).baseAddress else {
+            return defaultDotRows(range, with: x, into: y)
+        }
+        let blocks = columns / 32, rowBytes = blocks * geometry.bytes
+        for (i, row) in range.enumerated() { y[i] = kernel(base + row * rowBytes, x, blocks) }
+    }
 }
 
 extension GGUFWeightSource {
@@ -124,6 +143,13 @@ struct RotaryRowOrder: QuantizedMatrix {
     init(_ stored: any QuantizedMatrix, heads: Int) {
         self.stored = stored
         headRows = stored.rows / max(heads, 1)
+    }
+
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        for (k, row) in range.enumerated() {
+            let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)
+            stored.dotRows(storedRow..<(storedRow + 1), with: x, into: y + k)
+        }
     }
 
     func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {

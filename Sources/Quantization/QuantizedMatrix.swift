@@ -15,6 +15,9 @@ public protocol QuantizedMatrix: Sendable {
     var encodingName: String { get }
     /// Decodes rows `range` into `destination` ([range.count, columns], row-major).
     func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>)
+    /// y[i] = row(range.lowerBound + i) · x for each row in `range` (x: [columns]). Encodings
+    /// with a fused kernel read their blocks directly; the default decodes a few rows at a time.
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>)
 }
 
 /// Plain Float32 rows: the identity encoding (base precision `f32`, and the naive twin that
@@ -39,19 +42,27 @@ public struct DenseMatrix: QuantizedMatrix {
 }
 
 extension QuantizedMatrix {
-    /// y = W·x for one input vector x [columns] → y [rows], the decode-time product: rows are
-    /// decoded a few at a time into a scratch that stays in L1 and dotted with x at once, on
-    /// all cores, so the encoded weights are read once and no decoded panel reaches memory.
-    /// Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's GEMM path).
+    /// y = W·x for one input vector x [columns] → y [rows], the decode-time product, on all
+    /// cores: each encoding's `dotRows` reads the encoded weights once and no decoded panel
+    /// reaches memory. Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's
+    /// GEMM path).
     public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        Parallel.forChunks(rows, minChunk: 64) { range in dotRows(range, with: x, into: y + range.lowerBound) }
+    }
+
+    public func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        defaultDotRows(range, with: x, into: y)
+    }
+
+    /// Decodes rows into a scratch that stays in L1 and dots them with x: any encoding's
+    /// `dotRows`, and the fused kernels' twin.
+    public func defaultDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let c = columns, step = max(1, 4096 / max(c, 1))  // ≤ 16 KiB of decoded rows
-        Parallel.forChunks(rows, minChunk: 64) { range in
-            let scratch = TensorStorage(count: step * c)  // [step, C]
-            for r0 in stride(from: range.lowerBound, to: range.upperBound, by: step) {
-                let n = min(step, range.upperBound - r0)
-                decodeRows(r0..<(r0 + n), into: scratch.base)
-                for i in 0..<n { y[r0 + i] = lk_dot_f32(scratch.base + i * c, x, c) }
-            }
+        let scratch = TensorStorage(count: min(step, range.count) * c)  // [step, C]
+        for r0 in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+            let n = min(step, range.upperBound - r0)
+            decodeRows(r0..<(r0 + n), into: scratch.base)
+            for i in 0..<n { y[r0 - range.lowerBound + i] = lk_dot_f32(scratch.base + i * c, x, c) }
         }
     }
 }

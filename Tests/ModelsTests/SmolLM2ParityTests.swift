@@ -72,3 +72,28 @@ final class SmolLM2ParityTests: XCTestCase {
         try Self.assertLogitsMatch(try DecoderModel(huggingFaceFolder: folder))
     }
 }
+
+/// The decode-time product over the embedded GGUF's own tensors: the fused block kernels
+/// (through the Q/K row un-permutation where it applies) against decode-then-dot.
+final class GGUFMatvecTests: XCTestCase {
+    func testFusedMatvecEqualsDecodeThenDotOnEveryEncodingOfTheFile() throws {
+        let file = try GGUFFile(path: try SmolLM2ParityTests.embeddedModelPath())
+        let source = GGUFWeightSource(file: file, config: try ModelConfig(gguf: file))
+        var seen: Set<String> = []
+        for name in [WeightNames.embedding, WeightNames.layer(0, "self_attn.q_proj.weight"), WeightNames.layer(0, "self_attn.k_proj.weight"),
+                     WeightNames.layer(0, "mlp.down_proj.weight"), WeightNames.layer(29, "mlp.up_proj.weight")] {
+            let m = try source.matrix(name)
+            seen.insert(m.encodingName)
+            var rng = RandomGenerator(seed: 3)
+            let x = Tensor(uniform: [m.columns], rng: &rng)
+            let fused = TensorStorage(count: m.rows), twin = TensorStorage(count: m.rows)
+            m.matvec(x.storage.base, into: fused.base)
+            m.defaultDotRows(0..<m.rows, with: x.storage.base, into: twin.base)
+            for r in 0..<m.rows {
+                XCTAssertEqual(fused.base[r], twin.base[r], accuracy: 1e-5 * max(1, abs(twin.base[r])), "\(name) row \(r)")
+                if abs(fused.base[r] - twin.base[r]) > 1e-5 * max(1, abs(twin.base[r])) { break }
+            }
+        }
+        XCTAssertEqual(seen, ["q4_1", "q8_0"], "the file's encodings, each through its fused kernel")
+    }
+}

@@ -82,6 +82,19 @@ void lk_dequant_q8_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_1(const void *blocks, size_t count, float *out);
 
+// ---- Fused dot products over ggml blocks ------------------------------------------------
+/// sum over `count` blocks of the decoded weights times x[0 ..< 32·count], without writing the
+/// decoded weights anywhere: the decode-time matrix-vector product reads each 4- or 8-bit
+/// weight once. Within a block the integer codes meet x first and the block scale after
+/// (d·Σq·x + m·Σx for Q4_1), so results differ from decode-then-dot by float rounding only.
+/// The scalar twins are the reference the SIMD paths are tested against.
+float lk_dot_q8_0_f32(const void *blocks, const float *x, size_t count);
+float lk_dot_q8_0_f32_scalar(const void *blocks, const float *x, size_t count);
+float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count);
+float lk_dot_q4_0_f32_scalar(const void *blocks, const float *x, size_t count);
+float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count);
+float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,15 +21,16 @@ public struct RotaryEmbedding: Sendable, Equatable {
         }
     }
 
-    /// cos and sin tables [P, rotaryDim/2] for positions 0..<P.
-    func tables(positions count: Int) -> (cos: [Float], sin: [Float]) {
+    /// cos and sin tables [P, rotaryDim/2] for positions `range` (row k is position
+    /// range.lowerBound + k): a decoding step far into a conversation needs one row, not all.
+    func tables(positions range: ClosedRange<Int>) -> (cos: [Float], sin: [Float]) {
         let half = inverseFrequencies.count
-        var c = [Float](repeating: 0, count: count * half), s = c
-        for p in 0..<count {
+        var c = [Float](repeating: 0, count: range.count * half), s = c
+        for (row, p) in range.enumerated() {
             for i in 0..<half {
                 let angle = Float(p) * inverseFrequencies[i]
-                c[p * half + i] = Foundation.cos(angle)
-                s[p * half + i] = Foundation.sin(angle)
+                c[row * half + i] = Foundation.cos(angle)
+                s[row * half + i] = Foundation.sin(angle)
             }
         }
         return (c, s)
@@ -43,9 +44,9 @@ extension Tensor {
         let (b, t, h, d) = (shape[0], shape[1], shape[2], shape[3])
         precondition(positions.shape == [b, t], "rotary: positions \(positions.shape) must be [\(b), \(t)]")
         precondition(rope.rotaryDim <= d, "rotary: rotaryDim \(rope.rotaryDim) exceeds head width \(d)")
-        let maxPos = Int(positions.scalars.max() ?? 0)
-        precondition(positions.scalars.allSatisfy { $0 >= 0 }, "rotary: negative position")
-        let (cosT, sinT) = rope.tables(positions: maxPos + 1)
+        let (minPos, maxPos) = (Int(positions.scalars.min() ?? 0), Int(positions.scalars.max() ?? 0))
+        precondition(minPos >= 0, "rotary: negative position")
+        let (cosT, sinT) = rope.tables(positions: minPos...maxPos)
         let half = rope.inverseFrequencies.count
         let pos = positions.scalars
         let out = TensorStorage(count: count)
@@ -53,7 +54,7 @@ extension Tensor {
         /// Applies the rotation (sign +1) or its inverse (sign −1) to one [H, D] token slab.
         @inline(__always)
         func rotate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, token: Int, sign: Float, accumulate: Bool) {
-            let p = Int(pos[token]) * half
+            let p = (Int(pos[token]) - minPos) * half
             for head in 0..<h {
                 let o = head * d
                 for i in 0..<half {

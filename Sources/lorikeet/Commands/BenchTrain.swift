@@ -31,16 +31,17 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "all-linear or a comma-separated list of module names.") var targets = "all-linear"
     @Option(help: "Base precision: nf4, q8_0, f32.") var base = "nf4"
     @Option(help: "Recompute each layer in backward (on) or keep activations (off).") var checkpointing = "on"
+    @Option(help: "LoRA dropout (0 as in the PEFT peer; the recipe default is 0.05).") var dropout = 0.0
     @Option(help: "Timed steps (after one warm-up step).") var steps = 5
     @Option(help: "Also run ../shared/peers/peft_train_bench.py with MODE=fp32|bf16|nf4, interleaved with ours.") var vsPeft: String?
     @Option(help: "Rounds when comparing with PEFT (ours, theirs, ours, theirs, …).") var rounds = 3
 
     func run() throws {
-        guard batch > 0, seq > 1, rank > 0, steps > 0, rounds > 0 else { throw ValidationError("--batch, --seq, --rank, --steps, --rounds must be positive") }
+        guard batch > 0, seq > 1, rank > 0, steps > 0, rounds > 0, (0..<1).contains(dropout) else { throw ValidationError("--batch, --seq, --rank, --steps, --rounds must be positive and --dropout in [0, 1)") }
         guard ["on", "off"].contains(checkpointing) else { throw ValidationError("--checkpointing is on or off") }
         var document = RecipeDocument()
         do {
-            for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)",
+            for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)", "lora.dropout=\(dropout)",
                       "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
                       "training.eval_every=0", "training.steps=\(steps + 1)"] { try document.override(s) }
             try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))

@@ -1,0 +1,76 @@
+import CKernels
+import XCTest
+
+/// The fused ggml block dot products: every instruction set against the scalar twin, and the
+/// twin against decode-then-dot in Double (the decoders are bit-tested against the gguf package).
+final class BlockDotTests: XCTestCase {
+    typealias Dot = (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float
+    typealias Decode = (UnsafeRawPointer?, Int, UnsafeMutablePointer<Float>?) -> Void
+
+    struct Kind {
+        let name: String, blockBytes: Int, scaleCount: Int
+        let dot: Dot, twin: Dot, decode: Decode
+    }
+
+    var kinds: [Kind] { [
+        Kind(name: "q8_0", blockBytes: 34, scaleCount: 1, dot: lk_dot_q8_0_f32, twin: lk_dot_q8_0_f32_scalar, decode: lk_dequant_q8_0),
+        Kind(name: "q4_0", blockBytes: 18, scaleCount: 1, dot: lk_dot_q4_0_f32, twin: lk_dot_q4_0_f32_scalar, decode: lk_dequant_q4_0),
+        Kind(name: "q4_1", blockBytes: 20, scaleCount: 2, dot: lk_dot_q4_1_f32, twin: lk_dot_q4_1_f32_scalar, decode: lk_dequant_q4_1),
+    ] }
+
+    /// Random codes with half-precision scales of mixed sign and size (one block's first scale
+    /// is a subnormal half, another's is zero).
+    func blocks(_ kind: Kind, count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        func next() -> UInt64 {
+            state = state &+ 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var bytes = (0..<(count * kind.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+        for k in 0..<count {
+            for s in 0..<kind.scaleCount {
+                // Exponent 5...14 (≈ 1e-4 … 0.5), random mantissa and sign.
+                var half = UInt16((next() % 10 + 5) << 10) | UInt16(next() & 0x3FF) | (next() & 1 == 0 ? 0 : 0x8000)
+                if k == 1 && s == 0 { half = 0x0123 }  // subnormal
+                if k == 2 && s == 0 { half = 0 }
+                bytes[k * kind.blockBytes + 2 * s] = UInt8(half & 0xFF)
+                bytes[k * kind.blockBytes + 2 * s + 1] = UInt8(half >> 8)
+            }
+        }
+        return bytes
+    }
+
+    func inputs(_ n: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<n).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 250
+        }
+    }
+
+    func testTwinsEqualDecodeThenDotAndSIMDEqualsTwins() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for kind in kinds {
+            for count in [0, 1, 2, 3, 4, 5, 18, 64, 97] {
+                let w = blocks(kind, count: count, seed: UInt64(count) &* 31 &+ UInt64(kind.blockBytes))
+                let x = inputs(32 * count, seed: UInt64(count) + 7)
+                var decoded = [Float](repeating: 0, count: 32 * count)
+                w.withUnsafeBytes { kind.decode($0.baseAddress, count, &decoded) }
+                let exact = zip(decoded, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let magnitude = zip(decoded, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                let tolerance = 1e-5 * magnitude + 1e-30
+                let twin = w.withUnsafeBytes { kind.twin($0.baseAddress, x, count) }
+                XCTAssertEqual(Double(twin), exact, accuracy: tolerance, "\(kind.name) twin, \(count) blocks")
+                for level in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] where level.rawValue <= lk_isa_detected().rawValue {
+                    _ = lk_isa_set_limit(level)
+                    let fast = w.withUnsafeBytes { kind.dot($0.baseAddress, x, count) }
+                    XCTAssertEqual(Double(fast), Double(twin), accuracy: tolerance,
+                                   "\(kind.name) \(String(cString: lk_isa_name(level))), \(count) blocks")
+                }
+            }
+        }
+    }
+}
