@@ -1,0 +1,24 @@
+"""llama.cpp's prefill and decode speed on a GGUF, through llama-cpp-python (the peers venv,
+../shared/peers/setup.sh; 0.3.36 built from source here), in the manner of llama-bench's pp/tg:
+fixed pseudo-random token ids, no sampling, one thread count.
+
+env: MODEL (a .gguf), P (prompt tokens), N (decoded tokens), THREADS, SEED
+prints one line: 'llama.cpp P=.. N=..: prefill X tok/s, decode Y tok/s'"""
+import os, random, time
+from llama_cpp import Llama
+
+path, P, N = os.environ["MODEL"], int(os.environ.get("P", 128)), int(os.environ.get("N", 64))
+threads = int(os.environ.get("THREADS", os.cpu_count()))
+llm = Llama(model_path=path, n_ctx=P + N + 8, n_batch=max(P, 1), n_threads=threads, n_threads_batch=threads, verbose=False)
+rng = random.Random(int(os.environ.get("SEED", 7)))
+vocab = llm.n_vocab()
+prompt = [rng.randrange(vocab) for _ in range(P)]
+decode = [rng.randrange(vocab) for _ in range(N)]
+llm.reset()
+t0 = time.perf_counter()
+llm.eval(prompt)
+t1 = time.perf_counter()
+for token in decode:
+    llm.eval([token])
+t2 = time.perf_counter()
+print(f"llama.cpp P={P} N={N}: prefill {P / (t1 - t0):.1f} tok/s, decode {N / (t2 - t1):.1f} tok/s")
