@@ -176,6 +176,46 @@ final class MergeCommandTests: XCTestCase {
         }
     }
 
+    /// A Hugging Face base (the tiny Llama fixture) with a PEFT adapter folder: the merged
+    /// folder copies the base's configuration and gives base + unmerged adapter's logits; a
+    /// GGUF cannot be made from it (no GGUF metadata to carry).
+    func testHuggingFaceBaseWithPEFTAdapter() throws {
+        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/llama").path
+        let peft = directory + "/peft"
+        try FileManager.default.createDirectory(atPath: peft, withIntermediateDirectories: true)
+        try Data(#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj", "v_proj", "down_proj"], "bias": "none"}"#.utf8)
+            .write(to: URL(fileURLWithPath: peft + "/adapter_config.json"))
+        var tensors: [String: Tensor] = [:], seed: UInt64 = 900
+        for layer in 0..<2 {
+            for (module, out, input) in [("self_attn.q_proj", 32, 32), ("self_attn.v_proj", 16, 32), ("mlp.down_proj", 32, 48)] {
+                let name = WeightNames.layer(layer, module)
+                seed += 2
+                tensors[LoRAAdapter.pefName(name, "A")] = Fixtures.tensor([2, input], seed: seed, requiresGrad: false, scale: 0.3)
+                tensors[LoRAAdapter.pefName(name, "B")] = Fixtures.tensor([out, 2], seed: seed + 1, requiresGrad: false, scale: 0.3)
+            }
+        }
+        try SafetensorsFile.write(tensors, to: peft + "/adapter_model.safetensors")
+        let out = directory + "/merged-hf"
+        try merge(["--model", base, "--adapter", peft, "--output", out, "--format", "safetensors", "--dtype", "f32"])
+
+        let model = try DecoderModel(huggingFaceFolder: base)
+        _ = try ModelSession.attachAdapter(peft, to: model, basePath: nil, basePrecision: nil)
+        let ids = IntTensor(shape: [1, 7], scalars: [1, 17, 42, 5, 88, 3, 60])
+        let expected = noGrad { model.logits(ids: ids, positions: positions) }
+        let merged = try DecoderModel(huggingFaceFolder: out)
+        XCTAssertLessThanOrEqual(maxDifference(noGrad { merged.logits(ids: ids, positions: positions) }, expected), 1e-4)
+        let baseOnly = try DecoderModel(huggingFaceFolder: base)
+        XCTAssertGreaterThan(maxDifference(noGrad { baseOnly.logits(ids: ids, positions: positions) }, expected), 1e-3)
+        let config = try JSONValue(contentsOf: out + "/config.json"), source = try JSONValue(contentsOf: base + "/config.json")
+        XCTAssertEqual(config["rope_scaling"] ?? config["rope_parameters"], source["rope_scaling"] ?? source["rope_parameters"])
+        XCTAssertEqual(config["dtype"]?.string, "float32")
+
+        XCTAssertThrowsError(try merge(["--model", base, "--adapter", peft, "--output", directory + "/x.gguf", "--format", "gguf"])) { error in
+            XCTAssertTrue("\(error)".contains("needs a GGUF base"), "\(error)")
+        }
+    }
+
     /// F16 and BF16 folders hold the F32 merge rounded to nearest even, tensor by tensor.
     func testHalfPrecisionFoldersHoldTheRoundedF32Merge() throws {
         let base = try writeBaseGGUF(), checkpoint = try writeCheckpoint()
