@@ -64,18 +64,43 @@ public struct GGUFWeightSource: WeightSource {
         }
         let parts = name.split(separator: ".", maxSplits: 3)
         guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
-        let table: [String: String] = [
-            "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-            "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-            "self_attn.o_proj": "attn_output", "self_attn.qkv_proj": "attn_qkv",
-            "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
-            "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate_up_proj": "ffn_up",
-        ]
+        let table = layerModules
         let rest = String(parts[3])
         guard let dot = rest.lastIndex(of: ".") else { return nil }
         let module = String(rest[..<dot]), kind = String(rest[rest.index(after: dot)...])
         guard let mapped = table[module], kind == "weight" || kind == "bias" else { return nil }
         return "blk.\(layer).\(mapped).\(kind)"
+    }
+}
+
+extension GGUFWeightSource {
+    /// Hugging Face module → llama.cpp's name within a block (`blk.N.<name>`).
+    static let layerModules: [String: String] = [
+        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output", "self_attn.qkv_proj": "attn_qkv",
+        "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate_up_proj": "ffn_up",
+    ]
+
+    /// The Hugging Face name of a GGUF tensor name: the inverse of `ggufName` for the
+    /// unfused (Llama-style) layout, which is the one Lorikeet reads from GGUF.
+    public static func huggingFaceName(_ gguf: String) -> String? {
+        switch gguf {
+        case "token_embd.weight": return WeightNames.embedding
+        case "output_norm.weight": return WeightNames.finalNorm
+        case "output.weight": return WeightNames.outputHead
+        default: break
+        }
+        let parts = gguf.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
+        let rest = String(parts[2])
+        guard let dot = rest.lastIndex(of: ".") else { return nil }
+        let stem = String(rest[..<dot]), kind = String(rest[rest.index(after: dot)...])
+        let fused: Set<String> = ["self_attn.qkv_proj", "mlp.gate_up_proj"]
+        guard kind == "weight" || kind == "bias",
+              let module = layerModules.first(where: { $0.value == stem && !fused.contains($0.key) })?.key else { return nil }
+        return WeightNames.layer(layer, module + "." + kind)
     }
 }
 

@@ -18,7 +18,7 @@ struct Lorikeet: ParsableCommand {
         version: version,
         subcommands: [
             TrainCommand.self, EvalCommand.self, GenerateCommand.self, MergeCommand.self, ExportCommand.self,
-            InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self, PlotCommand.self,
+            InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self, PlotCommand.self, LogitsCommand.self,
             BenchCommand.self,
         ]
     )

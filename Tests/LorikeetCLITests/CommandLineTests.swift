@@ -31,9 +31,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(UnknownCommand.editDistance("eval", "eval"), 0)
     }
 
-    func testPlannedCommandsFailClearly() {
-        XCTAssertThrowsError(try MergeCommand.parse([]).run()) { error in
-            XCTAssertTrue("\(error)".contains("not available in this build yet"))
+    func testMergeNeedsAnAdapterAndAnOutput() {
+        XCTAssertThrowsError(try MergeCommand.parse([])) { error in
+            XCTAssertTrue(MergeCommand.message(for: error).contains("--adapter"), MergeCommand.message(for: error))
         }
     }
 

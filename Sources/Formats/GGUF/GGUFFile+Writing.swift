@@ -1,11 +1,44 @@
 import Foundation
 import TensorCore
 
+/// One tensor ready for a GGUF file: its shape in row-major order ([rows, columns] or [n]),
+/// its ggml type and the already encoded bytes.
+public struct GGUFTensorPayload: Sendable {
+    public let name: String
+    public let shape: [Int]
+    public let type: GGMLType
+    public let bytes: [UInt8]
+
+    public init(name: String, shape: [Int], type: GGMLType, bytes: [UInt8]) {
+        self.name = name
+        self.shape = shape
+        self.type = type
+        self.bytes = bytes
+    }
+
+    /// Float32 values as an F32 tensor.
+    public init(name: String, f32 tensor: Tensor) {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(tensor.count * 4)
+        tensor.withUnsafeBufferPointer { values in
+            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        }
+        self.init(name: name, shape: tensor.shape, type: .f32, bytes: bytes)
+    }
+}
+
 extension GGUFFile {
     /// Writes a GGUF v3 file atomically: `metadata` in the given order, then F32 tensors
     /// [rows, columns] (stored with ggml's dims [columns, rows]) aligned to `alignment`.
     /// The reader above reads it back; llama.cpp's loader reads the same layout.
     public static func write(metadata: [(String, GGUFValue)], tensors: [(name: String, tensor: Tensor)],
+                             alignment: Int = 32, to path: String) throws(FormatError) {
+        try write(metadata: metadata, encoded: tensors.map { GGUFTensorPayload(name: $0.name, f32: $0.tensor) }, alignment: alignment, to: path)
+    }
+
+    /// Writes a GGUF v3 file atomically with tensors already encoded in any ggml type whose
+    /// block geometry is known; each payload's size is checked against its shape and type.
+    public static func write(metadata: [(String, GGUFValue)], encoded tensors: [GGUFTensorPayload],
                              alignment: Int = 32, to path: String) throws(FormatError) {
         var out = Data()
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
@@ -65,21 +98,23 @@ extension GGUFFile {
             value(v)
         }
         var offset = 0
-        for (name, t) in tensors {
-            guard t.rank == 2 || t.rank == 1 else { throw .malformed(path: path, reason: "tensor '\(name)': rank \(t.rank) (1 or 2 supported)") }
-            string(name)
-            u32(UInt32(t.rank))
+        for t in tensors {
+            guard t.shape.count == 2 || t.shape.count == 1 else { throw .malformed(path: path, reason: "tensor '\(t.name)': rank \(t.shape.count) (1 or 2 supported)") }
+            guard let (blockElements, blockBytes) = t.type.blockGeometry, let columns = t.shape.last, columns % blockElements == 0,
+                  t.bytes.count == t.shape.reduce(1, *) / blockElements * blockBytes else {
+                throw .malformed(path: path, reason: "tensor '\(t.name)': \(t.bytes.count) bytes do not hold \(t.shape) in \(t.type.name)")
+            }
+            string(t.name)
+            u32(UInt32(t.shape.count))
             for d in t.shape.reversed() { u64(UInt64(d)) }  // ggml order: the fastest dimension first
-            u32(0)  // F32
+            u32(t.type.rawValue)
             u64(UInt64(offset))
-            offset += (t.count * 4 + alignment - 1) / alignment * alignment
+            offset += (t.bytes.count + alignment - 1) / alignment * alignment
         }
         out.append(contentsOf: [UInt8](repeating: 0, count: (alignment - out.count % alignment) % alignment))
-        for (_, t) in tensors {
-            t.withUnsafeBufferPointer { values in
-                for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-            }
-            out.append(contentsOf: [UInt8](repeating: 0, count: (alignment - (t.count * 4) % alignment) % alignment))
+        for t in tensors {
+            out.append(contentsOf: t.bytes)
+            out.append(contentsOf: [UInt8](repeating: 0, count: (alignment - t.bytes.count % alignment) % alignment))
         }
         try AtomicFile.write(out, to: path)
     }

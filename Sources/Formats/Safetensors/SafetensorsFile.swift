@@ -109,7 +109,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 }
 
 /// IEEE half and bfloat16 to Float32 (exact: every half and bfloat16 value is a Float32).
-enum HalfPrecision {
+public enum HalfPrecision {
     static func decode(_ raw: UnsafeRawBufferPointer, dtype: SafetensorsFile.DType, count: Int, into out: UnsafeMutablePointer<Float>) {
         switch dtype {
         case .f32:

@@ -11,6 +11,13 @@ extension ModelSession {
     /// folder (adapter_config.json + adapter_model.safetensors, applied over the base as stored).
     /// Returns a one-line description for stderr.
     func attachAdapter(_ path: String) throws -> String {
+        try Self.attachAdapter(path, to: model, basePath: self.path, basePrecision: nil)
+    }
+
+    /// The same for any model: `basePath` (a GGUF) is checked against the checkpoint's base hash
+    /// when given; `basePrecision` replaces the recipe's encoding of the frozen base (`merge
+    /// --onto original` rebuilds it in f32 from the source weights).
+    static func attachAdapter(_ path: String, to model: DecoderModel, basePath: String?, basePrecision: BasePrecision?) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIError("\(path): no such adapter file or folder") }
         let adapter: LoRAAdapter
@@ -26,10 +33,11 @@ extension ModelSession {
             } else {
                 let archive = try HDF5Archive(contentsOf: path)
                 guard let yaml = archive.strings["recipe"] else { throw CLIError("\(path): not a Lorikeet checkpoint (no recipe); a PEFT adapter is a folder") }
-                if let expected = archive.strings["base/sha256"], try identity().sha256 != expected {
-                    throw CLIError("\(self.path) is not the base \(path) was trained on (SHA-256 differs)")
+                if let basePath, let expected = archive.strings["base/sha256"], try SHA256.hexDigest(ofFile: basePath) != expected {
+                    throw CLIError("\(basePath) is not the base \(path) was trained on (SHA-256 differs)")
                 }
-                let recipe = try Recipe(try RecipeDocument(yaml: yaml, source: path + " (recipe)"))
+                var recipe = try Recipe(try RecipeDocument(yaml: yaml, source: path + " (recipe)"))
+                if let basePrecision { recipe.base = basePrecision }
                 adapter = try LoRAAdapter.attach(to: model, recipe: recipe)
                 try adapter.load(Checkpoint.adapterTensors(archive), source: path)
                 what = "adapter r=\(recipe.lora.rank) on \(adapter.layers.count) modules, base \(recipe.base.rawValue)"

@@ -13,10 +13,3 @@ extension PlannedCommand {
     }
 }
 
-
-struct MergeCommand: PlannedCommand {
-    static let configuration = CommandConfiguration(commandName: "merge", abstract: "Merge an adapter into its base model (safetensors folder or GGUF).")
-    static let plannedIn = "merge/export issue"
-}
-
-
