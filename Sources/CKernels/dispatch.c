@@ -109,3 +109,7 @@ float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count) {
 float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count) {
     LK_DISPATCH(lk_dot_q4_1_f32_avx512(blocks, x, count), lk_dot_q4_1_f32_avx2(blocks, x, count), lk_dot_q4_1_f32_scalar(blocks, x, count))
 }
+
+float lk_dot_f16_f32(const void *h, const float *x, size_t n) {
+    LK_DISPATCH(lk_dot_f16_f32_avx512(h, x, n), lk_dot_f16_f32_avx2(h, x, n), lk_dot_f16_f32_scalar(h, x, n))
+}

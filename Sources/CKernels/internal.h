@@ -19,7 +19,8 @@
                                          float *dgate, float *dup, size_t n);                  \
     float lk_dot_q8_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
     float lk_dot_q4_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
-    float lk_dot_q4_1_f32_##SUFFIX(const void *blocks, const float *x, size_t count);
+    float lk_dot_q4_1_f32_##SUFFIX(const void *blocks, const float *x, size_t count);           \
+    float lk_dot_f16_f32_##SUFFIX(const void *h, const float *x, size_t n);
 
 LK_DECLARE_VARIANTS(avx2)
 LK_DECLARE_VARIANTS(avx512)

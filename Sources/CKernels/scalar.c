@@ -103,3 +103,10 @@ float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count) {
     }
     return total;
 }
+
+float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n) {
+    const unsigned char *p = h;
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) s += lk_half_to_float(p + 2 * i) * x[i];
+    return s;
+}

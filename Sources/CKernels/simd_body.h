@@ -194,3 +194,19 @@ float LK_FN(lk_dot_q4_1_f32)(const void *blocks, const float *x, size_t count) {
     }
     return hsum(acc[0] + acc[1]);
 }
+
+typedef _Float16 vh __attribute__((ext_vector_type(LK_W)));
+
+float LK_FN(lk_dot_f16_f32)(const void *h, const float *x, size_t n) {
+    const unsigned char *p = h;
+    vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+    size_t i = 0;
+    for (; i + 2 * LK_W <= n; i += 2 * LK_W) {
+        vh a, b;
+        __builtin_memcpy(&a, p + 2 * i, sizeof a);
+        __builtin_memcpy(&b, p + 2 * (i + LK_W), sizeof b);
+        acc0 = vfma(__builtin_convertvector(a, vf), load(x + i), acc0);
+        acc1 = vfma(__builtin_convertvector(b, vf), load(x + i + LK_W), acc1);
+    }
+    return hsum(acc0 + acc1) + lk_dot_f16_f32_scalar(p + 2 * i, x + i, n - i);
+}

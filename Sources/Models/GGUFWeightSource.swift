@@ -118,8 +118,8 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
                                count: range.count * columns, into: destination)
     }
 
-    /// Q8_0, Q4_0 and Q4_1 rows go through the fused C kernels (a row is columns/32 whole
-    /// blocks); other types decode first.
+    /// F16, Q8_0, Q4_0 and Q4_1 rows go through the fused C kernels (a block row is
+    /// columns/32 whole blocks); other types decode first.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let kernel: (@convention(c) (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float)?
         switch info.type {
@@ -127,6 +127,10 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
         case .q4_0: kernel = lk_dot_q4_0_f32
         case .q4_1: kernel = lk_dot_q4_1_f32
         default: kernel = nil
+        }
+        if info.type == .f16, let base = file.bytes(of: info).baseAddress {
+            for (i, row) in range.enumerated() { y[i] = lk_dot_f16_f32(base + row * columns * 2, x, columns) }
+            return
         }
         guard let kernel, let geometry = info.type.blockGeometry, geometry.elements == 32, columns % 32 == 0,
               let base = file.bytes(of: info).baseAddress else {

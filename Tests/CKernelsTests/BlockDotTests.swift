@@ -73,4 +73,27 @@ final class BlockDotTests: XCTestCase {
             }
         }
     }
+
+    func testHalfPrecisionDotEqualsItsTwinAndExactConversion() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for n in [0, 1, 7, 15, 16, 17, 31, 32, 33, 64, 577] {
+            var state = UInt64(n) &+ 11
+            let halves: [UInt16] = (0..<n).map { i in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let bits = UInt16(truncatingIfNeeded: state >> 33) & 0x7BFF  // finite: exponent below 31
+                return i == 3 ? 0x0001 : bits  // one subnormal
+            }
+            let x = inputs(n, seed: UInt64(n) + 3)
+            let exact = zip(halves, x).reduce(0.0) { $0 + Double(Float(Float16(bitPattern: $1.0))) * Double($1.1) }
+            let magnitude = zip(halves, x).reduce(0.0) { $0 + abs(Double(Float(Float16(bitPattern: $1.0))) * Double($1.1)) }
+            let tolerance = 1e-5 * magnitude + 1e-30
+            let twin = halves.withUnsafeBytes { lk_dot_f16_f32_scalar($0.baseAddress, x, n) }
+            XCTAssertEqual(Double(twin), exact, accuracy: tolerance, "f16 twin, n=\(n)")
+            for level in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] where level.rawValue <= lk_isa_detected().rawValue {
+                _ = lk_isa_set_limit(level)
+                let fast = halves.withUnsafeBytes { lk_dot_f16_f32($0.baseAddress, x, n) }
+                XCTAssertEqual(Double(fast), Double(twin), accuracy: tolerance, "f16 \(String(cString: lk_isa_name(level))), n=\(n)")
+            }
+        }
+    }
 }

@@ -94,6 +94,9 @@ float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_0_f32_scalar(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count);
+/// sum(h[i] · x[i]) over `n` IEEE half-precision weights (F16 tensors), converted exactly.
+float lk_dot_f16_f32(const void *h, const float *x, size_t n);
+float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n);
 
 #ifdef __cplusplus
 }
