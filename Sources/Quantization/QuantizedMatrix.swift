@@ -43,11 +43,16 @@ public struct DenseMatrix: QuantizedMatrix {
 
 extension QuantizedMatrix {
     /// y = W·x for one input vector x [columns] → y [rows], the decode-time product, on all
-    /// cores: each encoding's `dotRows` reads the encoded weights once and no decoded panel
+    /// cores through the spinning pool (a product takes microseconds): each encoding's `dotRows` reads the encoded weights once and no decoded panel
     /// reaches memory. Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's
     /// GEMM path).
     public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        Parallel.forChunks(rows, minChunk: 64) { range in dotRows(range, with: x, into: y + range.lowerBound) }
+        let parts = rows >= 128 ? SpinPool.shared.threads : 1
+        guard parts > 1 else { return dotRows(0..<rows, with: x, into: y) }
+        SpinPool.shared.run { part in
+            let lo = rows * part / parts, hi = rows * (part + 1) / parts
+            if lo < hi { dotRows(lo..<hi, with: x, into: y + lo) }
+        }
     }
 
     public func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
