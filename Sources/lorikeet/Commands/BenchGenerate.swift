@@ -58,24 +58,8 @@ struct BenchGenerate: ParsableCommand {
     /// One llama.cpp run; parses its one-line report.
     func runLlamaCpp(path: String) throws -> (prefill: Double, decode: Double) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/bench/llamacpp_generate_bench.py").standardized.path
-        let python = (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.cache/lorikeet-peers/venv/bin/python"
-        guard FileManager.default.fileExists(atPath: script), FileManager.default.fileExists(atPath: python) else {
-            throw CLIError("--vs-llamacpp needs \(script) and llama-cpp-python in \(python) (../shared/peers/setup.sh)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script]
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["MODEL": path, "P": "\(promptTokens)", "N": "\(tokens)", "THREADS": "\(Parallel.threadCount)"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("llama.cpp") }) else {
-            throw CLIError("the llama.cpp run failed (exit \(process.terminationStatus)): \(output.suffix(300))")
-        }
+        let line = try BenchTiming.peerReport(script: script, environment: ["MODEL": path, "P": "\(promptTokens)", "N": "\(tokens)", "THREADS": "\(Parallel.threadCount)"],
+                                              prefix: "llama.cpp", what: "--vs-llamacpp")
         func number(after label: String) -> Double? {
             guard let r = line.range(of: label + " ") else { return nil }
             return Double(line[r.upperBound...].prefix { $0 != " " })

@@ -26,4 +26,27 @@ enum BenchTiming {
     static var peakMemoryLine: String {
         "peak RSS: " + (ProcessMemory.peakResidentBytes.map { String(format: "%.1f MiB", Double($0) / 1_048_576) } ?? "n/a")
     }
+
+    /// Runs a reference-stack script with the peers' Python (../shared/peers/setup.sh) and
+    /// returns the last stdout line starting with `prefix`: its one-line report.
+    static func peerReport(script: String, environment: [String: String], prefix: String, what: String) throws -> Substring {
+        let python = (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.cache/lorikeet-peers/venv/bin/python"
+        guard FileManager.default.fileExists(atPath: script), FileManager.default.fileExists(atPath: python) else {
+            throw CLIError("\(what) needs \(script) and the peers' Python \(python): run ../shared/peers/setup.sh")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix(prefix) }) else {
+            throw CLIError("\(what): the reference run failed (exit \(process.terminationStatus)): \(output.suffix(300))")
+        }
+        return line
+    }
 }

@@ -156,23 +156,8 @@ struct BenchTrain: ParsableCommand {
     static func runPeer(mode: String, batch: Int, seq: Int, rank: Int, steps: Int) throws -> (tokensPerSecond: Double, peakMiB: Double) {
         let peers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../shared/peers").standardized.path
         let script = ProcessInfo.processInfo.environment["LORIKEET_PEERS"].map { $0 + "/peft_train_bench.py" } ?? peers + "/peft_train_bench.py"
-        let python = (ProcessInfo.processInfo.environment["HOME"] ?? "") + "/.cache/lorikeet-peers/venv/bin/python"
-        guard FileManager.default.fileExists(atPath: script), FileManager.default.fileExists(atPath: python) else {
-            throw CLIError("--vs-peft needs the peers (\(script) and \(python)); run ../shared/peers/setup.sh, or set LORIKEET_PEERS")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script]
-        process.environment = ProcessInfo.processInfo.environment.merging(["MODE": mode, "B": "\(batch)", "S": "\(seq)", "R": "\(rank)", "STEPS": "\(steps + 1)"]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("peft") }) else {
-            throw CLIError("the PEFT peer failed (exit \(process.terminationStatus)): \(output.suffix(300))")
-        }
+        let line = try BenchTiming.peerReport(script: script, environment: ["MODE": mode, "B": "\(batch)", "S": "\(seq)", "R": "\(rank)", "STEPS": "\(steps + 1)"],
+                                              prefix: "peft", what: "--vs-peft")
         func number(before unit: String) -> Double? {
             guard let r = line.range(of: " " + unit) else { return nil }
             return Double(line[..<r.lowerBound].split(separator: " ").last ?? "")
