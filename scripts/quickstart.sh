@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
 # set-up, a release build, the data-prep, a QLoRA fine-tune (200 steps of 4 × 256 tokens),
-# the loss before and after on held-out FOLDOC examples, and the loss curves. Merging, export
-# and generation with the adapter join here as they land.
+# the loss before and after on held-out FOLDOC examples, the loss curves, the adapter merged
+# into a GGUF that llama.cpp/Ollama load, and the base and merged models answering a held-out term.
 # QUICKSTART_STEPS=N shortens the run (e.g. 20 for a smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +26,13 @@ echo "== the same test examples with the adapter"
 $bin eval --model smollm2 --adapter "$(ls "$run"/step-*.h5 | tail -1)" --data data/foldoc/test.jsonl --limit 100
 echo "== loss curves"
 $bin plot "$(ls "$run"/step-*.h5 | tail -1)"
+echo "== the adapter merged into the base: a GGUF for llama.cpp and Ollama"
+$bin merge --adapter "$(ls "$run"/step-*.h5 | tail -1)" --format gguf --quant q8_0 --output "$run/merged-q8_0.gguf" --force
+question=$(python3 -c 'import json,sys; m=json.loads(open(sys.argv[1]).readline())["messages"]; print(next(x["content"] for x in m if x["role"]=="user"))' data/foldoc/test.jsonl)
+answer=$(python3 -c 'import json,sys; m=json.loads(open(sys.argv[1]).readline())["messages"]; print(next(x["content"] for x in m if x["role"]=="assistant")[:300])' data/foldoc/test.jsonl)
+echo "== a held-out term: $question"
+echo "-- FOLDOC says: $answer"
+echo "-- the base model:"
+$bin generate --model smollm2 --prompt "$question" --max-tokens 80 --temperature 0
+echo "-- the merged model:"
+$bin generate --model "$run/merged-q8_0.gguf" --prompt "$question" --max-tokens 80 --temperature 0

@@ -47,10 +47,11 @@ extension QuantizedMatrix {
     /// reaches memory. Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's
     /// GEMM path).
     public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let parts = rows >= 128 ? SpinPool.shared.threads : 1
-        guard parts > 1 else { return dotRows(0..<rows, with: x, into: y) }
-        SpinPool.shared.run { part in
-            let lo = rows * part / parts, hi = rows * (part + 1) / parts
+        // A few chunks per thread: whoever is on a core takes the next one.
+        let chunks = min(4 * SpinPool.shared.threads, rows / 32)
+        guard chunks > 1 else { return dotRows(0..<rows, with: x, into: y) }
+        SpinPool.shared.run(chunks: chunks) { chunk in
+            let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
             if lo < hi { dotRows(lo..<hi, with: x, into: y + lo) }
         }
     }

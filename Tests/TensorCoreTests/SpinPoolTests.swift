@@ -2,18 +2,20 @@ import Synchronization
 import TensorCore
 import XCTest
 
-/// The spinning pool runs every part of every job exactly once, returns only when all are done,
-/// and runs a nested job on the caller's thread instead of deadlocking.
+/// The spinning pool runs every chunk of every job exactly once, returns only when all are
+/// done, runs a nested job on the caller's thread instead of deadlocking, and wakes sleepers.
 final class SpinPoolTests: XCTestCase {
-    func testEveryPartOfEveryJobRunsOnceBeforeRunReturns() {
+    func testEveryChunkOfEveryJobRunsOnceBeforeRunReturns() {
         let pool = SpinPool.shared
-        let counts = UnsafeMutablePointer<Int>.allocate(capacity: pool.threads)
+        let maxChunks = 13
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: maxChunks)
         defer { counts.deallocate() }
         for job in 0..<20_000 {
-            counts.initialize(repeating: 0, count: pool.threads)
-            pool.run { part in counts[part] += 1 + job % 3 }  // each part writes only its slot
-            for part in 0..<pool.threads where counts[part] != 1 + job % 3 {
-                return XCTFail("job \(job): part \(part) ran \(counts[part]) units, expected \(1 + job % 3)")
+            let chunks = 1 + job % maxChunks
+            counts.initialize(repeating: 0, count: maxChunks)
+            pool.run(chunks: chunks) { chunk in counts[chunk] += 1 + job % 3 }  // each chunk writes only its slot
+            for chunk in 0..<maxChunks where counts[chunk] != (chunk < chunks ? 1 + job % 3 : 0) {
+                return XCTFail("job \(job) of \(chunks) chunks: chunk \(chunk) ran \(counts[chunk]) units")
             }
         }
     }
@@ -21,18 +23,18 @@ final class SpinPoolTests: XCTestCase {
     func testNestedJobRunsOnTheCallingThread() {
         let pool = SpinPool.shared
         let inner = Atomic<Int>(0)
-        pool.run { _ in pool.run { _ in inner.add(1, ordering: .relaxed) } }
-        XCTAssertEqual(inner.load(ordering: .relaxed), pool.threads * pool.threads)
+        pool.run(chunks: 4) { _ in pool.run(chunks: 3) { _ in inner.add(1, ordering: .relaxed) } }
+        XCTAssertEqual(inner.load(ordering: .relaxed), 12)
     }
 
-    /// Parks after the spin limit and wakes for the next job.
+    /// Workers park after the spin limit and wake for the next job.
     func testWorkersWakeAfterSleeping() {
         let pool = SpinPool.shared
         let done = Atomic<Int>(0)
         for _ in 0..<3 {
             Thread.sleep(forTimeInterval: 0.05)
-            pool.run { _ in done.add(1, ordering: .relaxed) }
+            pool.run(chunks: 8) { _ in done.add(1, ordering: .relaxed) }
         }
-        XCTAssertEqual(done.load(ordering: .relaxed), 3 * pool.threads)
+        XCTAssertEqual(done.load(ordering: .relaxed), 24)
     }
 }
