@@ -15,4 +15,12 @@ extension MappedFileRegion {
         let from = offset / page * page, to = min(count, offset + length)
         _ = madvise(UnsafeMutableRawPointer(mutating: base + from), to - from, MADV_DONTNEED)
     }
+
+    /// Releases the `passBytes`·2 bytes before `offset`: called every `passBytes` of a
+    /// sequential pass, the overlap drops again what the kernel mapped back around the last
+    /// fault after the previous call (fault-around maps up to 64 KiB of neighbours).
+    func releasePages(behind offset: Int, passBytes: Int = TokenizedFile.passBytes) {
+        let from = max(0, offset - 2 * passBytes)
+        releasePages(offset: from, length: offset - from)
+    }
 }

@@ -76,10 +76,18 @@ public struct TokenizedDataset: Sendable {
         stats.records = records
         stats.skipped = skipped
         var kept: [UInt32] = [], keptLengths: [UInt32] = []
-        let releaseEvery = 1 << 14
+        kept.reserveCapacity(storage.count)
+        keptLengths.reserveCapacity(storage.count)
+        // Pages behind the pass are released every ~1 MiB of tokens, each release overlapping
+        // the one before (see `TokenizedFile.releasePages(ofExamples:)`).
+        var previousFrom = 0, passedFrom = 0, passedTokens = 0
         for i in 0..<storage.count {
-            if i % releaseEvery == 0, i > 0 { storage.passed((i - releaseEvery)..<i) }
+            if passedTokens >= 1 << 18 {
+                storage.passed(previousFrom..<i)
+                (previousFrom, passedFrom, passedTokens) = (passedFrom, i, 0)
+            }
             let length = storage.length(i)
+            passedTokens += length
             let bucket = length / stats.histogramWidth
             if length > batching.maxSeqLen {
                 if batching.overLong == .truncate { stats.truncated += 1 } else { stats.droppedTooLong += 1 }
@@ -98,7 +106,7 @@ public struct TokenizedDataset: Sendable {
             kept.append(UInt32(i))
             keptLengths.append(UInt32(fitted))
         }
-        storage.passed((storage.count / releaseEvery * releaseEvery)..<storage.count)
+        storage.passed(previousFrom..<storage.count)
         guard !kept.isEmpty else {
             throw .settings("\(path): none of its \(storage.count) examples has a trainable token within max_seq_len \(batching.maxSeqLen)")
         }

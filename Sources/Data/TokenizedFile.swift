@@ -72,6 +72,7 @@ public struct TokenizedFile: Sendable {
             let start = Int(UInt64(littleEndian: region.bytes.loadUnaligned(fromByteOffset: startsOffset + 8 * i, as: UInt64.self)))
             guard start >= previous, start <= tokens, i > 0 || start == 0 else { throw Damaged(reason: "example offsets out of order") }
             previous = start
+            if i % (Self.passBytes / 8) == 0 { region.releasePages(behind: startsOffset + 8 * i) }
         }
         guard previous == tokens else { throw Damaged(reason: "example offsets do not end at the token count") }
         guard Self.idsWithin(region, tokens: tokens, vocabularySize: vocabularySize) else { throw Damaged(reason: "token ids outside the vocabulary") }
@@ -108,12 +109,16 @@ public struct TokenizedFile: Sendable {
         return count
     }
 
-    /// Lets the kernel drop the resident pages of examples `range`'s tokens (a sequential pass
-    /// calls this behind itself, so passing over a file larger than memory keeps none of it).
+    /// Lets the kernel drop the resident pages of examples `range`'s tokens and offsets (a
+    /// sequential pass calls this behind itself, so passing over a file larger than memory
+    /// keeps none of it).
     func releasePages(ofExamples range: Range<Int>) {
         guard !range.isEmpty else { return }
+        // Releases must overlap: the fault after one maps back the pages of its 64 KiB
+        // neighbourhood ("fault-around"), which the next release then drops.
         let from = Self.tokensOffset + 4 * start(range.lowerBound), to = Self.tokensOffset + 4 * start(range.upperBound)
         region.releasePages(offset: from, length: to - from)
+        region.releasePages(offset: startsOffset + 8 * range.lowerBound, length: 8 * range.count)
     }
 
     func token(_ t: Int) -> UInt32 { Self.u32(region, Self.tokensOffset + 4 * t) }
@@ -133,7 +138,7 @@ public struct TokenizedFile: Sendable {
     static func bytes(_ region: MappedFileRegion, _ range: Range<Int>) -> [UInt8] { Array(region.bytes[range]) }
 
     /// Bytes per step of a pass over the whole mapping; each step's pages are released after it.
-    static let passBytes = 4 << 20
+    static let passBytes = 1 << 20
 
     static func crc(_ region: MappedFileRegion, upTo end: Int) -> UInt32 {
         var crc: uLong = 0
@@ -141,8 +146,8 @@ public struct TokenizedFile: Sendable {
         while offset < end {
             let n = min(passBytes, end - offset)
             crc = crc32(crc, region.bytes.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) + offset }, uInt(n))
-            region.releasePages(offset: offset, length: n)
             offset += n
+            region.releasePages(behind: offset)
         }
         return UInt32(crc)
     }
@@ -153,8 +158,8 @@ public struct TokenizedFile: Sendable {
         while t < tokens {
             let n = min(passBytes / 4, tokens - t)
             for j in t..<(t + n) where u32(region, tokensOffset + 4 * j) & ~trainedBit >= limit { return false }
-            region.releasePages(offset: tokensOffset + 4 * t, length: 4 * n)
             t += n
+            region.releasePages(behind: tokensOffset + 4 * t)
         }
         return true
     }
