@@ -64,6 +64,6 @@ public struct BatchStream: Sendable {
     }
 
     func batch(_ b: Int, of plan: PackingPlan) -> Batch {
-        Batch(rows: plan.rows(ofBatch: b).map { $0.map { dataset.examples[$0] } }, options: options)
+        Batch(rows: plan.rows(ofBatch: b).map { $0.map { dataset.example($0) } }, options: options)
     }
 }

@@ -31,36 +31,61 @@ public struct EncodedFile: Sendable, Equatable {
     public init(file: JSONLFile, encoder: ExampleEncoder, skipInvalid: Bool = false, threads: Int = Parallel.threadCount) throws(DataError) {
         var lines: [Int] = [], examples: [TokenizedExample] = [], skipped = file.skipped
         try Self.encode(file.records, path: file.path, encoder: encoder, skipInvalid: skipInvalid, threads: threads,
-                        lines: &lines, examples: &examples, skipped: &skipped)
+                        skipped: &skipped) { (line, example) throws(DataError) in
+            lines.append(line)
+            examples.append(example)
+        }
         self.init(path: file.path, format: file.format, records: file.records.count + file.skipped.total, lines: lines, examples: examples, skipped: skipped)
     }
 
-    /// Reads and encodes the file at `path` a chunk of lines at a time, so only the encoded
-    /// examples are kept, never the whole text or its parsed records. With `hashing`, returns
-    /// the SHA-256 of the bytes read too (what a cache entry for this result must be keyed by).
+    /// Reads and encodes the file at `path` a chunk of lines at a time, keeping the encoded
+    /// examples in memory (the in-memory twin of `TokenizedDataset.load`, which writes them to
+    /// a file instead). With `hashing`, returns the SHA-256 of the bytes read too.
     public static func streaming(path: String, format: DatasetFormat? = nil, fields: FieldNames = FieldNames(), encoder: ExampleEncoder,
                                  skipInvalid: Bool = false, threads: Int = Parallel.threadCount, chunkBytes: Int = 8 << 20,
                                  hashing: Bool = false) throws(DataError) -> (encoded: EncodedFile, fileDigest: [UInt8]?) {
+        var lines: [Int] = [], examples: [TokenizedExample] = []
+        let summary = try stream(path: path, format: format, fields: fields, encoder: encoder, skipInvalid: skipInvalid, threads: threads,
+                                 chunkBytes: chunkBytes, hashing: hashing) { (line, example) throws(DataError) in
+            lines.append(line)
+            examples.append(example)
+        }
+        return (EncodedFile(path: path, format: summary.format, records: summary.records, lines: lines, examples: examples, skipped: summary.skipped),
+                summary.fileDigest)
+    }
+
+    /// What a pass over a file found besides its examples.
+    struct Summary {
+        var format: DatasetFormat
+        var records: Int
+        var skipped: SkippedRecords
+        var fileDigest: [UInt8]?
+    }
+
+    /// Reads the file at `path` `chunkBytes` at a time, encodes each chunk's records on
+    /// `threads` threads and hands the valid ones to `emit` in file order, so only one chunk's
+    /// text and encodings are alive at a time.
+    static func stream(path: String, format: DatasetFormat?, fields: FieldNames, encoder: ExampleEncoder, skipInvalid: Bool, threads: Int,
+                       chunkBytes: Int, hashing: Bool, emit: (Int, TokenizedExample) throws(DataError) -> Void) throws(DataError) -> Summary {
         var chunks = try LineChunks(path: path, chunkBytes: chunkBytes, hashing: hashing)
         var reader = JSONLReader(path: path, format: format, fields: fields, skipInvalid: skipInvalid, threads: threads)
-        var lines: [Int] = [], examples: [TokenizedExample] = [], encodingSkipped = SkippedRecords()
+        var encodingSkipped = SkippedRecords()
         while let chunk = try chunks.next() {
             let records = try chunk.withUnsafeBytes { raw in
                 Result { () throws(DataError) -> [(line: Int, conversation: Conversation)] in try reader.read(raw) }
             }.get()
-            try encode(records, path: path, encoder: encoder, skipInvalid: skipInvalid, threads: threads,
-                       lines: &lines, examples: &examples, skipped: &encodingSkipped)
+            try encode(records, path: path, encoder: encoder, skipInvalid: skipInvalid, threads: threads, skipped: &encodingSkipped, emit: emit)
         }
         let detected = try reader.finish()
         var skipped = reader.skipped
         skipped.merge(encodingSkipped)
         var hasher = chunks.hasher
-        return (EncodedFile(path: path, format: detected, records: reader.records, lines: lines, examples: examples, skipped: skipped), hasher?.finalize())
+        return Summary(format: detected, records: reader.records, skipped: skipped, fileDigest: hasher?.finalize())
     }
 
-    /// Encodes `records` on `threads` threads and appends the results in order.
+    /// Encodes `records` on `threads` threads and hands the results to `emit` in order.
     static func encode(_ records: [(line: Int, conversation: Conversation)], path: String, encoder: ExampleEncoder, skipInvalid: Bool, threads: Int,
-                       lines: inout [Int], examples: inout [TokenizedExample], skipped: inout SkippedRecords) throws(DataError) {
+                       skipped: inout SkippedRecords, emit: (Int, TokenizedExample) throws(DataError) -> Void) throws(DataError) {
         var results = [Result<TokenizedExample, RecordError>?](repeating: nil, count: records.count)
         results.withUnsafeMutableBufferPointer { out in
             Parallel.forBlocks(records.count, block: Self.block, threads: threads) { range in
@@ -69,13 +94,10 @@ public struct EncodedFile: Sendable, Equatable {
                 }
             }
         }
-        lines.reserveCapacity(lines.count + records.count)
-        examples.reserveCapacity(examples.count + records.count)
         for (i, result) in results.enumerated() {
             switch result {
             case .success(let e)?:
-                lines.append(records[i].line)
-                examples.append(e)
+                try emit(records[i].line, e)
             case .failure(let error)?:
                 guard skipInvalid else { throw .record(path: path, line: records[i].line, reason: error.reason) }
                 skipped.add(error.kind, path: path, line: records[i].line, reason: error.reason)

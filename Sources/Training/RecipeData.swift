@@ -25,20 +25,19 @@ public enum RecipeData {
             return (train, valid)
         }
         let all = try dataset(settings.path)
-        let holdOut = Int((Double(all.examples.count) * settings.validFraction).rounded())
-        guard holdOut > 0, holdOut < all.examples.count else { return (all, nil) }
-        let order = BatchStream.permutation(count: all.examples.count, seed: seed ^ 0x7661_6c69_64, epoch: 0)
-        let valid = order[..<holdOut].sorted().map { all.examples[$0] }
-        let train = order[holdOut...].sorted().map { all.examples[$0] }
-        func statistics(_ examples: [TokenizedExample], keepsSkipped: Bool) -> DataStatistics {
+        let holdOut = Int((Double(all.count) * settings.validFraction).rounded())
+        guard holdOut > 0, holdOut < all.count else { return (all, nil) }
+        let order = BatchStream.permutation(count: all.count, seed: seed ^ 0x7661_6c69_64, epoch: 0)
+        let valid = Array(order[..<holdOut]).sorted(), train = Array(order[holdOut...]).sorted()
+        func statistics(_ indices: [Int], keepsSkipped: Bool) -> DataStatistics {
             var s = all.statistics
             if !keepsSkipped { s.skipped = SkippedRecords() }  // reported once, with the training set
-            s.examples = examples.count
-            s.tokens = examples.reduce(0) { $0 + $1.ids.count }
-            s.trainedTokens = examples.reduce(0) { $0 + $1.trainedTargets }
+            s.examples = indices.count
+            s.tokens = indices.reduce(0) { $0 + all.length($1) }
+            s.trainedTokens = indices.reduce(0) { $0 + all.example($1).trainedTargets }
             return s
         }
-        return (TokenizedDataset(path: settings.path, examples: train, statistics: statistics(train, keepsSkipped: true), source: all.source),
-                TokenizedDataset(path: settings.path + " (held out)", examples: valid, statistics: statistics(valid, keepsSkipped: false), source: all.source))
+        return (all.selecting(train, path: settings.path, statistics: statistics(train, keepsSkipped: true)),
+                all.selecting(valid, path: settings.path + " (held out)", statistics: statistics(valid, keepsSkipped: false)))
     }
 }

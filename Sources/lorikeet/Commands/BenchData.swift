@@ -37,10 +37,10 @@ struct BenchData: ParsableCommand {
         var examples = 0, tokens = 0
         func pipeline(_ threads: Int) throws {
             do {
-                let encoded = try EncodedFile.streaming(path: path, format: d.format, fields: d.fields, encoder: encoder,
-                                                        skipInvalid: d.skipInvalid, threads: threads).encoded
-                let dataset = try TokenizedDataset(encoded: encoded, batching: d.batching)
-                (examples, tokens) = (dataset.examples.count, dataset.statistics.tokens)
+                // Encoded into a temporary file and mapped, as training loads it.
+                let dataset = try TokenizedDataset.load(path: path, format: d.format, fields: d.fields, encoder: encoder, batching: d.batching,
+                                                        skipInvalid: d.skipInvalid, cache: nil, threads: threads)
+                (examples, tokens) = (dataset.count, dataset.statistics.tokens)
             } catch { throw CLIError(error.description) }
         }
         try pipeline(threads)  // warm-up: pages cached, the tokenizer's word cache filled

@@ -54,7 +54,7 @@ struct EvalCommand: ParsableCommand {
         let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
         var dataset: TokenizedDataset
         do { dataset = try RecipeData.load(settings.data, encoder: encoder, seed: 0).train } catch { throw CLIError(error.description) }
-        if limit > 0 { dataset = TokenizedDataset(path: dataset.path, examples: Array(dataset.examples.prefix(limit)), statistics: dataset.statistics) }
+        if limit > 0 { dataset = dataset.selecting(Array(0..<min(limit, dataset.count)), path: dataset.path, statistics: dataset.statistics) }
         let batches = BatchStream(dataset: dataset, options: settings.data.batching, seed: 0, shuffle: false).allBatches()
         /// Token-weighted mean loss of the model as it is now; prints its line.
         func evaluate(_ what: String) throws -> Double {
