@@ -5,10 +5,13 @@ import TensorCore
 
 /// Weights of a GGUF file under Hugging Face names, still encoded in their ggml blocks.
 ///
-/// The two differences between GGUF and Hugging Face layouts are handled here and only here:
-/// tensor names (`blk.3.attn_q.weight` ↔ `model.layers.3.self_attn.q_proj.weight`), and the
-/// row order of Q and K, which llama.cpp's converter permutes from "rotate half" pairs
-/// (i, i + D/2) to interleaved pairs (2i, 2i + 1) for its RoPE kernel.
+/// The differences between GGUF and Hugging Face layouts are handled here and only here:
+/// tensor names (`blk.3.attn_q.weight` ↔ `model.layers.3.self_attn.q_proj.weight`, with
+/// Gemma 2's extra norms), the row order of Q and K, which llama.cpp's converter permutes from
+/// "rotate half" pairs (i, i + D/2) to interleaved pairs (2i, 2i + 1) for its RoPE kernel in
+/// Llama-family files only, and Gemma's norm scales, which the converter stores as 1 + w.
+/// Phi-3's fused `attn_qkv` (q, k, v rows) and `ffn_up` (gate rows, then up rows) keep
+/// Hugging Face's row order, so they pass through unchanged.
 public struct GGUFWeightSource: WeightSource {
     public let file: GGUFFile
     let config: ModelConfig
@@ -19,7 +22,7 @@ public struct GGUFWeightSource: WeightSource {
         self.config = config
     }
 
-    public func contains(_ name: String) -> Bool { Self.ggufName(name).flatMap { file.tensor($0) } != nil }
+    public func contains(_ name: String) -> Bool { Self.ggufName(name, config: config).flatMap { file.tensor($0) } != nil }
 
     public func matrix(_ name: String) throws(ModelError) -> any QuantizedMatrix {
         let info = try tensorInfo(name)
@@ -41,12 +44,15 @@ public struct GGUFWeightSource: WeightSource {
         }
         let out = TensorStorage(count: info.elementCount)
         GGUFDequantizer.decode(info.type, bytes: file.bytes(of: info), first: 0, count: info.elementCount, into: out.base)
+        if name.hasSuffix("norm.weight"), let offset = Self.storedNormOffset(config) {
+            for i in 0..<out.count { out.base[i] -= offset }
+        }
         return Tensor(shape: info.shape, storage: out)
     }
 
     func tensorInfo(_ name: String) throws(ModelError) -> GGUFFile.TensorInfo {
-        guard let ggufName = Self.ggufName(name), let info = file.tensor(ggufName) else {
-            throw .missingTensor(Self.ggufName(name).map { "\(name) (GGUF: \($0))" } ?? name, source: sourceName)
+        guard let ggufName = Self.ggufName(name, config: config), let info = file.tensor(ggufName) else {
+            throw .missingTensor(Self.ggufName(name, config: config).map { "\(name) (GGUF: \($0))" } ?? name, source: sourceName)
         }
         guard info.type.isDecodable else {
             throw .unreadable("\(sourceName): tensor '\(info.name)' is \(info.type.name), which Lorikeet cannot decode yet")
@@ -54,8 +60,10 @@ public struct GGUFWeightSource: WeightSource {
         return info
     }
 
-    /// The GGUF name of a Hugging Face tensor name (llama.cpp's tensor naming).
-    public static func ggufName(_ name: String) -> String? {
+    /// The GGUF name of a Hugging Face tensor name (llama.cpp's tensor naming). Gemma 2's
+    /// sandwich norms shift the meaning of `post_attention_layernorm` (after attention, not
+    /// before the MLP), so the name depends on the configuration.
+    public static func ggufName(_ name: String, config: ModelConfig) -> String? {
         switch name {
         case WeightNames.embedding: return "token_embd.weight"
         case WeightNames.finalNorm: return "output_norm.weight"
@@ -64,7 +72,12 @@ public struct GGUFWeightSource: WeightSource {
         }
         let parts = name.split(separator: ".", maxSplits: 3)
         guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
-        let table = layerModules
+        var table = layerModules
+        if config.sandwichNorms {
+            table["post_attention_layernorm"] = "post_attention_norm"
+            table["pre_feedforward_layernorm"] = "ffn_norm"
+            table["post_feedforward_layernorm"] = "post_ffw_norm"
+        }
         let rest = String(parts[3])
         guard let dot = rest.lastIndex(of: ".") else { return nil }
         let module = String(rest[..<dot]), kind = String(rest[rest.index(after: dot)...])
@@ -142,6 +155,13 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
 }
 
 extension GGUFWeightSource {
+    /// What llama.cpp's converter adds to every norm scale of this family before writing it:
+    /// Gemma's 1 (its RMSNorm multiplies by the stored weight; the model here keeps
+    /// Hugging Face's `1 + w`), nothing for the others.
+    static func storedNormOffset(_ config: ModelConfig) -> Float? {
+        config.family == .gemma || config.family == .gemma2 ? 1 : nil
+    }
+
     /// Whether the GGUF stores this projection's rows permuted for llama.cpp's RoPE (and by how
     /// many heads): Q and K of Llama-style architectures. Adapters exported to GGUF must put
     /// their B rows in that same order.

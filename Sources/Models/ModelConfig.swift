@@ -19,6 +19,9 @@ public struct ModelConfig: Sendable, Equatable {
         case linear(factor: Float)
         /// Llama 3.x: long wavelengths slowed by `factor`, a smooth blend in between.
         case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int)
+        /// Inverse frequency i divided by `factors[i]`: how llama.cpp's converter stores Llama 3.x
+        /// scaling in GGUF (a `rope_freqs` tensor instead of the four parameters).
+        case frequencyFactors([Float])
     }
 
     public var family: Family
@@ -102,6 +105,8 @@ public struct ModelConfig: Sendable, Equatable {
                 let smooth = (Float(original) / wavelength - low) / (high - low)
                 return (1 - smooth) * f / factor + smooth * f
             })
+        case .frequencyFactors(let factors):
+            return RotaryEmbedding(inverseFrequencies: zip(base.inverseFrequencies, factors).map { $0 / $1 })
         }
     }
 
@@ -116,6 +121,12 @@ public struct ModelConfig: Sendable, Equatable {
         guard ropeTheta > 0, ropeTheta.isFinite else { throw fail("rope_theta \(ropeTheta) must be positive") }
         guard partialRotaryFactor > 0, partialRotaryFactor <= 1, Int(Float(headDim) * partialRotaryFactor) >= 2 else {
             throw fail("partial_rotary_factor \(partialRotaryFactor) leaves no rotary dimensions")
+        }
+        if case .frequencyFactors(let factors) = ropeScaling {
+            let pairs = Int(Float(headDim) * partialRotaryFactor) / 2
+            guard factors.count == pairs, factors.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                throw fail("RoPE frequency factors must be \(pairs) positive numbers (one per rotary pair), got \(factors.count)")
+            }
         }
     }
 }

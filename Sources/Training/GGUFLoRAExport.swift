@@ -32,7 +32,7 @@ public struct GGUFLoRAExport {
         guard !modules.isEmpty else { throw .checkpoint("\(source): the checkpoint holds no adapter tensors") }
         var out: [(String, Tensor)] = []
         for module in modules {
-            guard let ggufName = GGUFWeightSource.ggufName(module + ".weight"), base.tensor(ggufName) != nil,
+            guard let ggufName = GGUFWeightSource.ggufName(module + ".weight", config: config), base.tensor(ggufName) != nil,
                   let aT = adapter[LoRAAdapter.pefName(module, "A")], var bT = adapter[LoRAAdapter.pefName(module, "B")] else {
                 throw .checkpoint("\(source): module \(module) has no tensor in \(base.path) (adapter for another base?)")
             }

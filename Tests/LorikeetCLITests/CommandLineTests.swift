@@ -1,6 +1,7 @@
 @testable import lorikeet
 import Formats
 import Foundation
+import Models
 import XCTest
 
 final class CommandLineTests: XCTestCase {
@@ -67,6 +68,27 @@ final class InspectCommandTests: XCTestCase {
 
     func testInspectsAHuggingFaceFolder() throws {
         try InspectCommand.parse([Self.fixtures + "/qwen3", "--tensors", "--load"]).run()
+    }
+
+    /// The GGUF of every architecture (the tiny models llama.cpp's converter wrote) loads, and
+    /// its architecture line names what sets the family apart.
+    func testInspectsEveryArchitectureGGUF() throws {
+        let expected: [(folder: String, words: [String])] = [
+            ("llama", ["llama:", "RoPE frequency factors (4, rope_freqs)"]),
+            ("mistral", ["llama:"]),
+            ("qwen2", ["qwen2:", "QKV bias"]),
+            ("qwen3", ["qwen3:", "head dim 12", "QK-norm"]),
+            ("gemma", ["gemma:", "GeGLU", "norms scale by 1+w", "scaled embeddings"]),
+            ("gemma2", ["gemma2:", "sliding window 4", "post-attention/MLP norms", "attention soft-cap 3", "logit soft-cap 5"]),
+            ("phi3", ["phi3:", "fused QKV", "fused gate-up"]),
+        ]
+        for (folder, words) in expected {
+            let path = Self.fixtures + "/\(folder)/model.gguf"
+            let command = try InspectCommand.parse([path, "--load"])
+            XCTAssertNoThrow(try command.run(), folder)
+            let line = command.describe(try ModelConfig(gguf: try GGUFFile(path: path)))
+            for word in words { XCTAssertTrue(line.contains(word), "\(folder): '\(word)' missing from '\(line)'") }
+        }
     }
 
     func testMissingPathsAndPicklesAreClearErrors() throws {

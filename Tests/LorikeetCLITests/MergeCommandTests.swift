@@ -67,7 +67,7 @@ final class MergeCommandTests: XCTestCase {
         let c = Self.config
         var tensors: [(name: String, tensor: Tensor)] = []
         for (name, value) in Self.baseWeights().sorted(by: { $0.key < $1.key }) {
-            let gguf = try XCTUnwrap(GGUFWeightSource.ggufName(name))
+            let gguf = try XCTUnwrap(GGUFWeightSource.ggufName(name, config: c))
             let module = String(name.dropLast(".weight".count))
             let heads = GGUFWeightSource.rotaryPermutedHeads(module, config: c)
             tensors.append((gguf, heads.map { MergedWeights.ggufRowOrder(value, heads: $0) } ?? value))

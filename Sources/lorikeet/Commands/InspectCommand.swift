@@ -108,7 +108,30 @@ struct InspectCommand: ParsableCommand {
                      "MLP \(c.intermediateSize)", "vocab \(c.vocabSize)", "context \(c.maxPositions)",
                      String(format: "RoPE θ %g", c.ropeTheta)]
         if let w = c.slidingWindow, c.windowPattern != .none { parts.append("sliding window \(w)") }
-        return parts.joined(separator: ", ")
+        return (parts + variations(c)).joined(separator: ", ")
+    }
+
+    /// The named variations a config turns on, so a reader sees what sets this family apart.
+    func variations(_ c: ModelConfig) -> [String] {
+        var out: [String] = []
+        switch c.ropeScaling {
+        case nil: break
+        case .linear(let factor): out.append(String(format: "RoPE linear scaling ×%g", factor))
+        case .llama3(let factor, _, _, _): out.append(String(format: "Llama 3 RoPE scaling ×%g", factor))
+        case .frequencyFactors(let factors): out.append("RoPE frequency factors (\(factors.count), rope_freqs)")
+        }
+        if c.partialRotaryFactor < 1 { out.append(String(format: "rotary on %g of each head", c.partialRotaryFactor)) }
+        if c.attentionBias { out.append("QKV bias") }
+        if c.qkNorm { out.append("QK-norm") }
+        if c.fusedQKV { out.append("fused QKV") }
+        if c.fusedGateUp { out.append("fused gate-up") }
+        if c.activation == .geluTanh { out.append("GeGLU") }
+        if c.normWeightOffset != 0 { out.append(String(format: "norms scale by %g+w", c.normWeightOffset)) }
+        if c.scaleEmbeddings { out.append("scaled embeddings") }
+        if c.sandwichNorms { out.append("post-attention/MLP norms") }
+        if let cap = c.attentionSoftcap { out.append(String(format: "attention soft-cap %g", cap)) }
+        if let cap = c.finalLogitSoftcap { out.append(String(format: "logit soft-cap %g", cap)) }
+        return out
     }
 
     func row(_ label: String, _ value: String) {
