@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
-# set-up, a release build, the data-prep, a QLoRA fine-tune (200 steps of 4 × 256 tokens),
+# set-up, a release build, the data-prep, a QLoRA fine-tune (100 steps of 4 × 256 tokens),
 # the loss before and after on held-out FOLDOC examples, the loss curves, the adapter merged
 # into a GGUF that llama.cpp/Ollama load, and the base and merged models answering a held-out term.
 # QUICKSTART_STEPS=N shortens the run (e.g. 20 for a smoke test).
@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product lorikeet
 bin=.build/release/lorikeet
-steps=${QUICKSTART_STEPS:-200}
+steps=${QUICKSTART_STEPS:-100}
 run=checkpoints/smollm2-foldoc
+started=$SECONDS  # the clock starts once set up and built
 echo "== lorikeet $($bin --version)"
 echo "== the embedded base model: what it is, its license, and what loading it costs"
 $bin inspect smollm2 --load
@@ -36,3 +37,4 @@ echo "-- the base model:"
 $bin generate --model smollm2 --prompt "$question" --max-tokens 80 --temperature 0
 echo "-- the merged model:"
 $bin generate --model "$run/merged-q8_0.gguf" --prompt "$question" --max-tokens 80 --temperature 0
+echo "== the main job took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s once set up and built"
