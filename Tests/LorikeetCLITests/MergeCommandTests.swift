@@ -347,6 +347,39 @@ final class MergeCommandTests: XCTestCase {
         XCTAssertEqual(try leftovers(), [])
     }
 
+    /// A PEFT folder whose safetensors is cut short, or whose header is not JSON, is refused
+    /// naming the file; nothing appears under the output's name.
+    func testCorruptPEFTSafetensorsIsRefusedNamingTheFile() throws {
+        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/llama").path
+        let peft = directory + "/peft"
+        try FileManager.default.createDirectory(atPath: peft, withIntermediateDirectories: true)
+        try Data(#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"], "bias": "none"}"#.utf8)
+            .write(to: URL(fileURLWithPath: peft + "/adapter_config.json"))
+        var tensors: [String: Tensor] = [:]
+        for layer in 0..<2 {
+            let name = WeightNames.layer(layer, "self_attn.q_proj")
+            tensors[LoRAAdapter.pefName(name, "A")] = Fixtures.tensor([2, 32], seed: UInt64(2 * layer + 1), requiresGrad: false, scale: 0.3)
+            tensors[LoRAAdapter.pefName(name, "B")] = Fixtures.tensor([32, 2], seed: UInt64(2 * layer + 2), requiresGrad: false, scale: 0.3)
+        }
+        try SafetensorsFile.write(tensors, to: peft + "/adapter_model.safetensors")
+        let file = peft + "/adapter_model.safetensors"
+        let whole = try Data(contentsOf: URL(fileURLWithPath: file))
+        try merge(["--model", base, "--adapter", peft, "--output", directory + "/fine", "--format", "safetensors"])  // the intact folder merges
+
+        var garbledHeader = whole
+        garbledHeader[9] = UInt8(ascii: "#")  // inside the JSON header, after its 8-byte length
+        for (what, bytes) in [("cut short", whole.prefix(whole.count - 40)), ("garbled header", garbledHeader)] {
+            try bytes.write(to: URL(fileURLWithPath: file))
+            let out = directory + "/never-\(what.count)"
+            XCTAssertThrowsError(try merge(["--model", base, "--adapter", peft, "--output", out, "--format", "safetensors"]), what) { error in
+                XCTAssertTrue("\(error)".contains("adapter_model.safetensors"), "\(what): \(error)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), what)
+        }
+        XCTAssertEqual(try leftovers(), [])
+    }
+
     /// Names in the test folder other than the inputs and finished outputs.
     func leftovers() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".partial-") || $0.contains(".replaced-") }
