@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
-        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats", "Models", "LoRA", "Training", "Tokenizers", "Quantization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats", "Models", "LoRA", "Training", "Tokenizers", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]
 )
