@@ -35,9 +35,14 @@ struct ExportCommand: ParsableCommand {
             } else {
                 let checkpoint = try HDF5Archive(contentsOf: adapter)
                 archive = checkpoint
-                plain = try PlainLoRAAdapter(checkpoint: checkpoint, source: adapter)
+                if try PlainLoRAAdapter.needsOriginalBase(checkpoint: checkpoint, source: adapter) {
+                    plain = try PlainLoRAAdapter(checkpoint: checkpoint, source: adapter, originalBase: try originalBase(checkpoint))
+                } else {
+                    plain = try PlainLoRAAdapter(checkpoint: checkpoint, source: adapter)
+                }
             }
         } catch let e as TrainingError { throw CLIError(e.description) } catch let e as FormatError { throw CLIError(e.description) }
+        catch let e as ModelError { throw CLIError(e.description) }
         let license = plain.license
         if archive != nil, !["apache-2.0", "mit", "bsd-3-clause"].contains(license.lowercased()) {
             note("note: the base model's license is '\(license)'; it governs how this adapter may be used with it")
@@ -73,6 +78,19 @@ struct ExportCommand: ParsableCommand {
                 note("wrote \(output)/adapter.gguf and \(output)/Modelfile; then: ollama create NAME -f \(output)/Modelfile")
             }
         } catch let e as TrainingError { throw CLIError(e.description) } catch let e as FormatError { throw CLIError(e.description) }
+    }
+
+    /// The exact base a PiSSA/LoftQ checkpoint was trained on, loaded afresh: its initial
+    /// decomposition is recomputed from it (a different file would give another one).
+    func originalBase(_ archive: HDF5Archive) throws -> DecoderModel {
+        let argument = model ?? archive.strings["base/path"] ?? ModelLocation.embeddedName
+        let location: ModelLocation
+        do { location = try ModelLocation.resolve(argument) } catch { throw CLIError(error.description) }
+        if case .gguf(let path) = location, let expected = archive.strings["base/sha256"], try SHA256.hexDigest(ofFile: path) != expected {
+            throw CLIError("\(path) is not the base \(adapter) was trained on (SHA-256 differs); a PiSSA/LoftQ adapter is converted against its exact base: pass it with --model")
+        }
+        note("\(adapter) was trained over a rewritten base (PiSSA/LoftQ): recomputing its initial decomposition from \(argument) to convert it for the original base")
+        do { return try location.load() } catch { throw CLIError(error.description) }
     }
 
     /// The base GGUF: --model, else the file the checkpoint was trained on (checked by hash),
