@@ -94,9 +94,9 @@ final class MergeCommandTests: XCTestCase {
 
     /// A Lorikeet checkpoint (recipe: r=4, all-linear, NF4 base) with random A and B.
     /// `wrongShape` gives one tensor another shape (an adapter for another base).
-    func writeCheckpoint(wrongShape: String? = nil) throws -> String {
+    func writeCheckpoint(wrongShape: String? = nil, settings: [String] = []) throws -> String {
         var document = RecipeDocument()
-        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0"] { try document.override(s) }
+        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0"] + settings { try document.override(s) }
         let recipe = try Recipe(document)
         var archive = HDF5Archive()
         archive.strings["recipe"] = recipe.yaml
@@ -279,6 +279,29 @@ final class MergeCommandTests: XCTestCase {
         XCTAssertEqual(rope?["rope_type"]?.string, "llama3")
         XCTAssertEqual(rope?["original_max_position_embeddings"]?.int, original)
         XCTAssertEqual(rope?["factor"]?.double, Double(factor))
+    }
+
+    /// PiSSA and LoftQ checkpoints merge onto the source weights as their conversion for the
+    /// original base (W + s·(B·A − B0·A0)), which export writes too; LoftQ's own base cannot be
+    /// f32, so without the conversion it was refused. PiSSA onto the trained base keeps the
+    /// residual it trained over.
+    func testPiSSAAndLoftQCheckpointsMergeOntoTheSourceWeights() throws {
+        let base = try writeBaseGGUF()
+        for initialization in ["pissa", "loftq"] {
+            let checkpoint = try writeCheckpoint(settings: ["lora.init=\(initialization)"])
+            let archive = try HDF5Archive(contentsOf: checkpoint)
+            let converted = try PlainLoRAAdapter(checkpoint: archive, source: checkpoint, originalBase: try DecoderModel(ggufPath: base))
+            let model = try DecoderModel(ggufPath: base)
+            _ = try ModelSession.attach(converted, to: model)
+            let expected = logits(model)
+            for format in ["safetensors", "gguf"] {
+                let out = directory + "/merged-\(initialization).\(format)"
+                try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", format, "--dtype", "f32", "--quant", "f32"])
+                let merged = format == "gguf" ? try DecoderModel(ggufPath: out) : try DecoderModel(huggingFaceFolder: out)
+                XCTAssertLessThanOrEqual(maxDifference(logits(merged), expected), 1e-4, "\(initialization) \(format)")
+            }
+            XCTAssertGreaterThan(maxDifference(logits(try DecoderModel(ggufPath: base)), expected), 1e-2, "the adapter must matter")
+        }
     }
 
     func testGGUFGivesTheUnmergedLogitsAndKeepsMetadata() throws {
