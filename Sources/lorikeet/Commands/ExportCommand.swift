@@ -22,7 +22,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "peft: adapter_config.json + adapter_model.safetensors; gguf: a llama.cpp LoRA file; ollama: a folder with the LoRA GGUF and a Modelfile.")
     var format: Format
     @Option(help: "Output folder (peft, ollama) or .gguf file (gguf).") var output: String
-    @Option(help: "The base GGUF the adapter will be applied to (gguf, ollama; default: the one it was trained on).") var model: String?
+    @Option(help: "The base the adapter applies to (gguf, ollama, and a PiSSA/LoftQ checkpoint's conversion; default: the one a checkpoint was trained on, else smollm2).") var model: String?
 
     func run() throws {
         var isDirectory: ObjCBool = false
