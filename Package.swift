@@ -77,13 +77,13 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "LoRA", "Models", "Formats", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "LoRA", "Models", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats", "TensorCore"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
-        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats", "Models", "LoRA", "Training", "Tokenizers", "Quantization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats", "Models", "LoRA", "Training", "Tokenizers", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]
 )

@@ -116,3 +116,26 @@ extension DecoderModel {
         try self.init(config: config, weights: GGUFWeightSource(file: file, config: config))
     }
 }
+
+extension ModelConfig {
+    /// Llama 3 RoPE parameters that reproduce this configuration's `rope_freqs` divisors, for a
+    /// config.json (transformers has no per-pair divisors). llama.cpp's converter derives the
+    /// divisors from factor, low/high frequency factors and the original context and stores
+    /// only the result, so the published Llama 3.x choice (low 1, high 4) is tried with the
+    /// largest divisor as the factor and every power-of-two original context; a candidate is
+    /// accepted only if it gives the same rotary frequencies (relative 1e-5), which is all the
+    /// model computes with them. Nil when there are no divisors or none reproduces them.
+    public var llama3ScalingReproducingFrequencyFactors: RopeScaling? {
+        guard case .frequencyFactors(let factors) = ropeScaling, let factor = factors.max(), factor > 1 else { return nil }
+        let target = rotaryEmbedding.inverseFrequencies
+        for exponent in 4...20 {
+            var candidate = self
+            candidate.ropeScaling = .llama3(factor: factor, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 1 << exponent)
+            let frequencies = candidate.rotaryEmbedding.inverseFrequencies
+            if frequencies.count == target.count, zip(frequencies, target).allSatisfy({ abs($0 - $1) <= 1e-5 * abs($1) }) {
+                return candidate.ropeScaling
+            }
+        }
+        return nil
+    }
+}

@@ -15,26 +15,21 @@ public struct GGUFLoRAExport {
 
     /// `base` is the GGUF the adapter will be applied to (its architecture and head counts).
     public init(checkpoint a: HDF5Archive, source: String, base: GGUFFile) throws(TrainingError) {
-        guard let yaml = a.strings["recipe"] else { throw .checkpoint("\(source): not a Lorikeet checkpoint (no recipe)") }
-        let recipe: Recipe
-        do { recipe = try Recipe(try RecipeDocument(yaml: yaml, source: source + " (recipe)")) } catch { throw .checkpoint(error.description) }
-        let lora = recipe.lora
-        guard !lora.initialization.rewritesBase else {
-            throw .checkpoint("\(source): a \(lora.initialization.rawValue) adapter is trained over a rewritten base and cannot be applied to the original GGUF as a plain LoRA")
-        }
+        try self.init(try PlainLoRAAdapter(checkpoint: a, source: source), base: base)
+    }
+
+    /// Any plain adapter (a checkpoint's, a converted PiSSA/LoftQ one, a PEFT folder's) for `base`.
+    public init(_ adapter: PlainLoRAAdapter, base: GGUFFile) throws(TrainingError) {
         let config: ModelConfig
         do { config = try ModelConfig(gguf: base) } catch { throw .checkpoint(error.description) }
         let architecture = base.metadata["general.architecture"]?.string ?? "llama"
-        let adapter = Checkpoint.adapterTensors(a)
-        let prefix = "base_model.model.", suffix = ".lora_A.weight"
-        let modules = adapter.keys.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) }
-            .map { String($0.dropFirst(prefix.count).dropLast(suffix.count)) }.sorted()
-        guard !modules.isEmpty else { throw .checkpoint("\(source): the checkpoint holds no adapter tensors") }
+        let modules = adapter.modules
+        guard !modules.isEmpty else { throw .checkpoint("\(adapter.provenance): holds no adapter tensors") }
         var out: [(String, Tensor)] = []
         for module in modules {
             guard let ggufName = GGUFWeightSource.ggufName(module + ".weight", config: config), base.tensor(ggufName) != nil,
-                  let aT = adapter[LoRAAdapter.pefName(module, "A")], var bT = adapter[LoRAAdapter.pefName(module, "B")] else {
-                throw .checkpoint("\(source): module \(module) has no tensor in \(base.path) (adapter for another base?)")
+                  let aT = adapter.tensors[LoRAAdapter.pefName(module, "A")], var bT = adapter.tensors[LoRAAdapter.pefName(module, "B")] else {
+                throw .checkpoint("\(adapter.provenance): module \(module) has no tensor in \(base.path) (adapter for another base?)")
             }
             if let heads = GGUFWeightSource.rotaryPermutedHeads(module, config: config) {
                 let (rows, r) = (bT.shape[0], bT.shape[1]), headRows = rows / heads
@@ -51,12 +46,13 @@ public struct GGUFLoRAExport {
         }
         tensors = out
         // llama.cpp scales by alpha / r; rsLoRA's alpha / √r becomes an equivalent alpha.
+        let lora = adapter.lora
         let alpha = lora.rsLoRA ? lora.alpha * Float(lora.rank).squareRoot() : lora.alpha
         metadata = [
             ("general.architecture", .string(architecture)),
             ("general.type", .string("adapter")),
-            ("general.name", .string((a.strings["base/name"] ?? "") + " LoRA")),
-            ("general.license", .string(a.strings["base/license"] ?? "unknown")),
+            ("general.name", .string(adapter.baseName + " LoRA")),
+            ("general.license", .string(adapter.license)),
             ("adapter.type", .string("lora")),
             ("adapter.lora.alpha", .float32(alpha)),
         ]

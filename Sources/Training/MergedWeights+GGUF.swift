@@ -30,7 +30,7 @@ public enum GGUFMergeEncoding: String, CaseIterable, Sendable {
 
 extension MergedWeights {
     /// Writes a GGUF v3 file at `path` (atomically) with `base`'s metadata carried over —
-    /// tokenizer, chat template, license, name — and `general.file_type` set. Every 2-D tensor
+    /// tokenizer, chat template, license, name, `rope_freqs` — and `general.file_type` set. Every 2-D tensor
     /// is encoded in `encoding` (F16 when its width is not a multiple of the 32-value block),
     /// 1-D tensors stay F32 as llama.cpp's converter keeps them, and Q/K rows go back to the
     /// GGUF's RoPE order.
@@ -38,6 +38,13 @@ extension MergedWeights {
                           provenance: MergeProvenance) throws(MergeError) {
         var payloads: [GGUFTensorPayload] = []
         for info in base.tensors {
+            if Self.ggufConfigurationTensors.contains(info.name) {
+                guard case .frequencyFactors(let factors) = config.ropeScaling, info.name == "rope_freqs.weight" else {
+                    throw .unsupported("\(base.path): tensor '\(info.name)' does not match the model's configuration")
+                }
+                payloads.append(GGUFTensorPayload(name: info.name, f32: Tensor(shape: [factors.count], scalars: factors)))
+                continue
+            }
             guard let name = GGUFWeightSource.huggingFaceName(info.name) else {
                 throw .unsupported("\(base.path): tensor '\(info.name)' has no Hugging Face counterpart Lorikeet knows")
             }

@@ -94,7 +94,17 @@ extension MergedWeights {
         guard c.family == .llama else { throw MergeError.unsupported("\(file.path): config.json can be written for Llama GGUFs only, not \(c.family)") }
         let m = file.metadata
         var rope: [String: Any] = ["rope_type": "default", "rope_theta": Double(c.ropeTheta)]
-        if case .linear(let factor) = c.ropeScaling { rope = ["rope_type": "linear", "factor": Double(factor), "rope_theta": Double(c.ropeTheta)] }
+        switch c.ropeScaling {
+        case nil: break
+        case .linear(let factor): rope = ["rope_type": "linear", "factor": Double(factor), "rope_theta": Double(c.ropeTheta)]
+        case .llama3, .frequencyFactors:
+            // GGUF keeps Llama 3 scaling as per-pair divisors only; config.json needs the parameters.
+            guard case .llama3(let factor, let low, let high, let original) = c.llama3ScalingReproducingFrequencyFactors ?? c.ropeScaling else {
+                throw MergeError.unsupported("\(file.path): its rope_freqs divisors match no Llama 3 RoPE scaling that config.json can express; merge to --format gguf, or onto the base's Hugging Face folder")
+            }
+            rope = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low), "high_freq_factor": Double(high),
+                    "original_max_position_embeddings": original, "rope_theta": Double(c.ropeTheta)]
+        }
         var json: [String: Any] = [
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize,
             "intermediate_size": c.intermediateSize, "num_hidden_layers": c.layerCount, "num_attention_heads": c.headCount,

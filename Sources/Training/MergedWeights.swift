@@ -51,9 +51,14 @@ public struct MergedWeights {
         return merged
     }
 
-    /// The tensors of a GGUF file under Hugging Face names, in file order.
+    /// GGUF tensors that hold configuration rather than weights: llama.cpp's `rope_freqs`
+    /// (Llama 3 RoPE scaling, a config.json entry in Hugging Face folders). A merged GGUF copies
+    /// them from the base; they have no Hugging Face tensor.
+    public static let ggufConfigurationTensors: Set<String> = ["rope_freqs.weight"]
+
+    /// The weight tensors of a GGUF file under Hugging Face names, in file order.
     public static func entries(gguf file: GGUFFile) throws(ModelError) -> [(name: String, rank: Int)] {
-        try file.tensors.map { info throws(ModelError) in
+        try file.tensors.filter { !ggufConfigurationTensors.contains($0.name) }.map { info throws(ModelError) in
             guard let name = GGUFWeightSource.huggingFaceName(info.name) else {
                 throw .unreadable("\(file.path): tensor '\(info.name)' has no Hugging Face counterpart Lorikeet knows; it cannot be merged")
             }

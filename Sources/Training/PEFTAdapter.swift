@@ -14,50 +14,38 @@ public struct PEFTExport {
     public let modelCard: String
 
     public init(checkpoint a: HDF5Archive, source: String) throws(TrainingError) {
-        guard let yaml = a.strings["recipe"] else { throw .checkpoint("\(source): not a Lorikeet checkpoint (no recipe)") }
-        let recipe: Recipe
-        do { recipe = try Recipe(try RecipeDocument(yaml: yaml, source: source + " (recipe)")) } catch { throw .checkpoint(error.description) }
-        let lora = recipe.lora
-        guard !lora.initialization.rewritesBase else {
-            throw .checkpoint("\(source): a \(lora.initialization.rawValue) adapter is trained over a rewritten base; exporting it as a plain LoRA needs PEFT's conversion to a rank-2r adapter, which Lorikeet does not do yet")
-        }
-        tensors = Checkpoint.adapterTensors(a)
-        guard !tensors.isEmpty else { throw .checkpoint("\(source): the checkpoint holds no adapter tensors") }
+        try self.init(try PlainLoRAAdapter(checkpoint: a, source: source))
+    }
+
+    /// Any plain adapter (a checkpoint's, a converted PiSSA/LoftQ one, a PEFT folder's).
+    public init(_ adapter: PlainLoRAAdapter) throws(TrainingError) {
+        tensors = adapter.tensors
+        let lora = adapter.lora
         // PEFT stores the resolved module names, also for "all-linear".
-        let prefix = "base_model.model.", suffix = ".lora_A.weight"
-        let modules = tensors.keys.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) }
-            .map { String($0.dropFirst(prefix.count).dropLast(suffix.count)) }
-        let kinds = Set(modules.compactMap { $0.split(separator: ".").last.map(String.init) }).sorted()
-        let baseName = a.strings["base/name"] ?? ""
+        let kinds = Set(adapter.modules.compactMap { $0.split(separator: ".").last.map(String.init) }).sorted()
         var json: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora.rank, "lora_alpha": Double(lora.alpha),
             "lora_dropout": Double(lora.dropout), "use_rslora": lora.rsLoRA, "target_modules": kinds, "bias": "none",
             "fan_in_fan_out": false, "init_lora_weights": true, "inference_mode": true, "use_dora": false,
-            "base_model_name_or_path": baseName, "modules_to_save": NSNull(),
+            "base_model_name_or_path": adapter.baseName, "modules_to_save": NSNull(),
             "layers_to_transform": lora.layers.map { Array($0).sorted() as Any } ?? NSNull(),
         ]
         json["revision"] = NSNull()
         do {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             config = String(decoding: data, as: UTF8.self) + "\n"
-        } catch { throw .checkpoint("\(source): cannot encode adapter_config.json (\(error.localizedDescription))") }
-        let license = a.strings["base/license"] ?? "unknown"
+        } catch { throw .checkpoint("\(adapter.provenance): cannot encode adapter_config.json (\(error.localizedDescription))") }
+        let recipe = adapter.recipeYAML.map { "\n\nTraining recipe:\n\n```yaml\n\($0.trimmingCharacters(in: .newlines))\n```" } ?? ""
         modelCard = """
         ---
-        base_model: \(baseName)
+        base_model: \(adapter.baseName)
         library_name: peft
-        license: \(license)
+        license: \(adapter.license)
         ---
-        # LoRA adapter for \(baseName)
+        # LoRA adapter for \(adapter.baseName)
 
-        Trained with Lorikeet (r=\(lora.rank), alpha=\(lora.alpha), \(kinds.joined(separator: ", "))) over a \(recipe.base.rawValue) base. \
-        The base model's license (\(license)) applies to its use with this adapter.
-
-        Training recipe:
-
-        ```yaml
-        \(yaml.trimmingCharacters(in: .newlines))
-        ```
+        \(adapter.provenance) \
+        The base model's license (\(adapter.license)) applies to its use with this adapter.\(recipe)
 
         """
     }
@@ -79,6 +67,8 @@ public struct PEFTExport {
 /// computation and is not supported (DoRA, biases, extra trained modules) is refused by name.
 public struct PEFTAdapterConfig {
     public let lora: LoRAConfig
+    /// base_model_name_or_path ("" when absent).
+    public let baseName: String
 
     public init(folder: String) throws(TrainingError) {
         let path = folder + "/adapter_config.json"
@@ -103,6 +93,7 @@ public struct PEFTAdapterConfig {
         case let list as [Int]: layers = Set(list)
         default: layers = nil
         }
+        baseName = json["base_model_name_or_path"] as? String ?? ""
         lora = LoRAConfig(rank: r, alpha: alpha, dropout: 0, rsLoRA: json["use_rslora"] as? Bool ?? false, targets: targets, layers: layers)
     }
 }

@@ -63,9 +63,11 @@ final class MergeCommandTests: XCTestCase {
     }
 
     /// Writes the tiny base as an F32 GGUF with Q/K rows permuted as llama.cpp's converter does.
-    func writeBaseGGUF() throws -> String {
+    /// `ropeFreqs`: llama.cpp's Llama 3 RoPE divisors, one per rotary pair.
+    func writeBaseGGUF(ropeFreqs: [Float]? = nil) throws -> String {
         let c = Self.config
         var tensors: [(name: String, tensor: Tensor)] = []
+        if let ropeFreqs { tensors.append(("rope_freqs.weight", Tensor(shape: [ropeFreqs.count], scalars: ropeFreqs))) }
         for (name, value) in Self.baseWeights().sorted(by: { $0.key < $1.key }) {
             let gguf = try XCTUnwrap(GGUFWeightSource.ggufName(name, config: c))
             let module = String(name.dropLast(".weight".count))
@@ -92,9 +94,9 @@ final class MergeCommandTests: XCTestCase {
 
     /// A Lorikeet checkpoint (recipe: r=4, all-linear, NF4 base) with random A and B.
     /// `wrongShape` gives one tensor another shape (an adapter for another base).
-    func writeCheckpoint(wrongShape: String? = nil) throws -> String {
+    func writeCheckpoint(wrongShape: String? = nil, settings: [String] = []) throws -> String {
         var document = RecipeDocument()
-        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0"] { try document.override(s) }
+        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0"] + settings { try document.override(s) }
         let recipe = try Recipe(document)
         var archive = HDF5Archive()
         archive.strings["recipe"] = recipe.yaml
@@ -250,6 +252,56 @@ final class MergeCommandTests: XCTestCase {
         XCTAssertEqual(HalfPrecision.bfloat16Bits(Float(bitPattern: 0x3F80_8001)), 0x3F81)
         XCTAssertEqual(HalfPrecision.bfloat16Bits(-2.5), 0xC020)
         XCTAssertEqual(HalfPrecision.bfloat16Bits(.nan), 0x7FC0)
+    }
+
+    /// A Llama 3 GGUF keeps its RoPE scaling as `rope_freqs` divisors: the merged GGUF copies
+    /// them, the merged folder's config.json gets the Llama 3 parameters that reproduce them,
+    /// and both give the unmerged logits (which the scaling changes at these positions).
+    func testRopeFreqsSurviveBothMergeFormats() throws {
+        let (factor, low, high, original): (Float, Float, Float, Int) = (8, 1, 4, 64)
+        var llama3 = Self.config
+        llama3.ropeScaling = .llama3(factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high, originalContext: original)
+        let divisors = zip(Self.config.rotaryEmbedding.inverseFrequencies, llama3.rotaryEmbedding.inverseFrequencies).map { $0 / $1 }
+        XCTAssertTrue(divisors.contains { $0 > 1 && $0 < factor }, "some pair must fall between the bands")
+        let checkpoint = try writeCheckpoint()
+        let plain = try unmergedLogits(base: try writeBaseGGUF(), checkpoint: checkpoint, onto: .original)
+        let base = try writeBaseGGUF(ropeFreqs: divisors)  // the same path, now with the divisors
+        let expected = try unmergedLogits(base: base, checkpoint: checkpoint, onto: .original)
+        XCTAssertGreaterThan(maxDifference(plain, expected), 1e-3, "the divisors must matter")
+
+        let gguf = directory + "/merged.gguf", folder = directory + "/merged"
+        try merge(["--model", base, "--adapter", checkpoint, "--output", gguf, "--format", "gguf", "--quant", "f32"])
+        try merge(["--model", base, "--adapter", checkpoint, "--output", folder, "--format", "safetensors", "--dtype", "f32"])
+        XCTAssertEqual(try GGUFFile(path: gguf).tensor("rope_freqs.weight")?.dimensions, [divisors.count])
+        XCTAssertLessThanOrEqual(maxDifference(logits(try DecoderModel(ggufPath: gguf)), expected), 1e-4)
+        XCTAssertLessThanOrEqual(maxDifference(logits(try DecoderModel(huggingFaceFolder: folder)), expected), 1e-4)
+        let rope = try JSONValue(contentsOf: folder + "/config.json")["rope_parameters"]
+        XCTAssertEqual(rope?["rope_type"]?.string, "llama3")
+        XCTAssertEqual(rope?["original_max_position_embeddings"]?.int, original)
+        XCTAssertEqual(rope?["factor"]?.double, Double(factor))
+    }
+
+    /// PiSSA and LoftQ checkpoints merge onto the source weights as their conversion for the
+    /// original base (W + s·(B·A − B0·A0)), which export writes too; LoftQ's own base cannot be
+    /// f32, so without the conversion it was refused. PiSSA onto the trained base keeps the
+    /// residual it trained over.
+    func testPiSSAAndLoftQCheckpointsMergeOntoTheSourceWeights() throws {
+        let base = try writeBaseGGUF()
+        for initialization in ["pissa", "loftq"] {
+            let checkpoint = try writeCheckpoint(settings: ["lora.init=\(initialization)"])
+            let archive = try HDF5Archive(contentsOf: checkpoint)
+            let converted = try PlainLoRAAdapter(checkpoint: archive, source: checkpoint, originalBase: try DecoderModel(ggufPath: base))
+            let model = try DecoderModel(ggufPath: base)
+            _ = try ModelSession.attach(converted, to: model)
+            let expected = logits(model)
+            for format in ["safetensors", "gguf"] {
+                let out = directory + "/merged-\(initialization).\(format)"
+                try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", format, "--dtype", "f32", "--quant", "f32"])
+                let merged = format == "gguf" ? try DecoderModel(ggufPath: out) : try DecoderModel(huggingFaceFolder: out)
+                XCTAssertLessThanOrEqual(maxDifference(logits(merged), expected), 1e-4, "\(initialization) \(format)")
+            }
+            XCTAssertGreaterThan(maxDifference(logits(try DecoderModel(ggufPath: base)), expected), 1e-2, "the adapter must matter")
+        }
     }
 
     func testGGUFGivesTheUnmergedLogitsAndKeepsMetadata() throws {

@@ -42,6 +42,12 @@ final class GGUFArchitectureParityTests: XCTestCase {
             return XCTFail("expected rope_freqs factors, got \(String(describing: model.config.ropeScaling))")
         }
         XCTAssertEqual(factors.count, model.config.headDim / 2)
+        // A merged config.json needs the parameters back: those transformers was given.
+        XCTAssertEqual(model.config.llama3ScalingReproducingFrequencyFactors,
+                       .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 16))
+        var other = model.config
+        other.ropeScaling = .frequencyFactors(factors.map { $0 * 1.01 })
+        XCTAssertNil(other.llama3ScalingReproducingFrequencyFactors, "divisors no Llama 3 parameters give are not guessed")
     }
 
     /// The converter writes Mistral as `llama`, Q/K rows permuted.

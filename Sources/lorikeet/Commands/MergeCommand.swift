@@ -73,7 +73,14 @@ struct MergeCommand: ParsableCommand {
             note("note: a PEFT adapter does not say which quantized base it was trained against; merging onto the source weights")
         }
         let basePath: String? = if case .gguf(let path) = location { path } else { nil }
-        let what = try ModelSession.attachAdapter(adapter, to: loaded, basePath: basePath, basePrecision: onto == .original ? .f32 : nil)
+        let what: String
+        if onto == .original, isCheckpoint, let converted = try loftQConversion(location) {
+            // LoftQ's base is quantized by construction; onto the source weights goes its
+            // conversion to a plain rank-2r adapter (what `export` writes).
+            what = try ModelSession.attach(converted, to: loaded)
+        } else {
+            what = try ModelSession.attachAdapter(adapter, to: loaded, basePath: basePath, basePrecision: onto == .original ? .f32 : nil)
+        }
         let merged = MergedWeights(model: loaded, source: source, entries: entries)
         let provenance = MergeProvenance(baseName: name, license: license,
                                          adapter: "LoRA adapter \((adapter as NSString).lastPathComponent) (\(what)) merged onto the \(onto == .original ? "source weights" : "base it was trained against")")
@@ -94,6 +101,20 @@ struct MergeCommand: ParsableCommand {
                 note("wrote \(output) (\(quant.rawValue); \(merged.adaptedModules.count) projections merged, license \(license)); llama.cpp: llama-cli -m \(output)")
             }
         } catch let e as MergeError { throw CLIError(e.description) } catch let e as FormatError { throw CLIError(e.description) }
+    }
+
+    /// A LoftQ checkpoint as a plain adapter for the original weights (nil for other checkpoints).
+    func loftQConversion(_ location: ModelLocation) throws -> PlainLoRAAdapter? {
+        do {
+            let archive = try HDF5Archive(contentsOf: adapter)
+            guard let yaml = archive.strings["recipe"],
+                  try Recipe(try RecipeDocument(yaml: yaml, source: adapter + " (recipe)")).lora.initialization == .loftq else { return nil }
+            if case .gguf(let path) = location, let expected = archive.strings["base/sha256"], try SHA256.hexDigest(ofFile: path) != expected {
+                throw CLIError("\(path) is not the base \(adapter) was trained on (SHA-256 differs); its LoftQ decomposition is recomputed from that exact base")
+            }
+            return try PlainLoRAAdapter(checkpoint: archive, source: adapter, originalBase: try location.load())
+        } catch let e as FormatError { throw CLIError(e.description) } catch let e as RecipeError { throw CLIError(e.description) }
+        catch let e as TrainingError { throw CLIError(e.description) } catch let e as ModelError { throw CLIError(e.description) }
     }
 
     func isFolder(_ path: String) -> Bool {

@@ -49,5 +49,17 @@ extension ModelSession {
         adapter.setTraining(false)
         return what
     }
+
+    /// Attaches a plain adapter (PEFT names, applied to the weights as loaded), unmerged, in
+    /// evaluation mode.
+    static func attach(_ plain: PlainLoRAAdapter, to model: DecoderModel) throws -> String {
+        do {
+            var rng = RandomGenerator(seed: 0)
+            let adapter = try LoRAAdapter(attachingTo: model, config: plain.lora, rng: &rng)
+            try adapter.load(plain.tensors, source: plain.provenance)
+            adapter.setTraining(false)
+            return "adapter r=\(plain.lora.rank) on \(adapter.layers.count) modules (\(plain.provenance))"
+        } catch { throw CLIError(error.description) }
+    }
 }
 

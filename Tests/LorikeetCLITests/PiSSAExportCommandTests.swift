@@ -1,0 +1,73 @@
+@testable import lorikeet
+import Formats
+import Foundation
+@testable import Models
+import TensorCore
+@testable import Training
+import XCTest
+
+/// `lorikeet export` of a PiSSA checkpoint: the base is rewritten during training, so export
+/// recomputes the initial decomposition from the exact base and writes PEFT's rank-2r
+/// conversion. The checkpoint holds the PiSSA adapter PEFT trained
+/// (TrainingTests/Fixtures/pissa-converted, scripts/fixtures/lora/make_pissa_conversion_goldens.py,
+/// peft 0.21.2); the exported folder, loaded as `generate` loads a PEFT adapter over the
+/// converter-written tiny GGUF, must give the trained PiSSA model's logits as PEFT computed them.
+final class PiSSAExportCommandTests: XCTestCase {
+    static let fixtures = PEFTTrainedAdapterTests.here.deletingLastPathComponent().appendingPathComponent("TrainingTests/Fixtures/pissa-converted").path
+    var directory = ""
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-pissa-export-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    func writeCheckpoint(sha256: String) throws -> String {
+        var document = RecipeDocument()
+        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "quantization.base=f32", "lora.init=pissa"] { try document.override(s) }
+        var archive = HDF5Archive()
+        archive.strings["recipe"] = try Recipe(document).yaml
+        archive.strings["base/name"] = "tiny-llama"
+        archive.strings["base/license"] = "apache-2.0"
+        archive.strings["base/path"] = PEFTTrainedAdapterTests.baseGGUF
+        archive.strings["base/sha256"] = sha256
+        for (name, t) in try SafetensorsFile(path: Self.fixtures + "/trained.safetensors").tensors() {
+            archive.floatArrays["adapter/" + name] = .init(shape: t.shape, values: t.scalars)
+        }
+        let path = directory + "/pissa-\(sha256.prefix(4)).h5"
+        try archive.write(to: path)
+        return path
+    }
+
+    func testExportedPiSSAAdapterGivesTheTrainedModelOverTheOriginalGGUF() throws {
+        let checkpoint = try writeCheckpoint(sha256: try SHA256.hexDigest(ofFile: PEFTTrainedAdapterTests.baseGGUF))
+        let folder = directory + "/peft", gguf = directory + "/lora.gguf"
+        try ExportCommand.parse(["--adapter", checkpoint, "--format", "peft", "--output", folder]).run()
+        try ExportCommand.parse(["--adapter", checkpoint, "--format", "gguf", "--output", gguf]).run()
+
+        let config = try JSONValue(contentsOf: folder + "/adapter_config.json")
+        XCTAssertEqual(config["r"]?.int, 8)
+        XCTAssertEqual(config["lora_alpha"]?.double, 16)
+        let session = try ModelSession(PEFTTrainedAdapterTests.baseGGUF)
+        _ = try session.attachAdapter(folder)
+        let ids = IntTensor(shape: [2, 8], scalars: [1, 17, 42, 5, 88, 3, 60, 9, 95, 0, 12, 12, 33, 71, 2, 40])
+        let logits = noGrad { session.model.logits(ids: ids, positions: .positions(batch: 2, length: 8)) }
+        let trained = try XCTUnwrap(SafetensorsFile(path: Self.fixtures + "/logits.safetensors").tensors()["trained"])
+        XCTAssertLessThanOrEqual(zip(logits.scalars, trained.scalars).map { abs($0 - $1) }.max() ?? .infinity, 1e-4)
+
+        let lora = try GGUFFile(path: gguf)
+        XCTAssertEqual(lora.metadata["adapter.lora.alpha"]?.double, 16)
+        XCTAssertEqual(lora.tensors.count, 28)
+        XCTAssertEqual(lora.tensor("blk.0.attn_q.weight.lora_a")?.dimensions, [32, 8])
+        XCTAssertEqual(lora.tensor("blk.0.attn_q.weight.lora_b")?.dimensions, [8, 32])
+    }
+
+    /// Another base would give another decomposition: refused by hash, naming the file.
+    func testAnotherBaseIsRefused() throws {
+        let checkpoint = try writeCheckpoint(sha256: String(repeating: "0", count: 64))
+        XCTAssertThrowsError(try ExportCommand.parse(["--adapter", checkpoint, "--format", "peft", "--output", directory + "/peft"]).run()) {
+            XCTAssertTrue("\($0)".contains("SHA-256") && "\($0)".contains("model.gguf"), "\($0)")
+        }
+    }
+}
