@@ -11,8 +11,9 @@ public struct EvalMetrics: Sendable, Equatable, Codable {
     /// The trimmed reference occurs somewhere in the trimmed output (the output contains the
     /// reference, not the other way round); implied by `exactMatch`.
     public var contains: Bool
-    /// The trimmed output is one whole JSON text (RFC 8259: any value, so a bare number or
-    /// string counts; nothing may follow it).
+    /// The trimmed output is one whole JSON text by RFC 8259's grammar, strictly (any value, so
+    /// a bare number or string counts; no trailing commas, comments, NaN or single quotes;
+    /// nothing may follow it).
     public var jsonValid: Bool
     /// Tokens generated, the stop token not counted.
     public var tokens: Int
@@ -36,12 +37,6 @@ public struct EvalMetrics: Sendable, Equatable, Codable {
     /// Whether `reference` occurs in `output`; an empty reference occurs in every output.
     public static func contains(_ output: String, _ reference: String) -> Bool {
         reference.isEmpty || output.contains(reference)
-    }
-
-    /// Whether `text` parses whole as one JSON value.
-    public static func isJSON(_ text: String) -> Bool {
-        guard !text.isEmpty else { return false }
-        return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil
     }
 }
 
