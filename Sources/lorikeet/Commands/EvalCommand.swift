@@ -29,12 +29,12 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "With --adapter: evaluate the base model as stored first, then with the adapter, side by side.") var compare = false
     @Flag(help: "Also generate a greedy reply to each example and score it against the reference answer.") var generate = false
     @Option(help: "With --generate: the most tokens per reply.") var maxTokens = 128
-    @Option(help: "Write a report to this file: JSON if it ends in .json, Markdown if .md.") var report: String?
+    @Option(help: "Write a report to this file: JSON if it ends in .json, Markdown if .md (repeatable).") var report: [String] = []
 
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
-        if let report {
-            do { _ = try EvalReport.Format(path: report) } catch { throw ValidationError("\(error)") }
+        for path in report {
+            do { _ = try EvalReport.Format(path: path) } catch { throw ValidationError("\(error)") }
         }
     }
 
@@ -104,13 +104,13 @@ struct EvalCommand: ParsableCommand {
             note(String(format: "[evaluated in %.1f s]", Date().timeIntervalSince(start)))
             var run = EvalReport.Run(label: label, weights: encoding, loss: mean, perplexity: Foundation.exp(mean), lossExamples: dataset.examples.count,
                                      trainedTokens: tokens)
-            if generate { run.means = try generateReplies(into: &summary, what: what) }
+            if generate { run.means = try generateReplies(what) }
             summary.runs.append(run)
             return run
         }
         /// A greedy reply to every prompt, each from an empty cache (so no reply depends on the
         /// examples before it), scored and added to the report's examples.
-        func generateReplies(into report: inout EvalReport, what: String) throws -> EvalMetricMeans {
+        func generateReplies(_ what: String) throws -> EvalMetricMeans {
             let start = Date()
             var metrics: [EvalMetrics] = []
             for (i, example) in prompts.enumerated() {
@@ -118,10 +118,10 @@ struct EvalCommand: ParsableCommand {
                 let reply = try session.reply(to: text, parseSpecial: true, generator: Generator(model: m), maxTokens: maxTokens,
                                               sampling: SamplingOptions(), echo: false)
                 let output = EvalReport.Output(text: reply.text, metrics: EvalMetrics(output: reply.text, reference: example.reference, tokens: reply.generatedTokens))
-                if report.examples.count <= i {
-                    report.examples.append(EvalReport.Example(index: i + 1, line: example.line, prompt: example.userText, reference: example.reference, outputs: []))
+                if summary.examples.count <= i {
+                    summary.examples.append(EvalReport.Example(index: i + 1, line: example.line, prompt: example.userText, reference: example.reference, outputs: []))
                 }
-                report.examples[i].outputs.append(output)
+                summary.examples[i].outputs.append(output)
                 metrics.append(output.metrics)
             }
             let means = EvalMetricMeans(metrics)
@@ -130,11 +130,12 @@ struct EvalCommand: ParsableCommand {
             note(String(format: "[generated in %.1f s, greedy, at most %d tokens each]", Date().timeIntervalSince(start), maxTokens))
             return means
         }
-        /// Writes the report when one was asked for, once every run is done.
+        /// Writes the reports asked for, once every run is done.
         func finish() throws {
-            guard let report else { return }
-            try summary.write(to: report)
-            note("report: \(report)")
+            for path in report {
+                try summary.write(to: path)
+                note("report: \(path)")
+            }
         }
         guard let archive else {
             guard !compare else { throw CLIError("--compare needs --adapter") }
