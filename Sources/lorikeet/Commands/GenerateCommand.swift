@@ -44,17 +44,12 @@ struct GenerateCommand: ParsableCommand {
         let session = try ModelSession(model)
         if let adapter { note(try session.attachAdapter(adapter)) }
         let generator = Generator(model: session.model)
-        // Stop at end-of-sequence and at the template's end-of-turn tokens.
-        var stop = Set([session.tokenizer.eos].compactMap { $0 })
-        for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>"] {
-            if let id = session.tokenizer.specialTokens[marker] { stop.insert(id) }
-        }
         if let prompt {
             var messages: [JinjaValue] = []
             if let system { messages.append(Self.message("system", system)) }
             messages.append(Self.message("user", prompt))
-            let text = noTemplate ? prompt : try render(session, messages)
-            _ = try reply(to: text, parseSpecial: !noTemplate, session: session, generator: generator, stop: stop)
+            let text = noTemplate ? prompt : try session.renderPrompt(messages)
+            _ = try reply(to: text, parseSpecial: !noTemplate, session: session, generator: generator)
             return
         }
         var messages: [JinjaValue] = system.map { [Self.message("system", $0)] } ?? []
@@ -63,7 +58,7 @@ struct GenerateCommand: ParsableCommand {
             FileHandle.standardError.write(Data("> ".utf8))
             guard let line = readLine(), !line.isEmpty else { break }
             messages.append(Self.message("user", line))
-            let answer = try reply(to: try render(session, messages), parseSpecial: true, session: session, generator: generator, stop: stop)
+            let answer = try reply(to: try session.renderPrompt(messages), parseSpecial: true, session: session, generator: generator)
             messages.append(Self.message("assistant", answer))
         }
     }
@@ -72,23 +67,11 @@ struct GenerateCommand: ParsableCommand {
         .dictionary([("role", .string(role)), ("content", .string(content))])
     }
 
-    func render(_ session: ModelSession, _ messages: [JinjaValue]) throws -> String {
-        guard let template = session.template else { throw CLIError("\(session.path) has no chat template; use --no-template to send plain text") }
-        do { return try template.render(messages: messages, addGenerationPrompt: true, variables: session.tokenizer.templateVariables) } catch {
-            throw CLIError(error.description)
-        }
-    }
-
     /// Generates and streams one reply to `text`; returns the reply's text.
-    func reply(to text: String, parseSpecial: Bool, session: ModelSession, generator: Generator, stop: Set<Int32>) throws -> String {
-        let ids: [Int32]
-        do { ids = try session.tokenizer.encode(text, parseSpecial: parseSpecial) } catch { throw CLIError(error.description) }
-        var stream = TextStream(stopStrings: stopStrings)
-        let result = generator.generate(prompt: ids, maxTokens: maxTokens, sampling: sampling, stop: stop) { token in
-            stream.append(session.tokenizer.decodeBytes([token]))
-        }
-        stream.finish()
-        let produced = result.tokens.count - (result.finish == .maxTokens || result.finish == .caller ? 0 : 1)
+    func reply(to text: String, parseSpecial: Bool, session: ModelSession, generator: Generator) throws -> String {
+        let reply = try session.reply(to: text, parseSpecial: parseSpecial, generator: generator, maxTokens: maxTokens, sampling: sampling,
+                                      stopStrings: stopStrings, echo: true)
+        let result = reply.result
         let why: String
         switch result.finish {
         case .stopToken: why = "end of turn"
@@ -97,9 +80,9 @@ struct GenerateCommand: ParsableCommand {
         case .contextFull: why = "context full"
         }
         note(String(format: "[%d prompt tokens (%d prefilled) in %.2f s, %d generated in %.2f s = %.1f tok/s, %@; stopped: %@]",
-                    ids.count, result.prefilled, result.promptSeconds, produced, result.decodeSeconds,
-                    Double(produced) / max(result.decodeSeconds, 1e-9), sampling.isGreedy ? "greedy" : "seed \(seed)", why))
-        return stream.text
+                    reply.promptTokens, result.prefilled, result.promptSeconds, reply.generatedTokens, result.decodeSeconds,
+                    Double(reply.generatedTokens) / max(result.decodeSeconds, 1e-9), sampling.isGreedy ? "greedy" : "seed \(seed)", why))
+        return reply.text
     }
 }
 
@@ -107,10 +90,15 @@ struct GenerateCommand: ParsableCommand {
 /// any text that may be the start of a stop string, which is never printed.
 struct TextStream {
     let stopStrings: [String]
+    /// Whether the text goes to stdout as it comes (false: only collected in `text`).
+    let echo: Bool
     private var pending: [UInt8] = []
     private(set) var text = ""
 
-    init(stopStrings: [String]) { self.stopStrings = stopStrings.filter { !$0.isEmpty } }
+    init(stopStrings: [String], echo: Bool = true) {
+        self.stopStrings = stopStrings.filter { !$0.isEmpty }
+        self.echo = echo
+    }
 
     /// Adds a token's bytes; false once a stop string has appeared.
     mutating func append(_ bytes: [UInt8]) -> Bool {
@@ -145,11 +133,11 @@ struct TextStream {
         emit(Substring(rest))
         text += rest
         pending = []
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        if echo { FileHandle.standardOutput.write(Data("\n".utf8)) }
     }
 
     private func emit(_ s: Substring) {
-        guard !s.isEmpty else { return }
+        guard echo, !s.isEmpty else { return }
         FileHandle.standardOutput.write(Data(s.utf8))
     }
 }
