@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
 # set-up, a release build, the data-prep, a QLoRA fine-tune (100 steps of 4 × 256 tokens),
-# the loss before and after on held-out FOLDOC examples, the loss curves, the adapter merged
-# into a GGUF that llama.cpp/Ollama load, and the base and merged models answering a held-out term.
+# the loss before and after on held-out FOLDOC examples, replies to 10 of them scored in a
+# report, the loss curves, the adapter merged into a GGUF that llama.cpp/Ollama load, and the
+# base and merged models answering a held-out term.
 # QUICKSTART_STEPS=N shortens the run (e.g. 20 for a smoke test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,9 @@ rm -rf "$run"
 $bin train recipes/smollm2-foldoc.yaml --set training.steps="$steps" --output "$run"
 echo "== the same test examples with the adapter"
 $bin eval --model smollm2 --adapter "$(ls "$run"/step-*.h5 | tail -1)" --data data/foldoc/test.jsonl --limit 100
+echo "== 10 held-out terms answered by the base and by base + adapter (greedy), scored against FOLDOC"
+$bin eval --model smollm2 --adapter "$(ls "$run"/step-*.h5 | tail -1)" --data data/foldoc/test.jsonl --limit 10 --compare \
+  --generate --max-tokens 48 --report "$run/eval-report.md" --report "$run/eval-report.json"
 echo "== loss curves"
 $bin plot "$(ls "$run"/step-*.h5 | tail -1)"
 echo "== the adapter merged into the base: a GGUF for llama.cpp and Ollama"
