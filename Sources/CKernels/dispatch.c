@@ -113,3 +113,28 @@ float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count) {
 float lk_dot_f16_f32(const void *h, const float *x, size_t n) {
     LK_DISPATCH(lk_dot_f16_f32_avx512(h, x, n), lk_dot_f16_f32_avx2(h, x, n), lk_dot_f16_f32_scalar(h, x, n))
 }
+
+/// AVX512_BF16 and the ISA limit at AVX-512: the `vdpbf16ps` micro-kernel; otherwise the
+/// portable one (same packing, same products, summed with ordinary multiply-adds).
+static _Atomic int has_avx512bf16 = -1;
+
+int lk_gemm_bf16_native(void) {
+#if defined(__x86_64__)
+    int has = atomic_load_explicit(&has_avx512bf16, memory_order_relaxed);
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+        atomic_store_explicit(&has_avx512bf16, has, memory_order_relaxed);
+    }
+    return has && lk_isa_active() == LK_ISA_AVX512;
+#else
+    return 0;
+#endif
+}
+
+lk_bf16_kernel lk_bf16_kernel_active(void) {
+#if defined(__x86_64__)
+    if (lk_gemm_bf16_native()) return lk_bf16_kernel_avx512bf16;
+#endif
+    return lk_bf16_kernel_generic;
+}

@@ -25,6 +25,31 @@
 LK_DECLARE_VARIANTS(avx2)
 LK_DECLARE_VARIANTS(avx512)
 
+// bf16 GEMM micro-kernels: C[MR, NR] tile = (beta == 0 ? 0 : beta·C) + Σ over kp pairs of the
+// packed A micro-panel [kp][MR] times the packed B micro-panel [kp][NR] (layouts in CKernels.h).
+typedef void (*lk_bf16_kernel)(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
+void lk_bf16_kernel_generic(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
+#if defined(__x86_64__)
+void lk_bf16_kernel_avx512bf16(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
+#endif
+/// The kernel the dispatcher picks (dispatch.c).
+lk_bf16_kernel lk_bf16_kernel_active(void);
+
+/// f32 → bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
+static inline uint32_t lk_bf16_bits(float x) {
+    uint32_t u;
+    __builtin_memcpy(&u, &x, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+static inline float lk_bf16_to_float(uint32_t bits) {
+    uint32_t u = bits << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 // Cephes-style expf: x = n·ln2 + r with ln2 split in two, a degree-5 polynomial in r, and 2^n
 // built in the exponent bits. Relative error ≈ 1e-7; arguments are clamped to ±88.376 (results
 // underflow to 0 below about −87.3 and overflow to +inf above about 88.37).

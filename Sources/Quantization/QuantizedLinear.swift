@@ -5,6 +5,10 @@ import TensorCore
 /// The weight has no gradient slot at all (QLoRA's base is frozen by construction): backward
 /// sends dy·W to the input only, and only when the input needs it. Peak extra memory is one
 /// panel of `panelRows` decoded rows, however large the matrix.
+///
+/// Under `ComputeDType.current == .bf16` (read once per forward; its backward follows the
+/// forward's choice) both products run in `BF16GEMM`: x and each decoded panel rounded to bf16,
+/// f32 accumulation, f32 results.
 public final class QuantizedLinear: LinearLayer {
     public let weight: any QuantizedMatrix
     public let bias: Tensor?  // [O], frozen
@@ -34,13 +38,26 @@ public final class QuantizedLinear: LinearLayer {
             if let bias { for j in 0..<o { out.base[j] += bias.storage.base[j] } }
             return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: out)
         }
-        let panel = TensorStorage(count: min(panelRows, o) * i)
-        for r0 in stride(from: 0, to: o, by: panelRows) {
-            let rn = min(panelRows, o - r0)
-            weight.decodeRows(r0..<(r0 + rn), into: panel.base)
-            // out[:, r0..<r0+rn] = x · panelᵀ
-            gemm(transA: false, transB: true, m: n, n: rn, k: i, a: x.storage.base, lda: i,
-                 b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+        let bf16 = ComputeDType.current == .bf16
+        let panel = TensorStorage(count: min(panelRows, o) * i)  // [panelRows, I]
+        if bf16 {
+            BF16GEMM.withShared { product in
+                product.packA(m: n, k: i, a: x.storage.base, lda: i)  // x packed once for every panel
+                for r0 in stride(from: 0, to: o, by: panelRows) {
+                    let rn = min(panelRows, o - r0)
+                    weight.decodeRows(r0..<(r0 + rn), into: panel.base)
+                    // out[:, r0..<r0+rn] = x · panelᵀ
+                    product.multiply(packedA: n, n: rn, transB: true, b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+                }
+            }
+        } else {
+            for r0 in stride(from: 0, to: o, by: panelRows) {
+                let rn = min(panelRows, o - r0)
+                weight.decodeRows(r0..<(r0 + rn), into: panel.base)
+                // out[:, r0..<r0+rn] = x · panelᵀ
+                gemm(transA: false, transB: true, m: n, n: rn, k: i, a: x.storage.base, lda: i,
+                     b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+            }
         }
         if let bias {
             for row in 0..<n { for j in 0..<o { out.base[row * o + j] += bias.storage.base[j] } }
@@ -53,8 +70,13 @@ public final class QuantizedLinear: LinearLayer {
                 let rn = min(step, o - r0)
                 matrix.decodeRows(r0..<(r0 + rn), into: panel.base)
                 // dx += dy[:, r0..<r0+rn] · panel
-                gemm(transA: false, transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
-                     b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
+                if bf16 {
+                    BF16GEMM.withShared { $0.multiply(transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
+                                                      b: panel.base, ldb: i, beta: 1, c: dx, ldc: i) }
+                } else {
+                    gemm(transA: false, transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
+                         b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
+                }
             }
         }
         return y

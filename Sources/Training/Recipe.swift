@@ -1,6 +1,7 @@
 import Data
 import LoRA
 import Models
+import TensorCore
 
 /// A training run's every setting, typed and checked, read from a `RecipeDocument`.
 /// Defaults follow QLoRA/PEFT practice where they exist (r 16, alpha 32, all-linear, NF4,
@@ -43,6 +44,9 @@ public struct Recipe: Sendable {
         /// Recompute each decoder layer in backward instead of keeping its activations
         /// (one more forward per step; activation memory drops from all layers to one).
         public var gradientCheckpointing: Bool
+        /// What the frozen base's matmuls compute in (training and validation): `f32`, or
+        /// `bf16` (inputs and decoded weights rounded to bf16, f32 accumulation; see ComputeDType).
+        public var computeDType: ComputeDType
     }
 
     public struct OutputSettings: Sendable {
@@ -90,6 +94,7 @@ public struct Recipe: Sendable {
         ("training.batch_size", .int(4)),
         ("training.grad_accumulation", .int(1)),
         ("training.gradient_checkpointing", .bool(true)),
+        ("training.compute_dtype", .string("f32")),
         ("training.learning_rate", .double(2e-4)),
         ("training.schedule", .string("cosine")),
         ("training.warmup_steps", .int(10)),
@@ -208,7 +213,8 @@ public struct Recipe: Sendable {
             evalEvery: try int("training.eval_every"), evalBatches: try int("training.eval_batches"),
             earlyStoppingPatience: try int("training.early_stopping_patience"),
             seed: UInt64(try int("training.seed")), logEvery: try int("training.log_every", min: 1),
-            gradientCheckpointing: try bool("training.gradient_checkpointing"))
+            gradientCheckpointing: try bool("training.gradient_checkpointing"),
+            computeDType: try choice("training.compute_dtype", ComputeDType.self))
         guard training.steps > 0 || training.epochs > 0 else {
             throw .invalidValue(key: "training.steps", value: "0", expected: "a positive step count, or training.epochs > 0")
         }

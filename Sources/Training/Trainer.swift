@@ -105,10 +105,12 @@ public final class Trainer {
         var loss = 0.0
         for batch in batches where batch.trainedTokens > 0 {
             let weight = Float(batch.trainedTokens) / Float(max(trained, 1))
-            let l = try batchLoss(batch)
-            guard l.item.isFinite else { throw .nonFiniteLoss(step: step + 1) }
-            loss += Double(l.item) * Double(weight)
-            accumulator.add(parameters, from: l.scaled(by: weight).backward())
+            try withComputeDType(t.computeDType) { () throws(TrainingError) in
+                let l = try batchLoss(batch)
+                guard l.item.isFinite else { throw .nonFiniteLoss(step: step + 1) }
+                loss += Double(l.item) * Double(weight)
+                accumulator.add(parameters, from: l.scaled(by: weight).backward())
+            }
         }
         let norm = t.maxGradNorm.map { accumulator.clip(maxNorm: $0) } ?? accumulator.globalNorm
         guard norm.isFinite else { throw .nonFiniteLoss(step: step + 1) }
@@ -141,7 +143,9 @@ public final class Trainer {
         if recipe.training.evalBatches > 0 { batches = Array(batches.prefix(recipe.training.evalBatches)) }
         var total = 0.0, tokens = 0
         for batch in batches where batch.trainedTokens > 0 {
-            let l = try noGrad { Result { () throws(TrainingError) -> Tensor in try batchLoss(batch) } }.get()
+            let l = try withComputeDType(recipe.training.computeDType) { () throws(TrainingError) -> Tensor in
+                try noGrad { Result { () throws(TrainingError) -> Tensor in try batchLoss(batch) } }.get()
+            }
             total += Double(l.item) * Double(batch.trainedTokens)
             tokens += batch.trainedTokens
         }

@@ -46,4 +46,40 @@ final class QuantizedLinearTests: XCTestCase {
             assertClose(fused, twin.scalars, atol: 1e-4, rtol: 1e-5, matrix.encodingName)
         }
     }
+
+    /// With bf16 compute, forward and input gradient stay within the bf16 rounding bound of the
+    /// f32 results: x and W each carry a relative rounding error of at most 2⁻⁹, so each product
+    /// errs by at most (2·2⁻⁹ + 2⁻¹⁸)·|x·w| and a sum by 2⁻⁸·Σ|x·w| (f32 summation adds far less).
+    /// Panels of 256 rows with a tail, and an NF4 weight as in training.
+    func testBF16ComputeStaysWithinTheRoundingBoundOfF32() {
+        let w = Fixtures.tensor([600, 96], seed: 12, requiresGrad: false)
+        let layer = QuantizedLinear(weight: NF4Matrix(quantizing: w))
+        let decoded = TensorStorage(count: 600 * 96)
+        layer.weight.decodeRows(0..<600, into: decoded.base)
+        let wd = Tensor(shape: [600, 96], storage: decoded)  // [O, I]
+        let x = Fixtures.tensor([2, 37, 96], seed: 13), g = Fixtures.tensor([2, 37, 600], seed: 14, requiresGrad: false)
+        func run(_ dtype: ComputeDType) -> (y: [Float], dx: [Float]) {
+            withComputeDType(dtype) {
+                let y = layer.forward(x)
+                let grads = (y * g).sum().backward()
+                return (y.scalars, grads[x]?.scalars ?? [])
+            }
+        }
+        let (f, b) = (run(.f32), run(.bf16))
+        let (ax, ag) = (Tensor(shape: [74, 96], scalars: x.scalars.map(abs)), Tensor(shape: [74, 600], scalars: g.scalars.map(abs)))
+        let aw = Tensor(shape: [600, 96], scalars: wd.scalars.map(abs))
+        let yBound = noGrad { ax.matmul(aw, transposeB: true) }.scalars  // Σ|x·w| per output, [74, 600]
+        let dxBound = noGrad { ag.matmul(aw) }.scalars                     // Σ|g·w| per input, [74, 96]
+        for (name, got, want, bound) in [("y", b.y, f.y, yBound), ("dx", b.dx, f.dx, dxBound)] {
+            XCTAssertEqual(got.count, want.count, name)
+            var differs = false
+            for i in want.indices {
+                differs = differs || got[i] != want[i]
+                guard abs(got[i] - want[i]) <= 0x1p-8 * bound[i] + 1e-6 else {
+                    return XCTFail("\(name)[\(i)]: bf16 \(got[i]), f32 \(want[i]), bound \(0x1p-8 * bound[i])")
+                }
+            }
+            XCTAssertTrue(differs, "\(name): bf16 compute gave the f32 result exactly: was it used?")
+        }
+    }
 }

@@ -98,6 +98,45 @@ float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count);
 float lk_dot_f16_f32(const void *h, const float *x, size_t n);
 float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n);
 
+// ---- bf16 GEMM with f32 accumulation ---------------------------------------------------
+// C[M, N] = A[M, K] · op(B) + beta·C, op(B) = B[N, K]ᵀ (trans_b, a linear layer's forward
+// x·Wᵀ) or B[K, N] (its input gradient dy·W). A and B are given in f32 and rounded to bf16
+// (round to nearest even) while packing; products are exact in f32 and summed in f32. On CPUs
+// with AVX512_BF16 the micro-kernel is `vdpbf16ps`, which flushes bf16 subnormal inputs and
+// f32 subnormal results to zero; elsewhere a portable micro-kernel runs on the same packing.
+//
+// Packed layouts (u32 = two bf16, the even-K element in the low half; odd K is padded with 0):
+// A: panels of LK_BF16_MR rows, [⌈M/MR⌉][⌈K/2⌉][MR] u32, rows past M are 0.
+// B: panels of LK_BF16_NR columns of op(B), [⌈N/NR⌉][⌈K/2⌉][NR] u32, columns past N are 0.
+// Packing and the product take panel ranges so that callers can split them over threads;
+// ranges must not overlap between threads running at the same time. beta == 0 never reads C.
+#define LK_BF16_MR 8
+#define LK_BF16_NR 48
+
+/// x rounded to the nearest bf16 (ties to even; NaN stays NaN, overflow goes to ±inf).
+float lk_bf16_round(float x);
+/// 1 when the `vdpbf16ps` micro-kernel is in use (AVX512_BF16 and the ISA limit allows AVX-512).
+int lk_gemm_bf16_native(void);
+/// u32 words of the packed A for [m, k] and of the packed B for n columns and k.
+size_t lk_gemm_bf16_packed_a_words(size_t m, size_t k);
+size_t lk_gemm_bf16_packed_b_words(size_t n, size_t k);
+/// Packs row panels [panel_begin, panel_end) of A[m, k] (row stride lda).
+void lk_gemm_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda,
+                         size_t panel_begin, size_t panel_end, uint32_t *packed);
+/// Packs column panels [panel_begin, panel_end) of op(B) [k, n]: B[n, k] when trans_b, else B[k, n].
+void lk_gemm_bf16_pack_b(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
+                         size_t panel_begin, size_t panel_end, uint32_t *packed);
+/// Rows of C in A's row panels [panel_begin, panel_end): C = packed A · packed B + beta·C.
+void lk_gemm_bf16_packed(size_t m, size_t n, size_t k, const uint32_t *packed_a, const uint32_t *packed_b,
+                         size_t panel_begin, size_t panel_end, float beta, float *c, size_t ldc);
+/// The whole product on the calling thread (packs into memory it allocates and frees).
+/// Returns 0, or -1 when that memory could not be allocated (C is then untouched).
+int lk_gemm_bf16(int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                 const float *b, size_t ldb, float beta, float *c, size_t ldc);
+/// The naive twin: the same bf16-rounded products summed in double, no packing.
+void lk_gemm_bf16_naive(int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                        const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "all-linear or a comma-separated list of module names.") var targets = "all-linear"
     @Option(help: "Base precision: nf4, q8_0, f32.") var base = "nf4"
     @Option(help: "Recompute each layer in backward (on) or keep activations (off).") var checkpointing = "on"
+    @Option(help: "What the frozen base's matmuls compute in: f32 or bf16 (training.compute_dtype).") var compute = "f32"
     @Option(help: "LoRA dropout (0 as in the PEFT peer; the recipe default is 0.05).") var dropout = 0.0
     @Option(help: "Timed steps (after one warm-up step).") var steps = 5
     @Option(help: "Also run ../shared/peers/peft_train_bench.py with MODE=fp32|bf16|nf4, interleaved with ours.") var vsPeft: String?
@@ -39,11 +40,12 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         guard batch > 0, seq > 1, rank > 0, steps > 0, rounds > 0, (0..<1).contains(dropout) else { throw ValidationError("--batch, --seq, --rank, --steps, --rounds must be positive and --dropout in [0, 1)") }
         guard ["on", "off"].contains(checkpointing) else { throw ValidationError("--checkpointing is on or off") }
+        guard ComputeDType(rawValue: compute) != nil else { throw ValidationError("--compute is f32 or bf16") }
         var document = RecipeDocument()
         do {
             for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)", "lora.dropout=\(dropout)",
                       "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
-                      "training.eval_every=0", "training.steps=\(steps + 1)"] { try document.override(s) }
+                      "training.eval_every=0", "training.steps=\(steps + 1)", "training.compute_dtype=\(compute)"] { try document.override(s) }
             try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))
         } catch { throw CLIError(error.description) }
         let recipe: Recipe
@@ -67,8 +69,9 @@ struct BenchTrain: ParsableCommand {
 
         let gemmGFLOPs = Self.sgemmGFLOPs()
         let parameters = Self.baseParameters(decoder)
-        print(String(format: "model %@: %d layers, C=%d, V=%d, %.3f B base parameters; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, threads %d",
-                     name, c.layerCount, c.hiddenSize, c.vocabSize, Double(parameters) / 1e9, base, rank, adapter.layers.count, batch, seq, checkpointing, Parallel.threadCount))
+        print(String(format: "model %@: %d layers, C=%d, V=%d, %.3f B base parameters; %@ base, r=%d on %d modules, batch %d × %d, checkpointing %@, base matmuls %@%@, threads %d",
+                     name, c.layerCount, c.hiddenSize, c.vocabSize, Double(parameters) / 1e9, base, rank, adapter.layers.count, batch, seq, checkpointing,
+                     compute, compute == "bf16" ? (BF16GEMM.isNative ? " (vdpbf16ps)" : " (portable kernel)") : "", Parallel.threadCount))
         if let restingBytes {
             print(String(format: "memory at rest (base encoded, before the adapter): %.1f MiB RSS, %.3f bytes per base parameter",
                          Double(restingBytes) / 1_048_576, Double(restingBytes) / Double(parameters)))
