@@ -195,6 +195,16 @@ struct RotaryRowOrder: QuantizedMatrix {
         headRows = stored.rows / max(heads, 1)
     }
 
+    /// The stored matrix's product in its own row order (whole runs of rows through the block
+    /// kernels), then y permuted: rows one at a time would lose the kernels' shared work.
+    func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { stored in  // [rows], GGUF order
+            guard let storedY = stored.baseAddress else { return }
+            self.stored.matvec(x, into: storedY)
+            for row in 0..<rows { y[row] = storedY[GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)] }
+        }
+    }
+
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         for (k, row) in range.enumerated() {
             let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)
