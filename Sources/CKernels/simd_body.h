@@ -152,13 +152,28 @@ static inline float block_scale(const unsigned char *p) { _Float16 h; __builtin_
 // prefetches a kilobyte ahead in the weight stream, which runs on into the next row.
 #define LK_PREFETCH_BYTES 1024
 
+typedef float vf8 __attribute__((ext_vector_type(8)));
+typedef float vf4 __attribute__((ext_vector_type(4)));
+
+/// A pairwise horizontal sum: a short tree instead of `hsum`'s chain of LK_W dependent adds,
+/// which cost as much as a third of a 576-column row.
+static inline float hsum_tree(vf v) {
+#if LK_W == 16
+    vf8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    vf8 h = v;
+#endif
+    vf4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    return (q.x + q.z) + (q.y + q.w);
+}
+
 /// Σ x[j] over each of `count` 32-float blocks: the m·Σx term of Q4_1 is the same for every
 /// row, so it is summed once per call rather than once per row.
 static inline void block_sums(const float *x, size_t count, float *sums) {
     for (size_t k = 0; k < count; k++, x += 32) {
         vf s = load(x);
         for (int j = LK_W; j < 32; j += LK_W) s += load(x + j);
-        sums[k] = hsum(s);
+        sums[k] = hsum_tree(s);
     }
 }
 
@@ -211,7 +226,7 @@ void LK_FN(lk_matvec_q8_0_f32)(const void *blocks, size_t rows, size_t count, co
             acc1 = vfma(splat(block_scale(b + 34)), q8_block(b + 36, x + 32 * k + 32), acc1);
         }
         if (k < count) { acc0 = vfma(splat(block_scale(b)), q8_block(b + 2, x + 32 * k), acc0); b += 34; }
-        y[r] = hsum(acc0 + acc1);
+        y[r] = hsum_tree(acc0 + acc1);
     }
 }
 
@@ -227,7 +242,7 @@ void LK_FN(lk_matvec_q4_0_f32)(const void *blocks, size_t rows, size_t count, co
             acc1 = vfma(splat(block_scale(b + 18)), nibble_block(b + 20, x + 32 * k + 32, table), acc1);
         }
         if (k < count) { acc0 = vfma(splat(block_scale(b)), nibble_block(b + 2, x + 32 * k, table), acc0); b += 18; }
-        y[r] = hsum(acc0 + acc1);
+        y[r] = hsum_tree(acc0 + acc1);
     }
 }
 
@@ -258,7 +273,7 @@ void LK_FN(lk_matvec_q4_1_f32)(const void *blocks, size_t rows, size_t count, co
                 acc0 = vfma(splat(block_scale(b)), nibble_block(b + 4, xs + 32 * k, table), acc0);
                 m0 += block_scale(b + 2) * sums[k];
             }
-            float part = hsum(acc0 + acc1) + (m0 + m1);
+            float part = hsum_tree(acc0 + acc1) + (m0 + m1);
             y[r] = k0 == 0 ? part : y[r] + part;
         }
     }
