@@ -20,9 +20,8 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
 }
 
 /// Row-major GEMV through OpenBLAS: y[M] = alpha · A[M, N] · x[N] (or Aᵀ · x[M] → y[N] with
-/// `trans`), beta = 0, `lda` the stored row length. The one-query case of `gemm`, which
-/// OpenBLAS's small-matrix GEMM path runs several times slower; `naiveGemm` with a one-column
-/// operand is its twin.
+/// `trans`), beta = 0, `lda` the stored row length: the one-query case of `gemm` (decoding's
+/// attention). `naiveGemm` with a one-column operand is its twin (OpForwardTests).
 @inlinable
 public func gemv(trans: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                  x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
