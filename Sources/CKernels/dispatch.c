@@ -98,16 +98,38 @@ void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dou
                 lk_swiglu_backward_f32_scalar(gate, up, dout, dgate, dup, n))
 }
 
+void lk_matvec_q8_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q8_0_f32_avx512(blocks, rows, count, x, y), lk_matvec_q8_0_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q8_0_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q4_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q4_0_f32_avx512(blocks, rows, count, x, y), lk_matvec_q4_0_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q4_0_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q4_1_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q4_1_f32_avx512(blocks, rows, count, x, y), lk_matvec_q4_1_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q4_1_f32_scalar(blocks, rows, count, x, y))
+}
+
+// One row is a matrix of one row: the single-row dots share the matrix kernels.
 float lk_dot_q8_0_f32(const void *blocks, const float *x, size_t count) {
-    LK_DISPATCH(lk_dot_q8_0_f32_avx512(blocks, x, count), lk_dot_q8_0_f32_avx2(blocks, x, count), lk_dot_q8_0_f32_scalar(blocks, x, count))
+    float y;
+    lk_matvec_q8_0_f32(blocks, 1, count, x, &y);
+    return y;
 }
 
 float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count) {
-    LK_DISPATCH(lk_dot_q4_0_f32_avx512(blocks, x, count), lk_dot_q4_0_f32_avx2(blocks, x, count), lk_dot_q4_0_f32_scalar(blocks, x, count))
+    float y;
+    lk_matvec_q4_0_f32(blocks, 1, count, x, &y);
+    return y;
 }
 
 float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count) {
-    LK_DISPATCH(lk_dot_q4_1_f32_avx512(blocks, x, count), lk_dot_q4_1_f32_avx2(blocks, x, count), lk_dot_q4_1_f32_scalar(blocks, x, count))
+    float y;
+    lk_matvec_q4_1_f32(blocks, 1, count, x, &y);
+    return y;
 }
 
 float lk_dot_f16_f32(const void *h, const float *x, size_t n) {

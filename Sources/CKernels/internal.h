@@ -17,9 +17,9 @@
     void lk_swiglu_f32_##SUFFIX(const float *gate, const float *up, float *out, size_t n);        \
     void lk_swiglu_backward_f32_##SUFFIX(const float *gate, const float *up, const float *dout,   \
                                          float *dgate, float *dup, size_t n);                  \
-    float lk_dot_q8_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
-    float lk_dot_q4_0_f32_##SUFFIX(const void *blocks, const float *x, size_t count);            \
-    float lk_dot_q4_1_f32_##SUFFIX(const void *blocks, const float *x, size_t count);           \
+    void lk_matvec_q8_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q4_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q4_1_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     float lk_dot_f16_f32_##SUFFIX(const void *h, const float *x, size_t n);
 
 LK_DECLARE_VARIANTS(avx2)

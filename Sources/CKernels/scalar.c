@@ -104,6 +104,19 @@ float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count) {
     return total;
 }
 
+// The matrix twins: one row after another through the row twins above.
+void lk_matvec_q8_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    for (size_t r = 0; r < rows; r++) y[r] = lk_dot_q8_0_f32_scalar((const unsigned char *)blocks + r * count * 34, x, count);
+}
+
+void lk_matvec_q4_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    for (size_t r = 0; r < rows; r++) y[r] = lk_dot_q4_0_f32_scalar((const unsigned char *)blocks + r * count * 18, x, count);
+}
+
+void lk_matvec_q4_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    for (size_t r = 0; r < rows; r++) y[r] = lk_dot_q4_1_f32_scalar((const unsigned char *)blocks + r * count * 20, x, count);
+}
+
 float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n) {
     const unsigned char *p = h;
     float s = 0.0f;

@@ -132,13 +132,14 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
     }
 
     /// F16, Q8_0, Q4_0 and Q4_1 rows go through the fused C kernels (a block row is
-    /// columns/32 whole blocks); other types decode first.
+    /// columns/32 whole blocks; the block kernels take the whole run of rows in one call);
+    /// other types decode first.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let kernel: (@convention(c) (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float)?
+        let kernel: (@convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void)?
         switch info.type {
-        case .q8_0: kernel = lk_dot_q8_0_f32
-        case .q4_0: kernel = lk_dot_q4_0_f32
-        case .q4_1: kernel = lk_dot_q4_1_f32
+        case .q8_0: kernel = lk_matvec_q8_0_f32
+        case .q4_0: kernel = lk_matvec_q4_0_f32
+        case .q4_1: kernel = lk_matvec_q4_1_f32
         default: kernel = nil
         }
         if info.type == .f16, let base = file.bytes(of: info).baseAddress {
@@ -150,7 +151,7 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
             return defaultDotRows(range, with: x, into: y)
         }
         let blocks = columns / 32, rowBytes = blocks * geometry.bytes
-        for (i, row) in range.enumerated() { y[i] = kernel(base + row * rowBytes, x, blocks) }
+        kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, y)
     }
 }
 
@@ -192,6 +193,16 @@ struct RotaryRowOrder: QuantizedMatrix {
     init(_ stored: any QuantizedMatrix, heads: Int) {
         self.stored = stored
         headRows = stored.rows / max(heads, 1)
+    }
+
+    /// The stored matrix's product in its own row order (whole runs of rows through the block
+    /// kernels), then y permuted: rows one at a time would lose the kernels' shared work.
+    func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { stored in  // [rows], GGUF order
+            guard let storedY = stored.baseAddress else { return }
+            self.stored.matvec(x, into: storedY)
+            for row in 0..<rows { y[row] = storedY[GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)] }
+        }
     }
 
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {

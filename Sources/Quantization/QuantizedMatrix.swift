@@ -18,6 +18,10 @@ public protocol QuantizedMatrix: Sendable {
     /// y[i] = row(range.lowerBound + i) · x for each row in `range` (x: [columns]). Encodings
     /// with a fused kernel read their blocks directly; the default decodes a few rows at a time.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>)
+    /// y = W·x over all rows (x: [columns], y: [rows]). The default splits `dotRows` over the
+    /// cores; a view that reorders another matrix's rows multiplies the stored order in one
+    /// piece and reorders y.
+    func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>)
 }
 
 /// Plain Float32 rows: the identity encoding (base precision `f32`, and the naive twin that

@@ -6,16 +6,21 @@ import XCTest
 final class BlockDotTests: XCTestCase {
     typealias Dot = (UnsafeRawPointer?, UnsafePointer<Float>?, Int) -> Float
     typealias Decode = (UnsafeRawPointer?, Int, UnsafeMutablePointer<Float>?) -> Void
+    typealias Matvec = (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
 
     struct Kind {
         let name: String, blockBytes: Int, scaleCount: Int
         let dot: Dot, twin: Dot, decode: Decode
+        let matvec: Matvec, matvecTwin: Matvec
     }
 
     var kinds: [Kind] { [
-        Kind(name: "q8_0", blockBytes: 34, scaleCount: 1, dot: lk_dot_q8_0_f32, twin: lk_dot_q8_0_f32_scalar, decode: lk_dequant_q8_0),
-        Kind(name: "q4_0", blockBytes: 18, scaleCount: 1, dot: lk_dot_q4_0_f32, twin: lk_dot_q4_0_f32_scalar, decode: lk_dequant_q4_0),
-        Kind(name: "q4_1", blockBytes: 20, scaleCount: 2, dot: lk_dot_q4_1_f32, twin: lk_dot_q4_1_f32_scalar, decode: lk_dequant_q4_1),
+        Kind(name: "q8_0", blockBytes: 34, scaleCount: 1, dot: lk_dot_q8_0_f32, twin: lk_dot_q8_0_f32_scalar, decode: lk_dequant_q8_0,
+             matvec: lk_matvec_q8_0_f32, matvecTwin: lk_matvec_q8_0_f32_scalar),
+        Kind(name: "q4_0", blockBytes: 18, scaleCount: 1, dot: lk_dot_q4_0_f32, twin: lk_dot_q4_0_f32_scalar, decode: lk_dequant_q4_0,
+             matvec: lk_matvec_q4_0_f32, matvecTwin: lk_matvec_q4_0_f32_scalar),
+        Kind(name: "q4_1", blockBytes: 20, scaleCount: 2, dot: lk_dot_q4_1_f32, twin: lk_dot_q4_1_f32_scalar, decode: lk_dequant_q4_1,
+             matvec: lk_matvec_q4_1_f32, matvecTwin: lk_matvec_q4_1_f32_scalar),
     ] }
 
     /// Random codes with half-precision scales of mixed sign and size (one block's first scale
@@ -69,6 +74,41 @@ final class BlockDotTests: XCTestCase {
                     let fast = w.withUnsafeBytes { kind.dot($0.baseAddress, x, count) }
                     XCTAssertEqual(Double(fast), Double(twin), accuracy: tolerance,
                                    "\(kind.name) \(String(cString: lk_isa_name(level))), \(count) blocks")
+                }
+            }
+        }
+    }
+
+    /// The many-row kernels: every row of every instruction set against the twin, the twin
+    /// against decode-then-dot in Double; odd row counts, one-block rows, and rows longer than
+    /// the 64-block segments over which Q4_1 sums x once.
+    func testMatvecRowsEqualTwinsAndDecodeThenDot() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for kind in kinds {
+            for (rows, count) in [(0, 3), (2, 0), (1, 1), (3, 1), (5, 2), (7, 18), (4, 63), (3, 64), (3, 65), (2, 129)] {
+                let w = blocks(kind, count: rows * count, seed: UInt64(rows * 1000 + count) &+ UInt64(kind.blockBytes))
+                let x = inputs(32 * count, seed: UInt64(count) + 5)
+                var decoded = [Float](repeating: 0, count: 32 * count * rows)
+                w.withUnsafeBytes { kind.decode($0.baseAddress, rows * count, &decoded) }
+                var twin = [Float](repeating: .nan, count: rows)
+                w.withUnsafeBytes { kind.matvecTwin($0.baseAddress, rows, count, x, &twin) }
+                var tolerances: [Double] = []
+                for r in 0..<rows {
+                    let row = decoded[(r * 32 * count)..<((r + 1) * 32 * count)]
+                    let exact = zip(row, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let magnitude = zip(row, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    tolerances.append(1e-5 * magnitude + 1e-30)
+                    XCTAssertEqual(Double(twin[r]), exact, accuracy: tolerances[r], "\(kind.name) twin, row \(r) of \(rows)×\(count) blocks")
+                }
+                for level in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] where level.rawValue <= lk_isa_detected().rawValue {
+                    _ = lk_isa_set_limit(level)
+                    var fast = [Float](repeating: .nan, count: rows + 1)  // one past the end must stay untouched
+                    w.withUnsafeBytes { kind.matvec($0.baseAddress, rows, count, x, &fast) }
+                    for r in 0..<rows {
+                        XCTAssertEqual(Double(fast[r]), Double(twin[r]), accuracy: tolerances[r],
+                                       "\(kind.name) \(String(cString: lk_isa_name(level))), row \(r) of \(rows)×\(count) blocks")
+                    }
+                    XCTAssertTrue(fast[rows].isNaN, "\(kind.name) \(String(cString: lk_isa_name(level))) wrote past \(rows) rows")
                 }
             }
         }

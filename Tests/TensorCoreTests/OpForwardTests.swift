@@ -24,6 +24,25 @@ final class OpForwardTests: XCTestCase {
         }
     }
 
+    /// gemv on rows `lda` apart (a head inside [T, G, D]), both orientations, against naiveGemm
+    /// with a one-column operand.
+    func testGemvMatchesNaiveTwinOnStridedRows() {
+        for (m, n) in [(1, 1), (3, 5), (17, 64), (130, 33)] {
+            let lda = n + 3
+            let a = Fixtures.tensor([m, lda], seed: 6, requiresGrad: false)
+            for trans in [false, true] {
+                let (rowsOut, inner) = trans ? (n, m) : (m, n)
+                let x = Fixtures.tensor([inner], seed: 7, requiresGrad: false)
+                let fast = Tensor(shape: [rowsOut], scalars: [Float](repeating: .nan, count: rowsOut))
+                let slow = Tensor(shape: [rowsOut], scalars: [Float](repeating: 0, count: rowsOut))
+                gemv(trans: trans, m: m, n: n, alpha: 0.5, a: a.storage.base, lda: lda, x: x.storage.base, y: fast.storage.base)
+                naiveGemm(transA: trans, transB: false, m: rowsOut, n: 1, k: inner, alpha: 0.5, a: a.storage.base, lda: lda,
+                          b: x.storage.base, ldb: 1, beta: 0, c: slow.storage.base, ldc: 1)
+                assertClose(fast.scalars, slow.scalars, atol: 1e-5, rtol: 1e-5, "gemv \(m)×\(n) trans \(trans)")
+            }
+        }
+    }
+
     func testMatmulMatchesNaive() {
         let a = Fixtures.tensor([2, 3, 5], seed: 4), b = Fixtures.tensor([5, 4], seed: 5)
         let c = a.matmul(b)

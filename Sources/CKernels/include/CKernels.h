@@ -94,6 +94,16 @@ float lk_dot_q4_0_f32(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_0_f32_scalar(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_1_f32(const void *blocks, const float *x, size_t count);
 float lk_dot_q4_1_f32_scalar(const void *blocks, const float *x, size_t count);
+/// y[r] = (row r) · x for `rows` consecutive rows of `count` blocks each (x: [32·count],
+/// y: [rows]): the decode-time matrix-vector product, one call per run of rows so that what
+/// does not depend on the row (Q4_1's per-block Σx) is computed once. Same arithmetic as the
+/// row dots above up to float reassociation; the `_scalar` twins call the row twins row by row.
+void lk_matvec_q8_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q8_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_1_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
 /// sum(h[i] · x[i]) over `n` IEEE half-precision weights (F16 tensors), converted exactly.
 float lk_dot_f16_f32(const void *h, const float *x, size_t n);
 float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n);

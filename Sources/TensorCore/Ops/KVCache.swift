@@ -63,6 +63,10 @@ public final class KVCache {
         (values[layer].base + past * kvRow).update(from: v.storage.base, count: tn * kvRow)
         let (pk, pv, pq) = (UnsafePointer(keys[layer].base), UnsafePointer(values[layer].base), UnsafePointer(q.storage.base))
         let out = TensorStorage(count: q.count)
+        if tn == 1 {
+            attendOne(q: pq, keys: pk, values: pv, total: total, heads: h, options: options, into: out.base)
+            return Tensor(shape: q.shape, storage: out)
+        }
 
         // One head at a time: scores [Tn, total] = scale · Q_h · K_gᵀ, masked, softmax, · V_g.
         func head(_ hi: Int, _ s: UnsafeMutablePointer<Float>) {
@@ -94,5 +98,27 @@ public final class KVCache {
             for hi in 0..<h { head(hi, scratch.base) }
         }
         return Tensor(shape: q.shape, storage: out)
+    }
+
+    /// One new position (decoding): per head, scores [total] = scale · K_g·q_h and out_h = V_gᵀ·p
+    /// as two GEMVs, heads spread over the spinning pool (a few µs each; Dispatch's fork and
+    /// join cost more than the head). Same masking and softmax as the general path above, which
+    /// KVCacheParityTests compares it with through a full forward.
+    private func attendOne(q: UnsafePointer<Float>, keys pk: UnsafePointer<Float>, values pv: UnsafePointer<Float>,
+                           total: Int, heads h: Int, options: AttentionOptions, into out: UnsafeMutablePointer<Float>) {
+        let (d, g) = (headDim, kvHeads), kvRow = g * d, position = total - 1
+        let lo = options.window.map { max(0, position - $0 + 1) } ?? 0, n = position - lo + 1
+        let scratch = TensorStorage(count: h * n)  // [H, n] scores, then probabilities
+        Parallel.singleThreadedBLAS {
+            SpinPool.shared.run(chunks: h) { hi in
+                let gi = hi / (h / g), s = scratch.base + hi * n
+                gemv(trans: false, m: n, n: d, alpha: options.scale, a: pk + lo * kvRow + gi * d, lda: kvRow, x: q + hi * d, y: s)
+                if let cap = options.softcap { for j in 0..<n { s[j] = cap * Foundation.tanh(s[j] / cap) } }
+                let m = lk_max_f32(s, n)
+                let inv = 1 / lk_exp_shift_sum_f32(s, m, s, n)
+                for j in 0..<n { s[j] *= inv }
+                gemv(trans: true, m: n, n: d, a: pv + lo * kvRow + gi * d, lda: kvRow, x: s, y: out + hi * d)
+            }
+        }
     }
 }

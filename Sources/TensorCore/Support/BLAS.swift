@@ -19,6 +19,19 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// Row-major GEMV through OpenBLAS: y[M] = alpha · A[M, N] · x[N] (or Aᵀ · x[M] → y[N] with
+/// `trans`), beta = 0, `lda` the stored row length: the one-query case of `gemm` (decoding's
+/// attention). `naiveGemm` with a one-column operand is its twin (OpForwardTests).
+@inlinable
+public func gemv(trans: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                 x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    guard m > 0, n > 0 else {
+        y.update(repeating: 0, count: trans ? n : m)
+        return
+    }
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, 0, y, 1)
+}
+
 /// The obviously-right twin of `gemm`, accumulating in Double; tests compare the two.
 public func naiveGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
