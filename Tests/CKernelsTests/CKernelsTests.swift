@@ -8,15 +8,7 @@ final class CKernelsTests: XCTestCase {
 
     /// Seeded values in [-scale, scale].
     func values(_ n: Int, seed: UInt64, scale: Float = 4) -> [Float] {
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        return (0..<n).map { _ in
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return (Float(z >> 40) / Float(1 << 24) * 2 - 1) * scale
-        }
+        seededValues(n, seed: seed, scale: scale)
     }
 
     /// Runs `body` once per instruction set this CPU supports, restoring the default after.
