@@ -24,6 +24,28 @@ final class OpForwardTests: XCTestCase {
         }
     }
 
+    /// Products large enough to be cut into row or column blocks over the pool: every block
+    /// lands where it belongs (padded strides, all transposes), padding columns stay untouched.
+    func testGemmSplitOverThePoolMatchesNaiveTwin() {
+        for (m, n, k) in [(300, 70, 129), (70, 300, 129), (1024, 16, 576), (16, 576, 1024)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let (lda, ldb, ldc) = ((transA ? m : k) + 3, (transB ? k : n) + 5, n + 2)
+                    let a = Fixtures.tensor([transA ? k : m, lda], seed: 1, requiresGrad: false)
+                    let b = Fixtures.tensor([transB ? n : k, ldb], seed: 2, requiresGrad: false)
+                    let fast = Fixtures.tensor([m, ldc], seed: 3, requiresGrad: false)
+                    let slow = Tensor(shape: [m, ldc], scalars: fast.scalars)
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a.storage.base, lda: lda,
+                         b: b.storage.base, ldb: ldb, beta: 0.25, c: fast.storage.base, ldc: ldc)
+                    naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a.storage.base, lda: lda,
+                              b: b.storage.base, ldb: ldb, beta: 0.25, c: slow.storage.base, ldc: ldc)
+                    assertClose(fast.scalars, slow.scalars, atol: 1e-4, rtol: 1e-5, "gemm \(m)×\(n)×\(k) tA \(transA) tB \(transB)")
+                    for row in 0..<m { for j in n..<ldc { XCTAssertEqual(fast.scalars[row * ldc + j], slow.scalars[row * ldc + j]) } }
+                }
+            }
+        }
+    }
+
     /// gemv on rows `lda` apart (a head inside [T, G, D]), both orientations, against naiveGemm
     /// with a one-column operand.
     func testGemvMatchesNaiveTwinOnStridedRows() {

@@ -3,7 +3,11 @@ import CBLAS
 /// Row-major GEMM through OpenBLAS: C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C.
 /// `lda`, `ldb`, `ldc` are the row lengths of the matrices as stored (so a head inside a
 /// [T, H, D] tensor is addressed with lda = H·D and no copy).
-@inlinable
+///
+/// OpenBLAS itself runs single-threaded (`Parallel.blasThreads`); a product large enough to
+/// share is cut into row (or column) blocks of C that `SpinPool`'s threads claim, one OpenBLAS
+/// call each. One pool then owns the cores: OpenBLAS's own workers used to spin in
+/// `sched_yield` between products while the pool's did the same between its jobs.
 public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -15,6 +19,31 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
         }
         return
     }
+    _ = Parallel.blasThreads
+    let threads = SpinPool.shared.threads
+    // Blocks are whole multiples of 64 rows/columns (the micro-kernels' tiles divide 64), and
+    // only products of a few MFLOP are shared: below that the hand-off costs more than it saves.
+    let rowBlocks = m >= n ? min(threads, m / 64) : 1
+    let columnBlocks = m < n ? min(threads, n / 64) : 1
+    let blocks = rowBlocks * columnBlocks
+    guard blocks > 1, m * n * k >= 1 << 20 else {
+        return sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+    SpinPool.shared.run(chunks: blocks) { block in
+        if rowBlocks > 1 {
+            let lo = (m / 64) * block / blocks * 64, hi = block == blocks - 1 ? m : (m / 64) * (block + 1) / blocks * 64
+            sgemm(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+        } else {
+            let lo = (n / 64) * block / blocks * 64, hi = block == blocks - 1 ? n : (n / 64) * (block + 1) / blocks * 64
+            sgemm(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+        }
+    }
+}
+
+@inline(__always)
+private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                   _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }

@@ -1,13 +1,12 @@
-import Dispatch
 import Foundation
 import CBLAS
 
-/// The engine's own thread pool policy.
+/// The engine's thread policy: one pool owns the cores.
 ///
-/// GEMMs run on OpenBLAS's threads; the engine's loops (attention, norms, elementwise) run
-/// on Dispatch's pool. The two never run at the same time (ops execute one after another),
-/// and code that calls BLAS from inside a parallel region wraps it in `singleThreadedBLAS`,
-/// so the cores are never oversubscribed.
+/// Everything parallel runs on `SpinPool` (GEMMs cut into blocks, attention, norms,
+/// elementwise loops), and OpenBLAS runs single-threaded inside its jobs. With OpenBLAS's
+/// own threads and a second pool both waiting in `sched_yield` between their jobs, a 2-core
+/// training step spent ~15% of its time switching between spinning threads.
 public enum Parallel {
     /// Worker count: `LORIKEET_THREADS` if set, else the number of active cores.
     public static let threadCount: Int = {
@@ -18,19 +17,15 @@ public enum Parallel {
 
     /// Runs `body` over disjoint chunks covering `0..<count`, on up to `threadCount` threads.
     /// Chunks hold at least `minChunk` items so that tiny loops stay on the calling thread.
-    /// `body` must only write memory owned by its chunk: that is what makes the unchecked
-    /// Sendable wrapper below sound.
+    /// `body` must only write memory owned by its chunk.
     @inlinable
     public static func forChunks(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threadCount, max(1, count / max(1, minChunk)))
         if chunks == 1 { body(0..<count); return }
-        withoutActuallyEscaping(body) { escapable in
-            let work = UncheckedSendable(escapable)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = count * c / chunks, hi = count * (c + 1) / chunks
-                if lo < hi { work.value(lo..<hi) }
-            }
+        SpinPool.shared.run(chunks: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
         }
     }
 
@@ -40,32 +35,26 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         if threadCount == 1 || count == 1 { for i in 0..<count { body(i) }; return }
-        withoutActuallyEscaping(body) { escapable in
-            let work = UncheckedSendable(escapable)
-            DispatchQueue.concurrentPerform(iterations: count) { i in work.value(i) }
-        }
+        SpinPool.shared.run(chunks: count, body)
     }
 
-    /// Runs `body` with OpenBLAS limited to one thread, for BLAS calls made from inside a
-    /// parallel region; restores the previous setting.
+    /// Runs `body`; OpenBLAS is single-threaded anyway (`blasThreads`), so BLAS calls made
+    /// inside a parallel region never oversubscribe. Kept as the marker of such regions.
     @inlinable
     public static func singleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(previous) }
+        _ = blasThreads
         return try body()
     }
 
-    /// Sets OpenBLAS's thread count to the engine's (called once when the engine starts).
-    public static func configureBLAS() {
-        openblas_set_num_threads(Int32(threadCount))
-    }
-}
+    /// OpenBLAS's thread count, set to one the first time the engine multiplies (`gemm` and
+    /// `configureBLAS` touch it): its parallelism comes from `SpinPool` instead.
+    public static let blasThreads: Int32 = {
+        openblas_set_num_threads(1)
+        return 1
+    }()
 
-/// Lets a non-Sendable value cross into Dispatch's worker threads. Only `Parallel` uses it,
-/// under the disjoint-writes contract documented there.
-@usableFromInline
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    @usableFromInline let value: Value
-    @usableFromInline init(_ value: Value) { self.value = value }
+    /// Fixes OpenBLAS's threading before the first product (called once when the CLI starts).
+    public static func configureBLAS() {
+        _ = blasThreads
+    }
 }
