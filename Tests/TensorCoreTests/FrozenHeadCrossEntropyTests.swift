@@ -25,8 +25,15 @@ final class FrozenHeadCrossEntropyTests: XCTestCase {
         let g2 = frozen.backward()
         XCTAssertEqual(dense.item, frozen.item, accuracy: 1e-6)
         assertClose(try XCTUnwrap(g2[h2]), try XCTUnwrap(g1[h1]).scalars, atol: 1e-6)
-        // Each vocabulary chunk decoded once in forward and once in backward.
-        XCTAssertEqual(decoded, [0..<10, 10..<20, 20..<30, 30..<37, 0..<10, 10..<20, 20..<30, 30..<37])
+        // Each vocabulary chunk decoded once: the input gradient is accumulated in forward.
+        XCTAssertEqual(decoded, [0..<10, 10..<20, 20..<30, 30..<37])
+        // A seed other than 1 (a loss scaled before backward) scales that gradient.
+        let h3 = h1.detached(requiresGrad: true)
+        let halved = Tensor.linearCrossEntropy(hidden: h3, frozenVocabulary: v, decodeRows: { range, destination in
+            destination.update(from: base + range.lowerBound * c, count: range.count * c)
+        }, targets: targets, chunking: chunking).scaled(by: 0.5)
+        let g3 = halved.backward()
+        assertClose(try XCTUnwrap(g3[h3]), try XCTUnwrap(g1[h1]).scalars.map { 0.5 * $0 }, atol: 1e-6)
     }
 
     /// Gemma 2's soft-capped head: the value is the naive capped loss, the gradient finite

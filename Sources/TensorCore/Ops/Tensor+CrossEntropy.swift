@@ -70,9 +70,17 @@ extension Tensor {
         for (r, n) in rows.enumerated() { (gathered.base + r * c).update(from: hidden.storage.base + n * c, count: c) }
 
         let lse = TensorStorage(count: trained)  // per trained row, kept for backward
+        // Over a frozen head the input gradient is accumulated during this very pass, the way
+        // attention accumulates its output: Σ_v exp(z_v − running max)·w_v per row, rescaled
+        // when the max moves, and the target's w_t apart. Backward then needs no logits at all
+        // (two head GEMMs per chunk in all instead of three).
+        let fused = weight == nil && GradMode.isEnabled && hidden.requiresGrad && trained > 0
+        let expected = fused ? TensorStorage(count: trained * c, zeroed: true) : nil    // [Nt, C] Σ exp·w
+        let targetRows = fused ? TensorStorage(count: trained * c, zeroed: true) : nil  // [Nt, C] f·w_target
         var total = 0.0
+        let runSum = TensorStorage(count: trained, zeroed: true)
         if trained > 0 {
-            let runMax = TensorStorage(count: trained), runSum = TensorStorage(count: trained, zeroed: true)
+            let runMax = TensorStorage(count: trained)
             let targetLogit = TensorStorage(count: trained)
             runMax.base.update(repeating: -.infinity, count: trained)
             forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
@@ -85,16 +93,43 @@ extension Tensor {
                         let oldMax = runMax.base[gr]
                         let newMax = max(oldMax, m)
                         let rescale: Float = oldMax == -.infinity ? 0 : Foundation.exp(oldMax - newMax)
-                        // exp_shift_sum writes its exponentials; the logits chunk is not needed afterwards.
-                        runSum.base[gr] = runSum.base[gr] * rescale + lk_exp_shift_sum_f32(row, newMax, row, vn)
-                        runMax.base[gr] = newMax
                         let label = labels[gr]
+                        var z: Float = 0
                         if label >= v0 && label < v0 + vn {
-                            // The exponential overwrote the logit: recover it exactly from the hidden row.
-                            let z = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
-                            targetLogit.base[gr] = softcap.map { $0 * Foundation.tanh(z / $0) } ?? z
+                            // Read before the exponentials overwrite the row (recomputed exactly
+                            // from the hidden row, so the loss does not depend on the chunking).
+                            z = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
+                        }
+                        if let expected, let cap = softcap {
+                            // exp(capped − max) into the sum, times d capped / d raw = 1 − tanh² into the row.
+                            if rescale != 1 { for i in 0..<c { expected.base[gr * c + i] *= rescale } }
+                            var sum: Float = 0
+                            for j in 0..<vn {
+                                let e = Foundation.exp(row[j] - newMax), t = row[j] / cap
+                                sum += e
+                                row[j] = e * (1 - t * t)
+                            }
+                            runSum.base[gr] = runSum.base[gr] * rescale + sum
+                        } else {
+                            if let expected, rescale != 1 { for i in 0..<c { expected.base[gr * c + i] *= rescale } }
+                            // exp_shift_sum writes its exponentials; the logits chunk is not needed afterwards.
+                            runSum.base[gr] = runSum.base[gr] * rescale + lk_exp_shift_sum_f32(row, newMax, row, vn)
+                        }
+                        runMax.base[gr] = newMax
+                        if label >= v0 && label < v0 + vn {
+                            let capped = softcap.map { $0 * Foundation.tanh(z / $0) } ?? z
+                            targetLogit.base[gr] = capped
+                            if let targetRows {
+                                let t = softcap.map { capped / $0 } ?? 0
+                                let f = 1 - t * t
+                                for i in 0..<c { targetRows.base[gr * c + i] = f * panel[(label - v0) * c + i] }
+                            }
                         }
                     }
+                }
+                if let expected {  // Σ exp·w [rn, C] += p [rn, vn] · W [vn, C]
+                    gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
+                         b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c)
                 }
             }
             for r in 0..<trained {
@@ -110,6 +145,14 @@ extension Tensor {
             let dHidden = ctx.gradient(0), dWeight = weight == nil ? nil : ctx.gradient(1)
             guard dHidden != nil || dWeight != nil else { return }
             let scale = ctx.grad[0] / Float(trained)
+            if let dHidden, let expected, let targetRows {
+                // dh = scale · (Σ softmax·w − f·w_target), from what forward accumulated.
+                for (r, n) in rows.enumerated() {
+                    let inv = scale / runSum.base[r], e = expected.base + r * c, t = targetRows.base + r * c, d = dHidden + n * c
+                    for i in 0..<c { d[i] += inv * e[i] - scale * t[i] }
+                }
+                return
+            }
             let dGathered = dHidden != nil ? TensorStorage(count: trained * c, zeroed: true) : nil
             forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
                          hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
