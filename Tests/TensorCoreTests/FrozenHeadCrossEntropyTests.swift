@@ -56,4 +56,37 @@ final class FrozenHeadCrossEntropyTests: XCTestCase {
         XCTAssertGreaterThan(abs(capped - Double(loss(h, cap: nil).item)), 0.05, "the cap must change the loss here")
         assertGradientsMatch([h], epsilon: 1e-2) { inputs in loss(inputs[0], cap: 2) }
     }
+
+    /// Under `ComputeDType.bf16` the frozen head multiplies bf16-rounded hidden states and
+    /// weights with f32 sums: the loss is the naive loss of the rounded operands, and the input
+    /// gradient stays within bf16's error of the f32 one (and is not it: the path is taken).
+    func testBF16HeadIsTheLossOfRoundedOperands() throws {
+        let (n, c, v) = (11, 40, 53)
+        let weight = Fixtures.tensor([v, c], seed: 7, requiresGrad: false)
+        var targets = Fixtures.ints([n], upper: v, seed: 8)
+        targets.scalars[4] = -1
+        let chunking = CrossEntropyChunking(vocabChunk: 16, rowChunk: 5)
+        let base = weight.storage.base
+        func loss(_ h: Tensor) -> Tensor {
+            Tensor.linearCrossEntropy(hidden: h, frozenVocabulary: v, decodeRows: { range, destination in
+                destination.update(from: base + range.lowerBound * c, count: range.count * c)
+            }, targets: targets, chunking: chunking)
+        }
+        func rounded(_ t: Tensor) -> Tensor {
+            Tensor(shape: t.shape, scalars: t.scalars.map { x in
+                let bits = x.bitPattern
+                return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
+            })
+        }
+        let h32 = Fixtures.tensor([n, c], seed: 9), h16 = h32.detached(requiresGrad: true)
+        let l32 = loss(h32), g32 = try XCTUnwrap(l32.backward()[h32]).scalars
+        let l16 = withComputeDType(.bf16) { loss(h16) }
+        let g16 = try XCTUnwrap(l16.backward()[h16]).scalars
+        let naive = Naive.crossEntropy(hidden: rounded(h32), weight: rounded(weight), targets: targets.scalars)
+        XCTAssertEqual(Double(l16.item), naive, accuracy: 1e-5)
+        XCTAssertGreaterThan(abs(Double(l32.item) - naive), 1e-5, "f32 and bf16 losses must differ here")
+        let largest = g32.map(abs).max() ?? 0
+        XCTAssertNotEqual(g16, g32)
+        for (a, b) in zip(g16, g32) { XCTAssertEqual(a, b, accuracy: 0.02 * largest) }
+    }
 }

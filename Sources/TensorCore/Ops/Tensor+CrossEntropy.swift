@@ -75,6 +75,9 @@ extension Tensor {
         // when the max moves, and the target's w_t apart. Backward then needs no logits at all
         // (two head GEMMs per chunk in all instead of three).
         let fused = weight == nil && GradMode.isEnabled && hidden.requiresGrad && trained > 0
+        // A frozen head's products follow `ComputeDType` (bf16 autocast runs lm_head in bf16 too);
+        // a trainable head stays f32.
+        let bf16 = weight == nil && ComputeDType.current == .bf16
         let expected = fused ? TensorStorage(count: trained * c, zeroed: true) : nil    // [Nt, C] Σ exp·w
         let targetRows = fused ? TensorStorage(count: trained * c, zeroed: true) : nil  // [Nt, C] f·w_target
         var total = 0.0
@@ -83,7 +86,7 @@ extension Tensor {
             let runMax = TensorStorage(count: trained)
             let targetLogit = TensorStorage(count: trained)
             runMax.base.update(repeating: -.infinity, count: trained)
-            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, bf16: bf16,
                          hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
@@ -98,7 +101,8 @@ extension Tensor {
                         if label >= v0 && label < v0 + vn {
                             // Read before the exponentials overwrite the row (recomputed exactly
                             // from the hidden row, so the loss does not depend on the chunking).
-                            z = lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
+                            z = bf16 ? Self.bf16Dot(gathered.base + gr * c, panel + (label - v0) * c, c)
+                                     : lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
                         }
                         if let expected, let cap = softcap {
                             // exp(capped − max) into the sum, times d capped / d raw = 1 − tanh² into the row.
@@ -128,8 +132,13 @@ extension Tensor {
                     }
                 }
                 if let expected {  // Σ exp·w [rn, C] += p [rn, vn] · W [vn, C]
-                    gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
-                         b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c)
+                    if bf16 {
+                        BF16GEMM.withShared { $0.multiply(transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
+                                                          b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c) }
+                    } else {
+                        gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
+                             b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c)
+                    }
                 }
             }
             for r in 0..<trained {
@@ -154,7 +163,7 @@ extension Tensor {
                 return
             }
             let dGathered = dHidden != nil ? TensorStorage(count: trained * c, zeroed: true) : nil
-            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking,
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, bf16: false,
                          hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 // dlogits = scale · (softmax − onehot(target)), in place.
                 Parallel.forChunks(rn, minChunk: 8) { rr in
@@ -193,7 +202,7 @@ extension Tensor {
     /// Calls `body(firstRow, rowCount, firstVocab, vocabCount, weightPanel[vocabCount, C],
     /// logits[rowCount, vocabCount])` for every (vocabulary chunk, row chunk), logits freshly
     /// computed as H · Wᵀ; each vocabulary chunk's weight rows are fetched once.
-    private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking,
+    private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking, bf16: Bool,
                                      hidden: UnsafePointer<Float>, weightRows: (Int, Int) -> UnsafePointer<Float>,
                                      _ body: (Int, Int, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         let rowStep = min(chunking.rowChunk, trained), vocabStep = min(chunking.vocabChunk, vocab)
@@ -203,10 +212,23 @@ extension Tensor {
             let panel = weightRows(v0, vn)
             for r0 in stride(from: 0, to: trained, by: rowStep) {
                 let rn = min(rowStep, trained - r0)
-                gemm(transA: false, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
-                     b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn)
+                if bf16 {
+                    BF16GEMM.withShared { $0.multiply(transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
+                                                      b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn) }
+                } else {
+                    gemm(transA: false, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
+                         b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn)
+                }
                 body(r0, rn, v0, vn, panel, logits.base)
             }
         }
+    }
+
+    /// h·w with both rounded to bf16 and the products summed in f32: the target's logit as the
+    /// bf16 logits GEMM computes it, so the loss does not mix the two precisions.
+    private static func bf16Dot(_ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ c: Int) -> Float {
+        var sum: Float = 0
+        for i in 0..<c { sum += lk_bf16_round(h[i]) * lk_bf16_round(w[i]) }
+        return sum
     }
 }

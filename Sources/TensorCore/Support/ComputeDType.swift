@@ -2,8 +2,9 @@
 ///
 /// `.bf16` rounds a frozen linear layer's input and decoded weight to bf16 and multiplies them
 /// with f32 accumulation (`BF16GEMM`), forward and input gradient, as bf16 autocast does for
-/// Linear layers; everything else (LoRA, norms, attention, the loss, every gradient and every
-/// output) stays f32. A task-local value, so that the choice follows one training step from
+/// Linear layers, and so does the frozen output head's pair of products in the fused loss
+/// (logits, and softmax times the head for the input gradient); everything else (LoRA, norms,
+/// attention, the softmax and loss arithmetic, every gradient and every output) stays f32. A task-local value, so that the choice follows one training step from
 /// its forward through its backward without being threaded through every layer.
 public enum ComputeDType: String, Sendable, CaseIterable {
     case f32, bf16
