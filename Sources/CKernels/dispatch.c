@@ -87,6 +87,18 @@ void lk_gelu_tanh_backward_f32(const float *x, const float *dout, float *dx, siz
                 lk_gelu_tanh_backward_f32_scalar(x, dout, dx, n))
 }
 
+void lk_dropout_f32(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale) {
+    LK_DISPATCH(lk_dropout_f32_avx512(seed, first, x, out, n, threshold, scale),
+                lk_dropout_f32_avx2(seed, first, x, out, n, threshold, scale),
+                lk_dropout_f32_scalar(seed, first, x, out, n, threshold, scale))
+}
+
+void lk_dropout_backward_f32(uint64_t seed, uint64_t first, const float *dy, float *dx, size_t n, uint32_t threshold, float scale) {
+    LK_DISPATCH(lk_dropout_backward_f32_avx512(seed, first, dy, dx, n, threshold, scale),
+                lk_dropout_backward_f32_avx2(seed, first, dy, dx, n, threshold, scale),
+                lk_dropout_backward_f32_scalar(seed, first, dy, dx, n, threshold, scale))
+}
+
 void lk_swiglu_f32(const float *gate, const float *up, float *out, size_t n) {
     LK_DISPATCH(lk_swiglu_f32_avx512(gate, up, out, n), lk_swiglu_f32_avx2(gate, up, out, n),
                 lk_swiglu_f32_scalar(gate, up, out, n))

@@ -20,7 +20,11 @@
     void lk_matvec_q8_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     void lk_matvec_q4_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     void lk_matvec_q4_1_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
-    float lk_dot_f16_f32_##SUFFIX(const void *h, const float *x, size_t n);
+    float lk_dot_f16_f32_##SUFFIX(const void *h, const float *x, size_t n);                      \
+    void lk_dropout_f32_##SUFFIX(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, \
+                                 uint32_t threshold, float scale);                               \
+    void lk_dropout_backward_f32_##SUFFIX(uint64_t seed, uint64_t first, const float *dy, float *dx, \
+                                          size_t n, uint32_t threshold, float scale);
 
 LK_DECLARE_VARIANTS(avx2)
 LK_DECLARE_VARIANTS(avx512)
@@ -34,6 +38,15 @@ void lk_bf16_kernel_avx512bf16(size_t kp, const uint32_t *a, const uint32_t *b, 
 #endif
 /// The kernel the dispatcher picks (dispatch.c).
 lk_bf16_kernel lk_bf16_kernel_active(void);
+
+/// SplitMix64's output for the state that `index` steps of its Weyl sequence reach from
+/// `seed`: the dropout kernels' counter-based random bits.
+static inline uint64_t lk_splitmix64_at(uint64_t seed, uint64_t index) {
+    uint64_t z = seed + (index + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
 
 /// f32 → bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
 static inline uint32_t lk_bf16_bits(float x) {

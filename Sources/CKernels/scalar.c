@@ -65,6 +65,16 @@ void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const flo
     }
 }
 
+void lk_dropout_f32_scalar(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale) {
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint32_t)(lk_splitmix64_at(seed, first + i) >> 40) < threshold ? 0.0f : x[i] * scale;
+}
+
+void lk_dropout_backward_f32_scalar(uint64_t seed, uint64_t first, const float *dy, float *dx, size_t n, uint32_t threshold, float scale) {
+    for (size_t i = 0; i < n; i++)
+        if ((uint32_t)(lk_splitmix64_at(seed, first + i) >> 40) >= threshold) dx[i] += dy[i] * scale;
+}
+
 float lk_dot_q8_0_f32_scalar(const void *blocks, const float *x, size_t count) {
     const unsigned char *b = blocks;
     float total = 0.0f;

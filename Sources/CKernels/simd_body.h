@@ -137,6 +137,37 @@ void LK_FN(lk_swiglu_backward_f32)(const float *gate, const float *up, const flo
     lk_swiglu_backward_f32_scalar(gate + i, up + i, dout + i, dgate ? dgate + i : 0, dup ? dup + i : 0, n - i);
 }
 
+typedef uint64_t vu64 __attribute__((ext_vector_type(LK_W)));
+
+/// lk_splitmix64_at lane-wise for indices first + i + lane; the top 24 bits as ints.
+static inline vi dropout_bits(uint64_t seed, uint64_t first) {
+    vu64 index;
+    for (int l = 0; l < LK_W; l++) index[l] = first + (uint64_t)l + 1;
+    vu64 z = seed + index * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z = z ^ (z >> 31);
+    return __builtin_convertvector(z >> 40, vi);
+}
+
+void LK_FN(lk_dropout_f32)(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vi keep = dropout_bits(seed, first + i) >= (int)threshold;  // lanes all ones where kept
+        store(out + i, (vf)((vi)(load(x + i) * scale) & keep));
+    }
+    lk_dropout_f32_scalar(seed, first + i, x + i, out + i, n - i, threshold, scale);
+}
+
+void LK_FN(lk_dropout_backward_f32)(uint64_t seed, uint64_t first, const float *dy, float *dx, size_t n, uint32_t threshold, float scale) {
+    size_t i = 0;
+    for (; i + LK_W <= n; i += LK_W) {
+        vi keep = dropout_bits(seed, first + i) >= (int)threshold;
+        store(dx + i, load(dx + i) + (vf)((vi)(load(dy + i) * scale) & keep));
+    }
+    lk_dropout_backward_f32_scalar(seed, first + i, dy + i, dx + i, n - i, threshold, scale);
+}
+
 // ---- Fused dot products over ggml blocks: 32 weights a block, LK_W lanes at a time ---------
 typedef unsigned char vu8 __attribute__((ext_vector_type(LK_W)));
 typedef signed char vs8 __attribute__((ext_vector_type(LK_W)));

@@ -143,4 +143,44 @@ final class CKernelsTests: XCTestCase {
         let withNaN: [Float] = [1, .nan, 3] + [Float](repeating: 2, count: 20)
         forEachISA { _ in XCTAssertEqual(lk_max_f32(withNaN, withNaN.count), 3, "NaN elements are skipped") }
     }
+
+    /// Dropout masks: every ISA keeps and drops exactly the elements the scalar twin does, at
+    /// any starting index (threads generate ranges of one mask), and the twin's mask is
+    /// SplitMix64's stream from the seed compared as a 24-bit uniform with p.
+    func testDropoutMatchesTwinAndSplitMixStream() {
+        func splitMix(_ seed: UInt64, _ index: UInt64) -> UInt64 {
+            var z = seed &+ (index &+ 1) &* 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let p: Float = 0.3, scale = 1 / (1 - p), threshold = UInt32((Double(p) * 16_777_216).rounded(.up))
+        let seed: UInt64 = 0xDEAD_BEEF_1234_5678
+        let n = 4099, x = values(n, seed: 3), dy = values(n, seed: 4, scale: 1)
+        var twin = [Float](repeating: .nan, count: n)
+        lk_dropout_f32_scalar(seed, 0, x, &twin, n, threshold, scale)
+        for i in 0..<n {
+            let uniform = Float(splitMix(seed, UInt64(i)) >> 40) * (1.0 / 16_777_216.0)
+            XCTAssertEqual(twin[i], uniform < p ? 0 : x[i] * scale, "element \(i)")
+        }
+        XCTAssertEqual(Double(twin.filter { $0 == 0 }.count) / Double(n), Double(p), accuracy: 0.03)
+        forEachISA { level in
+            for first in [0, 1, 17, 1000] {
+                for count in [0, 1, 15, 16, 17, 33, 1000] where first + count <= n {
+                    var out = [Float](repeating: .nan, count: count)
+                    x.withUnsafeBufferPointer { xs in
+                        out.withUnsafeMutableBufferPointer { lk_dropout_f32(seed, UInt64(first), xs.baseAddress! + first, $0.baseAddress, count, threshold, scale) }
+                    }
+                    XCTAssertEqual(out, Array(twin[first..<(first + count)]), "\(level) forward from \(first), \(count) elements")
+                    var dx = [Float](repeating: 1, count: count), dxTwin = dx
+                    dy.withUnsafeBufferPointer { d in
+                        dx.withUnsafeMutableBufferPointer { lk_dropout_backward_f32(seed, UInt64(first), d.baseAddress! + first, $0.baseAddress, count, threshold, scale) }
+                        dxTwin.withUnsafeMutableBufferPointer { lk_dropout_backward_f32_scalar(seed, UInt64(first), d.baseAddress! + first, $0.baseAddress, count, threshold, scale) }
+                    }
+                    XCTAssertEqual(dx, dxTwin, "\(level) backward from \(first)")
+                    for i in 0..<count { XCTAssertEqual(dx[i], twin[first + i] == 0 ? 1 : 1 + dy[first + i] * scale) }
+                }
+            }
+        }
+    }
 }

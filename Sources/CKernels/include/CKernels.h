@@ -74,6 +74,18 @@ void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dou
 void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const float *dout,
                                    float *dgate, float *dup, size_t n);
 
+// ---- Dropout with counter-based masks -------------------------------------------------
+/// Element i (counted from `first`) is dropped when the top 24 bits of
+/// SplitMix64's output for state seed + (first + i + 1)·0x9E3779B97F4A7C15 are below
+/// `threshold` (⌈p·2²⁴⌉): a stateless mask, so any range can be generated on any thread and
+/// backward regenerates it instead of storing it.
+/// out[i] = dropped ? 0 : x[i]·scale.
+void lk_dropout_f32(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale);
+void lk_dropout_f32_scalar(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale);
+/// dx[i] += dropped ? 0 : dy[i]·scale, with the same mask.
+void lk_dropout_backward_f32(uint64_t seed, uint64_t first, const float *dy, float *dx, size_t n, uint32_t threshold, float scale);
+void lk_dropout_backward_f32_scalar(uint64_t seed, uint64_t first, const float *dy, float *dx, size_t n, uint32_t threshold, float scale);
+
 // ---- ggml block decoding ---------------------------------------------------------------
 /// Decode `blocks` consecutive ggml blocks of 32 weights (Q8_0: 34 bytes, Q4_0: 18, Q4_1: 20)
 /// into 32·blocks floats, with ggml's layout and arithmetic (d·q, or d·q + m for Q4_1). Swift's

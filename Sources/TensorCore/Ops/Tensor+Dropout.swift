@@ -1,18 +1,54 @@
+import CKernels
+
 /// Inverted dropout: zero each element with probability p, scale survivors by 1/(1−p), so
-/// evaluation needs no rescaling. The mask comes from the generator passed in.
+/// evaluation needs no rescaling.
+///
+/// The mask is counter-based (`lk_dropout_f32`): one 64-bit seed drawn from the generator
+/// passed in decides every element, so the generator advances by exactly one draw per call
+/// (what checkpoint rewinds and resumes replay), the mask is generated in parallel and SIMD,
+/// and backward regenerates it instead of keeping a [count] mask alive until then.
 extension Tensor {
     public func dropout(probability p: Float, rng: inout RandomGenerator) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout: probability \(p) not in [0, 1)")
         if p == 0 { return self }
-        let keepScale = 1 / (1 - p)
-        let mask = TensorStorage(count: count)  // 0 or 1/(1−p) per element
-        for i in 0..<count { mask.base[i] = rng.nextUniform() < p ? 0 : keepScale }
+        let mask = DropoutMask(probability: p, seed: rng.next())
         let out = TensorStorage(count: count)
-        for i in 0..<count { out.base[i] = storage.base[i] * mask.base[i] }
+        mask.apply(storage.base, into: out.base, count: count)
         let n = count
         return Tensor.record("dropout", shape: shape, storage: out, inputs: [self]) { ctx in
             guard let dx = ctx.gradient(0) else { return }
-            for i in 0..<n { dx[i] += ctx.grad[i] * mask.base[i] }
+            mask.accumulateGradient(ctx.grad, into: dx, count: n)
+        }
+    }
+}
+
+/// One dropout mask: element i of a tensor is dropped when its counter-based 24-bit uniform
+/// (`lk_dropout_f32`) is below p, exactly as `uniform < p` with a 24-bit uniform in [0, 1).
+public struct DropoutMask: Sendable {
+    public let seed: UInt64
+    /// ⌈p·2²⁴⌉: a 24-bit draw u is dropped when u < threshold (u·2⁻²⁴ < p).
+    let threshold: UInt32
+    /// 1/(1−p), the survivors' scale.
+    public let keepScale: Float
+
+    public init(probability p: Float, seed: UInt64) {
+        precondition(p >= 0 && p < 1, "DropoutMask: probability \(p) not in [0, 1)")
+        self.seed = seed
+        threshold = UInt32((Double(p) * 16_777_216).rounded(.up))
+        keepScale = 1 / (1 - p)
+    }
+
+    /// out = mask ⊙ x · keepScale over `count` elements (out may be x).
+    public func apply(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count, minChunk: 1 << 15) { r in
+            lk_dropout_f32(seed, UInt64(r.lowerBound), x + r.lowerBound, out + r.lowerBound, r.count, threshold, keepScale)
+        }
+    }
+
+    /// dx += mask ⊙ dy · keepScale.
+    public func accumulateGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count, minChunk: 1 << 15) { r in
+            lk_dropout_backward_f32(seed, UInt64(r.lowerBound), dy + r.lowerBound, dx + r.lowerBound, r.count, threshold, keepScale)
         }
     }
 }
