@@ -45,7 +45,6 @@ extension DecoderModel {
             case (.nf4, is NF4Matrix), (.q8_0, is Q8_0Matrix), (.f32, is DenseMatrix): return layer
             default: break
             }
-            let (o, i) = (frozen.weight.rows, frozen.weight.columns)
             do throws(ModelError) {
                 let encoded = try precision.encode(frozen.weight.decoded(), name: name)
                 return QuantizedLinear(weight: encoded, bias: frozen.bias, panelRows: frozen.panelRows)
