@@ -87,6 +87,14 @@ void lk_gelu_tanh_backward_f32(const float *x, const float *dout, float *dx, siz
                 lk_gelu_tanh_backward_f32_scalar(x, dout, dx, n))
 }
 
+void lk_decode_nf4_f32(const uint8_t *packed, size_t first, size_t n, const float *codebook,
+                       const float *scales, float *out) {
+#if defined(__x86_64__)
+    if (lk_isa_active() == LK_ISA_AVX512) { lk_decode_nf4_f32_avx512(packed, first, n, codebook, scales, out); return; }
+#endif
+    lk_decode_nf4_f32_scalar(packed, first, n, codebook, scales, out);
+}
+
 void lk_dropout_f32(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale) {
     LK_DISPATCH(lk_dropout_f32_avx512(seed, first, x, out, n, threshold, scale),
                 lk_dropout_f32_avx2(seed, first, x, out, n, threshold, scale),

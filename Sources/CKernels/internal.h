@@ -39,6 +39,11 @@ void lk_bf16_kernel_avx512bf16(size_t kp, const uint32_t *a, const uint32_t *b, 
 /// The kernel the dispatcher picks (dispatch.c).
 lk_bf16_kernel lk_bf16_kernel_active(void);
 
+#if defined(__x86_64__)
+void lk_decode_nf4_f32_avx512(const uint8_t *packed, size_t first, size_t n, const float *codebook,
+                              const float *scales, float *out);
+#endif
+
 /// SplitMix64's output for the state that `index` steps of its Weyl sequence reach from
 /// `seed`: the dropout kernels' counter-based random bits.
 static inline uint64_t lk_splitmix64_at(uint64_t seed, uint64_t index) {

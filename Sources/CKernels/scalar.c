@@ -65,6 +65,15 @@ void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const flo
     }
 }
 
+void lk_decode_nf4_f32_scalar(const uint8_t *packed, size_t first, size_t n, const float *codebook,
+                              const float *scales, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        const size_t e = first + i;
+        const unsigned code = e & 1 ? packed[e >> 1] & 15u : packed[e >> 1] >> 4;
+        out[i] = codebook[code] * scales[e / 64 - first / 64];
+    }
+}
+
 void lk_dropout_f32_scalar(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, uint32_t threshold, float scale) {
     for (size_t i = 0; i < n; i++)
         out[i] = (uint32_t)(lk_splitmix64_at(seed, first + i) >> 40) < threshold ? 0.0f : x[i] * scale;

@@ -183,4 +183,30 @@ final class CKernelsTests: XCTestCase {
             }
         }
     }
+
+    /// NF4 decoding: every ISA equals the scalar twin for any start (odd, mid-block, mid-byte)
+    /// and length, and the twin reads bitsandbytes' layout (even element in the high nibble,
+    /// one scale per block of 64 counted from the first block the range touches).
+    func testNF4DecodeMatchesTwinAndLayout() {
+        let codebook = values(16, seed: 11, scale: 1)
+        let total = 1000
+        let packed = (0..<(total / 2)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ ($0 >> 3)) }
+        let scales = values(total / 64 + 1, seed: 12, scale: 2)
+        for (first, n) in [(0, 1000), (1, 998), (63, 130), (64, 64), (31, 1), (5, 0), (100, 33), (992, 8)] {
+            let firstBlock = first / 64
+            let localScales = Array(scales[firstBlock...])
+            var twin = [Float](repeating: .nan, count: n)
+            lk_decode_nf4_f32_scalar(packed, first, n, codebook, localScales, &twin)
+            for i in 0..<n {
+                let e = first + i, byte = packed[e / 2]
+                let code = e % 2 == 0 ? Int(byte >> 4) : Int(byte & 15)
+                XCTAssertEqual(twin[i], codebook[code] * scales[e / 64], "twin element \(e)")
+            }
+            forEachISA { level in
+                var out = [Float](repeating: .nan, count: n)
+                lk_decode_nf4_f32(packed, first, n, codebook, localScales, &out)
+                XCTAssertEqual(out, twin, "\(level) from \(first), \(n) elements")
+            }
+        }
+    }
 }

@@ -74,6 +74,16 @@ void lk_swiglu_backward_f32(const float *gate, const float *up, const float *dou
 void lk_swiglu_backward_f32_scalar(const float *gate, const float *up, const float *dout,
                                    float *dgate, float *dup, size_t n);
 
+// ---- NF4 decoding -------------------------------------------------------------------
+/// out[i] = codebook[code(first + i)] · scales[(first + i)/64 − first/64] for i < n, where
+/// code(e) is the high nibble of packed[e/2] for even e and the low nibble for odd e
+/// (bitsandbytes' layout, blocks of 64). `scales` holds the decoded scale of every block the
+/// range touches. NF4Matrix's Swift loop is the twin.
+void lk_decode_nf4_f32(const uint8_t *packed, size_t first, size_t n, const float *codebook,
+                       const float *scales, float *out);
+void lk_decode_nf4_f32_scalar(const uint8_t *packed, size_t first, size_t n, const float *codebook,
+                              const float *scales, float *out);
+
 // ---- Dropout with counter-based masks -------------------------------------------------
 /// Element i (counted from `first`) is dropped when the top 24 bits of
 /// SplitMix64's output for state seed + (first + i + 1)·0x9E3779B97F4A7C15 are below

@@ -1,3 +1,4 @@
+import CKernels
 import TensorCore
 
 /// A weight matrix [rows, columns] in bitsandbytes' NF4 layout: the row-major elements in
@@ -61,19 +62,25 @@ public struct NF4Matrix: QuantizedMatrix {
         decodeElements((range.lowerBound * columns)..<(range.upperBound * columns), into: destination)
     }
 
-    /// Decodes elements `range` of the flattened matrix.
+    /// Decodes elements `range` of the flattened matrix (`lk_decode_nf4_f32`: a codebook
+    /// lookup per nibble times its block's scale), split over the cores: a layer decodes a
+    /// panel before each GEMM, and a serial decode left the other core idle.
     public func decodeElements(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+        guard !range.isEmpty else { return }
+        let firstBlock = range.lowerBound / Self.blockSize
+        let blocks = (range.upperBound - 1) / Self.blockSize - firstBlock + 1
         packed.withUnsafeBufferPointer { bytes in
-            var i = range.lowerBound
-            while i < range.upperBound {
-                let block = i / Self.blockSize
-                let blockEnd = min((block + 1) * Self.blockSize, range.upperBound)
-                let s = scale(ofBlock: block)
-                while i < blockEnd {
-                    let byte = bytes[i >> 1]
-                    let code = (i & 1) == 0 ? byte >> 4 : byte & 0x0F
-                    destination[i - range.lowerBound] = NF4Codebook.values[Int(code)] * s
-                    i += 1
+            NF4Codebook.values.withUnsafeBufferPointer { codebook in
+                guard let bytes = bytes.baseAddress, let codebook = codebook.baseAddress else { return }
+                Parallel.forChunks(blocks, minChunk: 256) { part in
+                    let lo = max(range.lowerBound, (firstBlock + part.lowerBound) * Self.blockSize)
+                    let hi = min(range.upperBound, (firstBlock + part.upperBound) * Self.blockSize)
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: part.count) { scales in
+                        for b in part { scales[b - part.lowerBound] = scale(ofBlock: firstBlock + b) }
+                        if let s = scales.baseAddress {
+                            lk_decode_nf4_f32(bytes, lo, hi - lo, codebook, s, destination + (lo - range.lowerBound))
+                        }
+                    }
                 }
             }
         }
