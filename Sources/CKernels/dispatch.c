@@ -156,6 +156,22 @@ float lk_dot_f16_f32(const void *h, const float *x, size_t n) {
     LK_DISPATCH(lk_dot_f16_f32_avx512(h, x, n), lk_dot_f16_f32_avx2(h, x, n), lk_dot_f16_f32_scalar(h, x, n))
 }
 
+// The bf16 GEMM's packing: AVX-512F or the scalar twin (no AVX2 variant; packing is a small
+// part of the product, and CPUs without AVX-512 run the portable micro-kernel anyway).
+void lk_gemm_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda,
+                         size_t panel_begin, size_t panel_end, uint32_t *packed) {
+    LK_DISPATCH(lk_gemm_bf16_pack_a_avx512(m, k, a, lda, panel_begin, panel_end, packed),
+                lk_gemm_bf16_pack_a_scalar(m, k, a, lda, panel_begin, panel_end, packed),
+                lk_gemm_bf16_pack_a_scalar(m, k, a, lda, panel_begin, panel_end, packed))
+}
+
+void lk_gemm_bf16_pack_b(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
+                         size_t panel_begin, size_t panel_end, uint32_t *packed) {
+    LK_DISPATCH(lk_gemm_bf16_pack_b_avx512(trans_b, n, k, b, ldb, panel_begin, panel_end, packed),
+                lk_gemm_bf16_pack_b_scalar(trans_b, n, k, b, ldb, panel_begin, panel_end, packed),
+                lk_gemm_bf16_pack_b_scalar(trans_b, n, k, b, ldb, panel_begin, panel_end, packed))
+}
+
 /// AVX512_BF16 and the ISA limit at AVX-512: the `vdpbf16ps` micro-kernel; otherwise the
 /// portable one (same packing, same products, summed with ordinary multiply-adds).
 static _Atomic int has_avx512bf16 = -1;

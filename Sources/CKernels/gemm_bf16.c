@@ -1,7 +1,8 @@
-// bf16 GEMM with f32 accumulation: packing into the pair-interleaved layout `vdpbf16ps` reads,
-// the cache-blocked loops around a register-blocked micro-kernel, the portable micro-kernel,
-// and the naive twin. Layouts and contracts: CKernels.h. The AVX512_BF16 micro-kernel lives
-// in simd_avx512bf16.c.
+// bf16 GEMM with f32 accumulation: the scalar twins of the packing into the pair-interleaved
+// layout `vdpbf16ps` reads, the cache-blocked loops around a register-blocked micro-kernel,
+// the portable micro-kernel, and the naive twin. Layouts and contracts: CKernels.h. The
+// AVX512_BF16 micro-kernel lives in simd_avx512bf16.c, the AVX-512F packing in
+// pack_bf16_avx512.c, the packing's dispatch in dispatch.c.
 //
 // Dimension letters: M rows of A and C, N columns of op(B) and C, K the reduction, KP = ⌈K/2⌉
 // bf16 pairs, MR × NR the register tile.
@@ -45,13 +46,13 @@ static void pack_k_contiguous(size_t rows, size_t k, const float *x, size_t ld, 
     }
 }
 
-void lk_gemm_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda,
-                         size_t panel_begin, size_t panel_end, uint32_t *packed) {
+void lk_gemm_bf16_pack_a_scalar(size_t m, size_t k, const float *a, size_t lda,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed) {
     pack_k_contiguous(m, k, a, lda, MR, panel_begin, panel_end, packed);
 }
 
-void lk_gemm_bf16_pack_b(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
-                         size_t panel_begin, size_t panel_end, uint32_t *packed) {
+void lk_gemm_bf16_pack_b_scalar(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed) {
     if (trans_b) {  // B [N, K]: the same transposition as A
         pack_k_contiguous(n, k, b, ldb, NR, panel_begin, panel_end, packed);
         return;

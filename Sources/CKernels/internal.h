@@ -34,6 +34,11 @@ LK_DECLARE_VARIANTS(avx512)
 typedef void (*lk_bf16_kernel)(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
 void lk_bf16_kernel_generic(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
 #if defined(__x86_64__)
+// The packing with AVX-512F (pack_bf16_avx512.c): the same words as the _scalar twins.
+void lk_gemm_bf16_pack_a_avx512(size_t m, size_t k, const float *a, size_t lda,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed);
+void lk_gemm_bf16_pack_b_avx512(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed);
 void lk_bf16_kernel_avx512bf16(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);
 #endif
 /// The kernel the dispatcher picks (dispatch.c).

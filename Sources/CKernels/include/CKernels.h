@@ -158,6 +158,12 @@ void lk_gemm_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda,
 /// Packs column panels [panel_begin, panel_end) of op(B) [k, n]: B[n, k] when trans_b, else B[k, n].
 void lk_gemm_bf16_pack_b(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
                          size_t panel_begin, size_t panel_end, uint32_t *packed);
+/// The packing's scalar twins. The two above dispatch (AVX-512F where the ISA level allows) and
+/// write exactly the same words.
+void lk_gemm_bf16_pack_a_scalar(size_t m, size_t k, const float *a, size_t lda,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed);
+void lk_gemm_bf16_pack_b_scalar(int trans_b, size_t n, size_t k, const float *b, size_t ldb,
+                                size_t panel_begin, size_t panel_end, uint32_t *packed);
 /// Rows of C in A's row panels [panel_begin, panel_end): C = packed A · packed B + beta·C.
 void lk_gemm_bf16_packed(size_t m, size_t n, size_t k, const uint32_t *packed_a, const uint32_t *packed_b,
                          size_t panel_begin, size_t panel_end, float beta, float *c, size_t ldc);
