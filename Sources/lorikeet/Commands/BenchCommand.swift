@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
     )
 }
 
-/// The engine's matmul against raw `cblas_sgemm` on the same shapes, interleaved in one run.
+/// The engine's matmul (OpenBLAS single-threaded, blocks over the engine's pool) against raw
+/// `cblas_sgemm` on OpenBLAS's own threads, same shapes, interleaved in one run.
 struct BenchGemm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
@@ -31,14 +32,13 @@ struct BenchGemm: ParsableCommand {
             return (parts[0], parts[1], parts[2])
         }
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-        print("threads: \(Parallel.threadCount) (OpenBLAS \(openblas_get_num_threads()))   repeats: \(repeats), median times")
+        print("threads: \(Parallel.threadCount) (raw: OpenBLAS's own threads; engine: blocks over its pool)   repeats: \(repeats), median times")
         print("shape M×K×N".padding(toLength: 20, withPad: " ", startingAt: 0) + "  raw GFLOP/s  engine GFLOP/s  engine/raw")
         for (m, k, n) in parsed {
             var rng = RandomGenerator(seed: 1)
             let x = Tensor(uniform: [m, k], rng: &rng), w = Tensor(uniform: [n, k], rng: &rng)
             let rawOut = TensorStorage(count: m * n)
-            func raw() { gemm(transA: false, transB: true, m: m, n: n, k: k, a: x.storage.base, lda: k,
-                              b: w.storage.base, ldb: k, beta: 0, c: rawOut.base, ldc: n) }
+            func raw() { BenchTiming.rawSgemm(m: m, n: n, k: k, a: x.storage.base, b: w.storage.base, c: rawOut.base) }
             func engine() { _ = noGrad { x.matmul(w, transposeB: true) } }
             raw(); engine()  // warm-up: threads spun up, pages touched
             var rawTimes: [Double] = [], engineTimes: [Double] = []

@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import TensorCore
 
@@ -20,6 +21,15 @@ enum BenchTiming {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// C[m, n] = A[m, k] · B[n, k]ᵀ by `cblas_sgemm` with OpenBLAS's own threads (as many as
+    /// the engine's): the raw baseline. The engine keeps OpenBLAS single-threaded and cuts
+    /// products into blocks over its own pool (`gemm`), so this is what that is measured against.
+    static func rawSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        openblas_set_num_threads(Int32(Parallel.threadCount))
+        defer { openblas_set_num_threads(Parallel.blasThreads) }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, c, Int32(n))
     }
 
     /// "peak RSS: …", the line every benchmark ends with.
