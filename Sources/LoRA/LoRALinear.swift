@@ -4,9 +4,12 @@ import TensorCore
 ///
 /// A [r, in] and B [out, r] are the only trainable tensors; the base is never touched and gets
 /// no gradient. Tensor names follow PEFT (`<module>.lora_A.weight`), so saving is a rename-free
-/// write.
+/// write. Over a `FrozenLinear` base (every projection of a loaded model) the whole layer is
+/// one recorded op (LoRALinear+Fused.swift); over any other base it is composed of generic ops.
 public final class LoRALinear: LinearLayer {
     public let base: any LinearLayer
+    /// `base` when it hands out raw products, cast once here rather than on every forward.
+    let frozenBase: (any FrozenLinear)?
     public let a: Tensor  // [r, I]
     public let b: Tensor  // [O, r]
     public let scale: Float
@@ -19,6 +22,7 @@ public final class LoRALinear: LinearLayer {
         precondition(a.rank == 2 && b.rank == 2 && a.shape[1] == base.inputFeatures && b.shape[0] == base.outputFeatures && a.shape[0] == b.shape[1],
                      "LoRALinear: A \(a.shape) and B \(b.shape) do not fit a \(base.inputFeatures)→\(base.outputFeatures) layer")
         self.base = base
+        self.frozenBase = base as? any FrozenLinear
         self.a = a
         self.b = b
         self.scale = scale
@@ -55,6 +59,7 @@ public final class LoRALinear: LinearLayer {
     public var outputFeatures: Int { base.outputFeatures }
 
     public func forward(_ x: Tensor) -> Tensor {  // x [..., I] → [..., O]
+        if let frozenBase, frozenBase.isFrozen { return fusedForward(x, over: frozenBase) }
         let frozen = base.forward(x)
         let dropped = isTraining && dropout > 0 ? x.dropout(probability: dropout, rng: &dropoutRNG) : x
         let update = dropped.matmul(a, transposeB: true).matmul(b, transposeB: true)  // [..., r] → [..., O]

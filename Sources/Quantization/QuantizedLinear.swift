@@ -8,7 +8,10 @@ import TensorCore
 ///
 /// Under `ComputeDType.current == .bf16` (read once per forward; its backward follows the
 /// forward's choice) both products run in `BF16GEMM`: x and each decoded panel rounded to bf16,
-/// f32 accumulation, f32 results.
+/// f32 accumulation, f32 results. A one-row forward is the f32 matvec whatever the dtype.
+///
+/// Both products are `FrozenLinear`'s raw products, so a LoRA layer over this base records one
+/// op for base and adapter together.
 public final class QuantizedLinear: LinearLayer {
     public let weight: any QuantizedMatrix
     public let bias: Tensor?  // [O], frozen
@@ -27,58 +30,70 @@ public final class QuantizedLinear: LinearLayer {
     public var inputFeatures: Int { weight.columns }
     public var outputFeatures: Int { weight.rows }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    public func forward(_ x: Tensor) -> Tensor {  // x [..., I] → [..., O]
         let (o, i) = (weight.rows, weight.columns)
         precondition(x.shape.last == i, "QuantizedLinear: input \(x.shape) does not end in \(i) features")
         let n = x.count / max(i, 1)
+        let compute = ComputeDType.current
         let out = TensorStorage(count: n * o)  // [N, O]
-        if n == 1 && !(GradMode.isEnabled && x.requiresGrad) {
-            // One token while generating: the fused row-by-row product, no panel.
-            weight.matvec(x.storage.base, into: out.base)
-            if let bias { for j in 0..<o { out.base[j] += bias.storage.base[j] } }
-            return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: out)
+        frozenProduct(x.storage.base, rows: n, into: out.base, compute: compute)
+        return Tensor.record("quantized_linear", shape: Array(x.shape.dropLast()) + [o], storage: out, inputs: [x]) { [self] ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            frozenInputGradient(ctx.grad, rows: n, accumulatingInto: dx, compute: compute)
         }
-        let bf16 = ComputeDType.current == .bf16
+    }
+}
+
+extension QuantizedLinear: FrozenLinear {
+    /// One row (a token while generating) takes the fused row-by-row matvec in f32, which reads
+    /// the encoded weight once and decodes no panel; more rows decode W panel by panel.
+    public func frozenProduct(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, compute: ComputeDType) {
+        let (o, i) = (weight.rows, weight.columns)
+        if n == 1 {
+            weight.matvec(x, into: y)
+            if let bias { for j in 0..<o { y[j] += bias.storage.base[j] } }
+            return
+        }
         let panel = TensorStorage(count: min(panelRows, o) * i)  // [panelRows, I]
-        if bf16 {
+        if compute == .bf16 {
             BF16GEMM.withShared { product in
-                product.packA(m: n, k: i, a: x.storage.base, lda: i)  // x packed once for every panel
+                product.packA(m: n, k: i, a: x, lda: i)  // x packed once for every panel
                 for r0 in stride(from: 0, to: o, by: panelRows) {
                     let rn = min(panelRows, o - r0)
                     weight.decodeRows(r0..<(r0 + rn), into: panel.base)
-                    // out[:, r0..<r0+rn] = x · panelᵀ
-                    product.multiply(packedA: n, n: rn, transB: true, b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+                    // y[:, r0..<r0+rn] = x · panelᵀ
+                    product.multiply(packedA: n, n: rn, transB: true, b: panel.base, ldb: i, beta: 0, c: y + r0, ldc: o)
                 }
             }
         } else {
             for r0 in stride(from: 0, to: o, by: panelRows) {
                 let rn = min(panelRows, o - r0)
                 weight.decodeRows(r0..<(r0 + rn), into: panel.base)
-                // out[:, r0..<r0+rn] = x · panelᵀ
-                gemm(transA: false, transB: true, m: n, n: rn, k: i, a: x.storage.base, lda: i,
-                     b: panel.base, ldb: i, beta: 0, c: out.base + r0, ldc: o)
+                // y[:, r0..<r0+rn] = x · panelᵀ
+                gemm(transA: false, transB: true, m: n, n: rn, k: i, a: x, lda: i,
+                     b: panel.base, ldb: i, beta: 0, c: y + r0, ldc: o)
             }
         }
         if let bias {
-            for row in 0..<n { for j in 0..<o { out.base[row * o + j] += bias.storage.base[j] } }
+            for row in 0..<n { for j in 0..<o { y[row * o + j] += bias.storage.base[j] } }
         }
-        let matrix = weight, step = panelRows
-        let y = Tensor.record("quantized_linear", shape: Array(x.shape.dropLast()) + [o], storage: out, inputs: [x]) { ctx in
-            guard let dx = ctx.gradient(0) else { return }
-            let panel = TensorStorage(count: min(step, o) * i)
-            for r0 in stride(from: 0, to: o, by: step) {
-                let rn = min(step, o - r0)
-                matrix.decodeRows(r0..<(r0 + rn), into: panel.base)
-                // dx += dy[:, r0..<r0+rn] · panel
-                if bf16 {
-                    BF16GEMM.withShared { $0.multiply(transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
-                                                      b: panel.base, ldb: i, beta: 1, c: dx, ldc: i) }
-                } else {
-                    gemm(transA: false, transB: false, m: n, n: i, k: rn, a: ctx.grad + r0, lda: o,
-                         b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
-                }
+    }
+
+    public func frozenInputGradient(_ dy: UnsafePointer<Float>, rows n: Int, accumulatingInto dx: UnsafeMutablePointer<Float>,
+                                    compute: ComputeDType) {
+        let (o, i) = (weight.rows, weight.columns)
+        let panel = TensorStorage(count: min(panelRows, o) * i)  // [panelRows, I]
+        for r0 in stride(from: 0, to: o, by: panelRows) {
+            let rn = min(panelRows, o - r0)
+            weight.decodeRows(r0..<(r0 + rn), into: panel.base)
+            // dx += dy[:, r0..<r0+rn] · panel
+            if compute == .bf16 {
+                BF16GEMM.withShared { $0.multiply(transB: false, m: n, n: i, k: rn, a: dy + r0, lda: o,
+                                                  b: panel.base, ldb: i, beta: 1, c: dx, ldc: i) }
+            } else {
+                gemm(transA: false, transB: false, m: n, n: i, k: rn, a: dy + r0, lda: o,
+                     b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
             }
         }
-        return y
     }
 }
