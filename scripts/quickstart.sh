@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (SmolLM2-135M-Instruct + FOLDOC), from a fresh machine:
-# set-up, a release build, the data-prep, a QLoRA fine-tune (80 steps of 4 × 256 tokens),
+# set-up, a release build, the data-prep, a QLoRA fine-tune (100 steps of 4 × 256 tokens, the frozen base in bf16),
 # the loss before and after on held-out FOLDOC examples, replies to 10 of them scored in a
 # report, the loss curves, the adapter merged into a GGUF that llama.cpp/Ollama load, and the
 # base and merged models answering a held-out term.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product lorikeet
 bin=.build/release/lorikeet
-steps=${QUICKSTART_STEPS:-80}
+steps=${QUICKSTART_STEPS:-100}
 run=checkpoints/smollm2-foldoc
 started=$SECONDS  # the clock starts once set up and built
 echo "== lorikeet $($bin --version)"
