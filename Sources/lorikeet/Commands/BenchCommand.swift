@@ -40,12 +40,21 @@ struct BenchGemm: ParsableCommand {
             let rawOut = TensorStorage(count: m * n)
             func raw() { BenchTiming.rawSgemm(m: m, n: n, k: k, a: x.storage.base, b: w.storage.base, c: rawOut.base) }
             func engine() { _ = noGrad { x.matmul(w, transposeB: true) } }
-            raw(); engine()  // warm-up: threads spun up, pages touched
+            raw(); usleep(300_000); engine()  // warm-up: threads spun up, pages touched
             var rawTimes: [Double] = [], engineTimes: [Double] = []
             for rep in 0..<repeats {
-                // Alternate which goes first so drift on this machine hits both equally.
-                if rep % 2 == 0 { rawTimes.append(BenchTiming.seconds(raw)); engineTimes.append(BenchTiming.seconds(engine)) }
-                else { engineTimes.append(BenchTiming.seconds(engine)); rawTimes.append(BenchTiming.seconds(raw)) }
+                // Alternate which goes first so drift on this machine hits both equally. After a
+                // raw product OpenBLAS's idle workers keep spinning for a while (THREAD_TIMEOUT)
+                // and would take a core from the engine's pool: let them park first.
+                if rep % 2 == 0 {
+                    rawTimes.append(BenchTiming.seconds(raw))
+                    usleep(300_000)
+                    engineTimes.append(BenchTiming.seconds(engine))
+                } else {
+                    engineTimes.append(BenchTiming.seconds(engine))
+                    rawTimes.append(BenchTiming.seconds(raw))
+                    usleep(300_000)
+                }
             }
             let flops = 2.0 * Double(m) * Double(k) * Double(n)
             let rawG = flops / BenchTiming.median(rawTimes) / 1e9, engineG = flops / BenchTiming.median(engineTimes) / 1e9
