@@ -87,13 +87,8 @@ extension QuantizedLinear: FrozenLinear {
             let rn = min(panelRows, o - r0)
             weight.decodeRows(r0..<(r0 + rn), into: panel.base)
             // dx += dy[:, r0..<r0+rn] · panel
-            if compute == .bf16 {
-                BF16GEMM.withShared { $0.multiply(transB: false, m: n, n: i, k: rn, a: dy + r0, lda: o,
-                                                  b: panel.base, ldb: i, beta: 1, c: dx, ldc: i) }
-            } else {
-                gemm(transA: false, transB: false, m: n, n: i, k: rn, a: dy + r0, lda: o,
-                     b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
-            }
+            gemm(compute: compute, transB: false, m: n, n: i, k: rn, a: dy + r0, lda: o,
+                 b: panel.base, ldb: i, beta: 1, c: dx, ldc: i)
         }
     }
 }

@@ -131,19 +131,12 @@ final class PEFTTrainedAdapterTests: XCTestCase {
     /// A Lorikeet checkpoint (recipe r=4, alpha=8, the seven projections) holding PEFT's trained
     /// tensors: what `lorikeet export` reads when the adapter was trained here.
     func writeCheckpoint() throws -> String {
-        var document = RecipeDocument()
-        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "lora.targets=[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"] {
-            try document.override(s)
-        }
-        var archive = HDF5Archive()
-        archive.strings["recipe"] = try Recipe(document).yaml
-        archive.strings["base/name"] = "Tests/ModelsTests/Fixtures/llama"
-        archive.strings["base/license"] = "apache-2.0"
-        for (name, tensor) in try SafetensorsFile(path: Self.folder + "/adapter_model.safetensors").tensors() {
-            archive.floatArrays["adapter/" + name] = .init(shape: tensor.shape, values: tensor.scalars)
-        }
         let path = directory + "/adapter.h5"
-        try archive.write(to: path)
+        try writeAdapterCheckpoint(
+            to: path,
+            overrides: ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "lora.targets=[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"],
+            base: ["name": "Tests/ModelsTests/Fixtures/llama", "license": "apache-2.0"],
+            adapterTensors: Self.folder + "/adapter_model.safetensors")
         return path
     }
 

@@ -24,19 +24,12 @@ final class PiSSAExportCommandTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
 
     func writeCheckpoint(sha256: String) throws -> String {
-        var document = RecipeDocument()
-        for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "quantization.base=f32", "lora.init=pissa"] { try document.override(s) }
-        var archive = HDF5Archive()
-        archive.strings["recipe"] = try Recipe(document).yaml
-        archive.strings["base/name"] = "tiny-llama"
-        archive.strings["base/license"] = "apache-2.0"
-        archive.strings["base/path"] = PEFTTrainedAdapterTests.baseGGUF
-        archive.strings["base/sha256"] = sha256
-        for (name, t) in try SafetensorsFile(path: Self.fixtures + "/trained.safetensors").tensors() {
-            archive.floatArrays["adapter/" + name] = .init(shape: t.shape, values: t.scalars)
-        }
         let path = directory + "/pissa-\(sha256.prefix(4)).h5"
-        try archive.write(to: path)
+        try writeAdapterCheckpoint(
+            to: path,
+            overrides: ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "quantization.base=f32", "lora.init=pissa"],
+            base: ["name": "tiny-llama", "license": "apache-2.0", "path": PEFTTrainedAdapterTests.baseGGUF, "sha256": sha256],
+            adapterTensors: Self.fixtures + "/trained.safetensors")
         return path
     }
 

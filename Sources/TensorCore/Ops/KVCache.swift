@@ -87,11 +87,9 @@ public final class KVCache {
                  beta: 0, c: out.base + hi * d, ldc: qRow)
         }
         if h >= Parallel.threadCount && Parallel.threadCount > 1 {
-            Parallel.singleThreadedBLAS {
-                Parallel.forChunks(h) { range in
-                    let scratch = TensorStorage(count: tn * total)
-                    for hi in range { head(hi, scratch.base) }
-                }
+            Parallel.forChunks(h) { range in
+                let scratch = TensorStorage(count: tn * total)
+                for hi in range { head(hi, scratch.base) }
             }
         } else {
             let scratch = TensorStorage(count: tn * total)
@@ -109,16 +107,14 @@ public final class KVCache {
         let (d, g) = (headDim, kvHeads), kvRow = g * d, position = total - 1
         let lo = options.window.map { max(0, position - $0 + 1) } ?? 0, n = position - lo + 1
         let scratch = TensorStorage(count: h * n)  // [H, n] scores, then probabilities
-        Parallel.singleThreadedBLAS {
-            SpinPool.shared.run(chunks: h) { hi in
-                let gi = hi / (h / g), s = scratch.base + hi * n
-                gemv(trans: false, m: n, n: d, alpha: options.scale, a: pk + lo * kvRow + gi * d, lda: kvRow, x: q + hi * d, y: s)
-                if let cap = options.softcap { for j in 0..<n { s[j] = cap * Foundation.tanh(s[j] / cap) } }
-                let m = lk_max_f32(s, n)
-                let inv = 1 / lk_exp_shift_sum_f32(s, m, s, n)
-                for j in 0..<n { s[j] *= inv }
-                gemv(trans: true, m: n, n: d, a: pv + lo * kvRow + gi * d, lda: kvRow, x: s, y: out + hi * d)
-            }
+        SpinPool.shared.run(chunks: h) { hi in
+            let gi = hi / (h / g), s = scratch.base + hi * n
+            gemv(trans: false, m: n, n: d, alpha: options.scale, a: pk + lo * kvRow + gi * d, lda: kvRow, x: q + hi * d, y: s)
+            if let cap = options.softcap { for j in 0..<n { s[j] = cap * Foundation.tanh(s[j] / cap) } }
+            let m = lk_max_f32(s, n)
+            let inv = 1 / lk_exp_shift_sum_f32(s, m, s, n)
+            for j in 0..<n { s[j] *= inv }
+            gemv(trans: true, m: n, n: d, a: pv + lo * kvRow + gi * d, lda: kvRow, x: s, y: out + hi * d)
         }
     }
 }

@@ -93,15 +93,13 @@ struct AttentionGeometry {
     var kvRow: Int { g * d }  // stride between tokens in k and v
 
     /// Runs `body(item, scratch)` for every item, in parallel when there are enough items
-    /// (then BLAS runs single-threaded inside); each call gets `scratchCount` T×T buffers.
+    /// (each item's products then run on its thread alone); each call gets `scratchCount` T×T buffers.
     func run(items: Int, scratchCount: Int = 1, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
         let scratchSize = scratchCount * t * t
         if items >= Parallel.threadCount && Parallel.threadCount > 1 {
-            Parallel.singleThreadedBLAS {
-                Parallel.forChunks(items) { r in
-                    let scratch = TensorStorage(count: scratchSize)
-                    for item in r { body(item, scratch.base) }
-                }
+            Parallel.forChunks(items) { r in
+                let scratch = TensorStorage(count: scratchSize)
+                for item in r { body(item, scratch.base) }
             }
         } else {
             let scratch = TensorStorage(count: scratchSize)

@@ -77,7 +77,7 @@ extension Tensor {
         let fused = weight == nil && GradMode.isEnabled && hidden.requiresGrad && trained > 0
         // A frozen head's products follow `ComputeDType` (bf16 autocast runs lm_head in bf16 too);
         // a trainable head stays f32.
-        let bf16 = weight == nil && ComputeDType.current == .bf16
+        let compute: ComputeDType = weight == nil ? ComputeDType.current : .f32
         let expected = fused ? TensorStorage(count: trained * c, zeroed: true) : nil    // [Nt, C] Σ exp·w
         let targetRows = fused ? TensorStorage(count: trained * c, zeroed: true) : nil  // [Nt, C] f·w_target
         var total = 0.0
@@ -86,7 +86,7 @@ extension Tensor {
             let runMax = TensorStorage(count: trained)
             let targetLogit = TensorStorage(count: trained)
             runMax.base.update(repeating: -.infinity, count: trained)
-            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, bf16: bf16,
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, compute: compute,
                          hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 Parallel.forChunks(rn, minChunk: 8) { rr in
                     for r in rr {
@@ -101,12 +101,12 @@ extension Tensor {
                         if label >= v0 && label < v0 + vn {
                             // Read before the exponentials overwrite the row (recomputed exactly
                             // from the hidden row, so the loss does not depend on the chunking).
-                            z = bf16 ? Self.bf16Dot(gathered.base + gr * c, panel + (label - v0) * c, c)
+                            z = compute == .bf16 ? Self.bf16Dot(gathered.base + gr * c, panel + (label - v0) * c, c)
                                      : lk_dot_f32(gathered.base + gr * c, panel + (label - v0) * c, c)
                         }
-                        if let expected, let cap = softcap {
+                        if let expected, rescale != 1 { for i in 0..<c { expected.base[gr * c + i] *= rescale } }
+                        if expected != nil, let cap = softcap {
                             // exp(capped − max) into the sum, times d capped / d raw = 1 − tanh² into the row.
-                            if rescale != 1 { for i in 0..<c { expected.base[gr * c + i] *= rescale } }
                             var sum: Float = 0
                             for j in 0..<vn {
                                 let e = Foundation.exp(row[j] - newMax), t = row[j] / cap
@@ -115,7 +115,6 @@ extension Tensor {
                             }
                             runSum.base[gr] = runSum.base[gr] * rescale + sum
                         } else {
-                            if let expected, rescale != 1 { for i in 0..<c { expected.base[gr * c + i] *= rescale } }
                             // exp_shift_sum writes its exponentials; the logits chunk is not needed afterwards.
                             runSum.base[gr] = runSum.base[gr] * rescale + lk_exp_shift_sum_f32(row, newMax, row, vn)
                         }
@@ -132,13 +131,8 @@ extension Tensor {
                     }
                 }
                 if let expected {  // Σ exp·w [rn, C] += p [rn, vn] · W [vn, C]
-                    if bf16 {
-                        BF16GEMM.withShared { $0.multiply(transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
-                                                          b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c) }
-                    } else {
-                        gemm(transA: false, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
-                             b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c)
-                    }
+                    gemm(compute: compute, transB: false, m: rn, n: c, k: vn, a: logits, lda: vn,
+                         b: panel, ldb: c, beta: 1, c: expected.base + r0 * c, ldc: c)
                 }
             }
             for r in 0..<trained {
@@ -163,7 +157,7 @@ extension Tensor {
                 return
             }
             let dGathered = dHidden != nil ? TensorStorage(count: trained * c, zeroed: true) : nil
-            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, bf16: false,
+            forEachChunk(trained: trained, vocab: vocab, c: c, chunking: chunking, compute: .f32,
                          hidden: gathered.base, weightRows: weightRows) { r0, rn, v0, vn, panel, logits in
                 // dlogits = scale · (softmax − onehot(target)), in place.
                 Parallel.forChunks(rn, minChunk: 8) { rr in
@@ -202,7 +196,7 @@ extension Tensor {
     /// Calls `body(firstRow, rowCount, firstVocab, vocabCount, weightPanel[vocabCount, C],
     /// logits[rowCount, vocabCount])` for every (vocabulary chunk, row chunk), logits freshly
     /// computed as H · Wᵀ; each vocabulary chunk's weight rows are fetched once.
-    private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking, bf16: Bool,
+    private static func forEachChunk(trained: Int, vocab: Int, c: Int, chunking: CrossEntropyChunking, compute: ComputeDType,
                                      hidden: UnsafePointer<Float>, weightRows: (Int, Int) -> UnsafePointer<Float>,
                                      _ body: (Int, Int, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         let rowStep = min(chunking.rowChunk, trained), vocabStep = min(chunking.vocabChunk, vocab)
@@ -212,13 +206,8 @@ extension Tensor {
             let panel = weightRows(v0, vn)
             for r0 in stride(from: 0, to: trained, by: rowStep) {
                 let rn = min(rowStep, trained - r0)
-                if bf16 {
-                    BF16GEMM.withShared { $0.multiply(transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
-                                                      b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn) }
-                } else {
-                    gemm(transA: false, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
-                         b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn)
-                }
+                gemm(compute: compute, transB: true, m: rn, n: vn, k: c, a: hidden + r0 * c, lda: c,
+                     b: panel, ldb: c, beta: 0, c: logits.base, ldc: vn)
                 body(r0, rn, v0, vn, panel, logits.base)
             }
         }

@@ -102,3 +102,16 @@ public final class BF16GEMM {
         deinit { base.deallocate() }
     }
 }
+
+/// C[m, n] = A[m, k] · op(B) + beta·C (op(B) = B[n, k]ᵀ when `transB`, else B[k, n]) in the
+/// given compute dtype: `gemm` for f32, the shared `BF16GEMM` for bf16. Ops whose products
+/// follow `ComputeDType` choose between the two here.
+public func gemm(compute: ComputeDType, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                 b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    switch compute {
+    case .f32:
+        gemm(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    case .bf16:
+        BF16GEMM.withShared { $0.multiply(transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) }
+    }
+}

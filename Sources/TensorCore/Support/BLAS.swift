@@ -19,7 +19,6 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
         }
         return
     }
-    _ = Parallel.blasThreads
     let threads = SpinPool.shared.threads
     // Blocks are whole multiples of 64 rows/columns (the micro-kernels' tiles divide 64), and
     // only products of a few MFLOP are shared: below that the hand-off costs more than it saves.

@@ -38,16 +38,9 @@ public enum Parallel {
         SpinPool.shared.run(chunks: count, body)
     }
 
-    /// Runs `body`; OpenBLAS is single-threaded anyway (`blasThreads`), so BLAS calls made
-    /// inside a parallel region never oversubscribe. Kept as the marker of such regions.
-    @inlinable
-    public static func singleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        _ = blasThreads
-        return try body()
-    }
-
-    /// OpenBLAS's thread count, set to one the first time the engine multiplies (`gemm` and
-    /// `configureBLAS` touch it): its parallelism comes from `SpinPool` instead.
+    /// OpenBLAS's thread count, set to one when the pool starts (`SpinPool.init`, and
+    /// `configureBLAS` at launch): BLAS calls made inside the pool's jobs never oversubscribe,
+    /// and products get their parallelism from the pool instead.
     public static let blasThreads: Int32 = {
         openblas_set_num_threads(1)
         return 1

@@ -34,6 +34,7 @@ public final class SpinPool: @unchecked Sendable {
     static let maxChunks = (1 << 20) - 1
 
     init(threads: Int) {
+        _ = Parallel.blasThreads  // OpenBLAS runs single-threaded inside the pool's jobs
         self.threads = max(1, threads)
         for worker in 1..<self.threads {
             let thread = Thread { [unowned self] in self.workerLoop() }
