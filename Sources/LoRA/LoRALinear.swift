@@ -5,8 +5,9 @@ import TensorCore
 /// A [r, in] and B [out, r] are the only trainable tensors; the base is never touched and gets
 /// no gradient. Tensor names follow PEFT (`<module>.lora_A.weight`), so saving is a rename-free
 /// write. Over a `FrozenLinear` base (every projection of a loaded model) the whole layer is
-/// one recorded op (LoRALinear+Fused.swift); over any other base it is composed of generic ops.
-public final class LoRALinear: LinearLayer {
+/// one `linearGroup` op, alone or with the other projections of its input (their adapters'
+/// A then multiply x as one matrix); over any other base it is composed of generic ops.
+public final class LoRALinear: GroupableLinear {
     public let base: any LinearLayer
     /// `base` when it hands out raw products, cast once here rather than on every forward.
     let frozenBase: (any FrozenLinear)?
@@ -59,11 +60,22 @@ public final class LoRALinear: LinearLayer {
     public var outputFeatures: Int { base.outputFeatures }
 
     public func forward(_ x: Tensor) -> Tensor {  // x [..., I] → [..., O]
-        if let frozenBase, frozenBase.isFrozen { return fusedForward(x, over: frozenBase) }
+        if canJoinGroup { return Tensor.linearGroup(x, [groupMember()]) }
         let frozen = base.forward(x)
         let dropped = isTraining && dropout > 0 ? x.dropout(probability: dropout, rng: &dropoutRNG) : x
         let update = dropped.matmul(a, transposeB: true).matmul(b, transposeB: true)  // [..., r] → [..., O]
         return frozen + update.scaled(by: scale)
+    }
+
+    public var canJoinGroup: Bool { frozenBase?.isFrozen ?? false }
+
+    /// The base with this adapter's update. PEFT drops the adapter's input only; the mask is
+    /// drawn as `dropout` draws it (one seed from the generator, so rewinds and resumes replay
+    /// it), here, once per forward.
+    public func groupMember() -> LinearGroupMember {
+        guard let frozenBase else { preconditionFailure("LoRALinear: a group member needs a frozen base") }
+        let mask = isTraining && dropout > 0 ? DropoutMask(probability: dropout, seed: dropoutRNG.next()) : nil
+        return LinearGroupMember(base: frozenBase, adapter: LowRankUpdate(a: a, b: b, scale: scale, mask: mask))
     }
 
     /// The merged weight delta scale·B·A [O, I] (for merging into the base).

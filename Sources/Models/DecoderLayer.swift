@@ -82,10 +82,9 @@ public struct DecoderLayer {
             q = qkv.slice(axis: 2, 0..<(h * d))
             k = qkv.slice(axis: 2, (h * d)..<((h + g) * d))
             v = qkv.slice(axis: 2, ((h + g) * d)..<((h + 2 * g) * d))
-        } else {
-            q = projection(S.q).forward(normed)
-            k = projection(S.k).forward(normed)
-            v = projection(S.v).forward(normed)
+        } else {  // one op for the three when they can share it
+            let qkv = Tensor.project(normed, through: [projection(S.q), projection(S.k), projection(S.v)])
+            (q, k, v) = (qkv[0], qkv[1], qkv[2])
         }
         q = q.reshaped([b, t, h, d])
         k = k.reshaped([b, t, g, d])
@@ -111,8 +110,8 @@ public struct DecoderLayer {
             gate = gateUp.slice(axis: 2, 0..<f)
             up = gateUp.slice(axis: 2, f..<(2 * f))
         } else {
-            gate = projection(S.gate).forward(normed2)
-            up = projection(S.up).forward(normed2)
+            let gateUp = Tensor.project(normed2, through: [projection(S.gate), projection(S.up)])
+            (gate, up) = (gateUp[0], gateUp[1])
         }
         let activated = config.activation == .silu ? Tensor.swiglu(gate: gate, up: up) : gate.geluTanh() * up
         var mlpOut = projection(S.down).forward(activated)

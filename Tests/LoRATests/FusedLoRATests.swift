@@ -4,7 +4,7 @@ import Quantization
 import TestSupport
 import XCTest
 
-/// The fused LoRA op (LoRALinear+Fused.swift) over both FrozenLinear bases: its backward
+/// A LoRA layer as one op (its one-member `linearGroup`) over both FrozenLinear bases: its backward
 /// against finite differences, and its output and gradients against the composition of
 /// generic ops it replaces, with and without dropout.
 final class FusedLoRATests: XCTestCase {
@@ -36,7 +36,7 @@ final class FusedLoRATests: XCTestCase {
                 let layer = Self.adapter(over: base, dropout: p)
                 let x = Fixtures.tensor([2, 5, Self.i], seed: 6)
                 let y = layer.forward(x)
-                XCTAssertEqual(y.node?.op, "lora_linear", "\(name): the fused op was not taken")
+                XCTAssertEqual(y.node?.op, "linear_group", "\(name): the fused op was not taken")
                 assertGradientsMatch([x, layer.a, layer.b], "\(name) base, dropout \(p)") { inputs in
                     layer.dropoutRNG = RandomGenerator(seed: 7)  // the same mask on every evaluation
                     return layer.forward(inputs[0])
@@ -62,7 +62,7 @@ final class FusedLoRATests: XCTestCase {
                             let y = layer.forward(x), yu = Self.unfused(layer, x, rng: &reference)
                             return ((y, (y * projection).sum().backward()), (yu, (yu * projection).sum().backward()))
                         }
-                        XCTAssertEqual(fused.0.node?.op, "lora_linear", label)
+                        XCTAssertEqual(fused.0.node?.op, "linear_group", label)
                         XCTAssertEqual(layer.dropoutRNG, reference, "\(label): the generator moved differently")
                         assertClose(fused.0, want.0.scalars, atol: 1e-6, rtol: 1e-5, "\(label): y")
                         for (which, t) in [("x", x), ("A", layer.a), ("B", layer.b)] {

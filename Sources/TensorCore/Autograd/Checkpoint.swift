@@ -20,7 +20,7 @@ extension Tensor {
         return record("checkpoint", shape: shape, storage: y.storage, inputs: [x] + parameters) { ctx in
             rewind()
             let input = Tensor(shape: ctx.inputs[0].shape, storage: ctx.inputs[0].storage, requiresGrad: ctx.needsGradient(0))
-            let replayed = GradMode.$isEnabled.withValue(true) { body(input) }
+            let replayed = GradMode.$isEnabled.withValue(true) { GradMode.$backwardFollows.withValue(true) { body(input) } }
             precondition(replayed.shape == shape, "checkpointed: recomputation gave \(replayed.shape), first run \(shape)")
             let inner = replayed.backward(seedGradient: ctx.grad)
             for i in ctx.inputs.indices {

@@ -4,6 +4,10 @@
 /// task is unaffected by a `noGrad` scope here.
 public enum GradMode {
     @TaskLocal public static var isEnabled = true
+    /// True while a checkpointed block is recomputed for the backward that runs right after
+    /// it: an op may then keep what its backward would otherwise redo (decoded weights), as
+    /// the recomputed graph is released moments later.
+    @TaskLocal public static var backwardFollows = false
 }
 
 /// Runs `body` without recording any op: results are leaves that need no gradient.
