@@ -69,6 +69,23 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertEqual(cache.cachedBytes, 0)
     }
 
+    /// The counters `bench train` prints to show a steady state maps nothing fresh.
+    func testCountersSayWhereEachBlockCameFromAndWentTo() {
+        let cache = BufferCache(capacityBytes: 1 << 20)
+        let size = 512 << 10
+        let a = cache.take(bytes: size), b = cache.take(bytes: size), c = cache.take(bytes: size)
+        let small = cache.take(bytes: 1024)
+        XCTAssertEqual(cache.counters, BufferCache.Counters(mapped: 3, mappedBytes: 3 * size, small: 1))
+        cache.give(a, bytes: size); cache.give(b, bytes: size); cache.give(c, bytes: size)  // the third does not fit
+        cache.give(small, bytes: 1024)
+        let before = cache.counters
+        cache.give(cache.take(bytes: size), bytes: size)
+        XCTAssertEqual(cache.counters - before, BufferCache.Counters(reused: 1), "a cached size is served without mapping")
+        XCTAssertEqual(before.unmapped, 1)
+        cache.releaseAll()
+        XCTAssertEqual(cache.counters.unmapped, 3)
+    }
+
     func testSmallBlocksBypassTheCache() {
         let cache = BufferCache(capacityBytes: 1 << 20)
         cache.give(cache.take(bytes: 1024), bytes: 1024)

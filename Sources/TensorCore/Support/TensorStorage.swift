@@ -54,6 +54,12 @@ public final class BufferCache: Sendable {
 
     let capacityBytes: Int
     let state = Mutex(State())
+    /// Counts of what `take` and `give` did, for showing that a steady state allocates nothing.
+    private let counts = Counts()
+
+    private final class Counts: Sendable {
+        let reused = Atomic<Int>(0), mapped = Atomic<Int>(0), mappedBytes = Atomic<Int>(0), small = Atomic<Int>(0), unmapped = Atomic<Int>(0)
+    }
 
     init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
 
@@ -69,7 +75,10 @@ public final class BufferCache: Sendable {
                 s.cachedBytes -= bytes
                 return block
             }
-            if let reused, let block = UnsafeMutableRawPointer(bitPattern: reused) { return block }
+            if let reused, let block = UnsafeMutableRawPointer(bitPattern: reused) {
+                counts.reused.add(1, ordering: .relaxed)
+                return block
+            }
         }
         if bytes >= Self.minimumCachedBytes {
             // Large blocks are mapped pages of their own, never malloc heap: freed ones go back
@@ -80,8 +89,11 @@ public final class BufferCache: Sendable {
             guard let mapped, mapped != MAP_FAILED else {
                 preconditionFailure("TensorStorage: cannot map \(bytes) bytes (\(String(cString: strerror(errno))))")
             }
+            counts.mapped.add(1, ordering: .relaxed)
+            counts.mappedBytes.add(bytes, ordering: .relaxed)
             return mapped
         }
+        counts.small.add(1, ordering: .relaxed)
         var raw: UnsafeMutableRawPointer?
         let status = posix_memalign(&raw, 64, bytes)
         guard status == 0, let raw else {
@@ -93,7 +105,12 @@ public final class BufferCache: Sendable {
 
     /// Returns a block to the system the way `take` got it.
     func release(_ block: UnsafeMutableRawPointer, bytes: Int) {
-        if bytes >= Self.minimumCachedBytes { munmap(block, bytes) } else { free(block) }
+        if bytes >= Self.minimumCachedBytes {
+            counts.unmapped.add(1, ordering: .relaxed)
+            munmap(block, bytes)
+        } else {
+            free(block)
+        }
     }
 
     func give(_ block: UnsafeMutableRawPointer, bytes: Int) {
@@ -111,6 +128,31 @@ public final class BufferCache: Sendable {
 
     /// Bytes currently held for reuse.
     public var cachedBytes: Int { state.withLock { $0.cachedBytes } }
+
+    /// What the cache has done since the process started; subtract two readings for a span.
+    public struct Counters: Sendable, Equatable {
+        /// Large blocks served from the cache, and mapped fresh (with their bytes).
+        public var reused = 0, mapped = 0, mappedBytes = 0
+        /// Blocks below the cache threshold, taken from malloc.
+        public var small = 0
+        /// Large blocks returned to the system (the cache was full, or `releaseAll`).
+        public var unmapped = 0
+
+        public init(reused: Int = 0, mapped: Int = 0, mappedBytes: Int = 0, small: Int = 0, unmapped: Int = 0) {
+            (self.reused, self.mapped, self.mappedBytes, self.small, self.unmapped) = (reused, mapped, mappedBytes, small, unmapped)
+        }
+
+        public static func - (a: Counters, b: Counters) -> Counters {
+            Counters(reused: a.reused - b.reused, mapped: a.mapped - b.mapped, mappedBytes: a.mappedBytes - b.mappedBytes,
+                     small: a.small - b.small, unmapped: a.unmapped - b.unmapped)
+        }
+    }
+
+    public var counters: Counters {
+        Counters(reused: counts.reused.load(ordering: .relaxed), mapped: counts.mapped.load(ordering: .relaxed),
+                 mappedBytes: counts.mappedBytes.load(ordering: .relaxed), small: counts.small.load(ordering: .relaxed),
+                 unmapped: counts.unmapped.load(ordering: .relaxed))
+    }
 
     /// Returns every cached block to the system (after training, before generation, …).
     public func releaseAll() {

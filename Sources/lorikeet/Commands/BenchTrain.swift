@@ -78,12 +78,15 @@ struct BenchTrain: ParsableCommand {
         }
         print(String(format: "nominal work %.3f GFLOP per token; raw cblas_sgemm (1024×576×1536) %.1f GFLOP/s in this process", flopsPerToken / 1e9, gemmGFLOPs))
         var ours: [Double] = [], theirs: [Double] = []
+        var perStep: [BufferCache.Counters] = []  // round 1's timed steps
         for round in 0..<rounds {
             do { _ = try trainer.trainStep() } catch { throw CLIError(error.description) }  // warm-up: buffers, pages
             var times: [Double] = []
             for _ in 0..<steps {
+                let before = BufferCache.shared.counters
                 let seconds = try BenchTiming.throwingSeconds { _ = try trainer.trainStep() }
                 times.append(seconds)
+                if round == 0 { perStep.append(BufferCache.shared.counters - before) }
             }
             let tps = Double(batch * seq) / BenchTiming.median(times)
             ours.append(tps)
@@ -102,6 +105,11 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "median: lorikeet %.1f tok/s; × base parameters: %.2f G (compare across --config)", BenchTiming.median(ours),
                          BenchTiming.median(ours) * Double(parameters) / 1e9))
         }
+        // Large blocks (≥ 64 KiB) come from the buffer cache; a steady state maps none fresh.
+        let fresh = perStep.map { String(format: "%d (%.1f MiB)", $0.mapped, Double($0.mappedBytes) / 1_048_576) }
+        print("large buffers per timed step of round 1: reused \(perStep.map { String($0.reused) }.joined(separator: ", ")); "
+              + "mapped fresh \(fresh.joined(separator: ", ")); returned to the system \(perStep.map { String($0.unmapped) }.joined(separator: ", ")); "
+              + "small (malloc) \(perStep.map { String($0.small) }.joined(separator: ", "))")
         print(BenchTiming.peakMemoryLine)
     }
 
