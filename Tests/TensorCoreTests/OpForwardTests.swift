@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+@testable import TensorCore
 import TestSupport
 import XCTest
 
@@ -119,11 +119,15 @@ final class OpForwardTests: XCTestCase {
         let q = Fixtures.tensor([2, 9, 4, 6], seed: 9, scale: 2), k = Fixtures.tensor([2, 9, 2, 6], seed: 10, scale: 2)
         let v = Fixtures.tensor([2, 9, 2, 6], seed: 11)
         let seg = OpGradientTests.segments
-        for (window, cap) in [(nil, nil), (3, nil), (nil, 2.0), (4, 1.5)] as [(Int?, Double?)] {
-            let got = Tensor.causalAttention(q: q, k: k, v: v, segments: seg,
-                                             options: AttentionOptions(scale: 0.4, window: window, softcap: cap.map(Float.init)))
-            let want = Naive.attention(q: q, k: k, v: v, segments: seg.scalars, scale: Double(Float(0.4)), window: window, softcap: cap)
-            assertClose(got, want, atol: 2e-6, rtol: 1e-5, "window \(String(describing: window)) softcap \(String(describing: cap))")
+        // Query blocks of 64 (one block here), 4 (a tail of 1), 2 and 1 row.
+        for block in [AttentionGeometry.defaultQueryBlock, 4, 2, 1] {
+            for (window, cap) in [(nil, nil), (3, nil), (nil, 2.0), (4, 1.5)] as [(Int?, Double?)] {
+                let got = Tensor.causalAttention(q: q, k: k, v: v, segments: seg,
+                                                 options: AttentionOptions(scale: 0.4, window: window, softcap: cap.map(Float.init)),
+                                                 queryBlock: block)
+                let want = Naive.attention(q: q, k: k, v: v, segments: seg.scalars, scale: Double(Float(0.4)), window: window, softcap: cap)
+                assertClose(got, want, atol: 2e-6, rtol: 1e-5, "block \(block) window \(String(describing: window)) softcap \(String(describing: cap))")
+            }
         }
     }
 

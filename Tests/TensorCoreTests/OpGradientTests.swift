@@ -1,4 +1,4 @@
-import TensorCore
+@testable import TensorCore
 import TestSupport
 import XCTest
 
@@ -79,6 +79,12 @@ final class OpGradientTests: XCTestCase {
         Case(name: "attention sliding window + softcap", inputs: { [t([2, 9, 4, 6], 63, scale: 2), t([2, 9, 1, 6], 64, scale: 2), t([2, 9, 1, 6], 65)] },
              function: { Tensor.causalAttention(q: $0[0], k: $0[1], v: $0[2], segments: segments,
                                                 options: AttentionOptions(scale: 0.41, window: 3, softcap: 1.5)) }),
+        Case(name: "attention GQA + segments, query blocks of 4", inputs: { [t([2, 9, 4, 6], 57), t([2, 9, 2, 6], 58), t([2, 9, 2, 6], 59)] },
+             function: { Tensor.causalAttention(q: $0[0], k: $0[1], v: $0[2], segments: segments, options: AttentionOptions(scale: 0.41),
+                                                queryBlock: 4) }),
+        Case(name: "attention sliding window + softcap, query blocks of 2", inputs: { [t([2, 9, 4, 6], 63, scale: 2), t([2, 9, 1, 6], 64, scale: 2), t([2, 9, 1, 6], 65)] },
+             function: { Tensor.causalAttention(q: $0[0], k: $0[1], v: $0[2], segments: segments,
+                                                options: AttentionOptions(scale: 0.41, window: 3, softcap: 1.5), queryBlock: 2) }),
         Case(name: "cross-entropy, masked, chunked", inputs: { [t([9, 5], 66), t([13, 5], 67)] }, function: {
             Tensor.linearCrossEntropy(hidden: $0[0], weight: $0[1],
                                       targets: IntTensor(shape: [9], scalars: [3, -100, 12, 0, 7, -1, 7, 5, 1]),
