@@ -103,17 +103,16 @@ public struct DecoderLayer {
         let residual = x + attnOut
 
         let normed2 = Tensor.rmsNorm(residual, weight: mlpNorm, eps: eps, weightOffset: offset)
-        let gate: Tensor, up: Tensor
-        if config.fusedGateUp {
-            let gateUp = projection(S.gateUp).forward(normed2)  // [B, T, 2F]
-            let f = config.intermediateSize
-            gate = gateUp.slice(axis: 2, 0..<f)
-            up = gateUp.slice(axis: 2, f..<(2 * f))
+        let gateUp = config.fusedGateUp  // [B, T, 2F], gate then up
+            ? projection(S.gateUp).forward(normed2)
+            : Tensor.projectStacked(normed2, through: [projection(S.gate), projection(S.up)])
+        let activated: Tensor  // [B, T, F]
+        if config.activation == .silu {
+            activated = Tensor.swiglu(stacked: gateUp)
         } else {
-            let gateUp = Tensor.project(normed2, through: [projection(S.gate), projection(S.up)])
-            (gate, up) = (gateUp[0], gateUp[1])
+            let f = config.intermediateSize
+            activated = gateUp.slice(axis: 2, 0..<f).geluTanh() * gateUp.slice(axis: 2, f..<(2 * f))
         }
-        let activated = config.activation == .silu ? Tensor.swiglu(gate: gate, up: up) : gate.geluTanh() * up
         var mlpOut = projection(S.down).forward(activated)
         if let postMLPNorm { mlpOut = Tensor.rmsNorm(mlpOut, weight: postMLPNorm, eps: eps, weightOffset: offset) }
         return residual + mlpOut

@@ -173,5 +173,12 @@ final class OpForwardTests: XCTestCase {
         assertClose(x.geluTanh(), xs.map { Float(0.5 * $0 * (1 + tanh(0.7978845608028654 * ($0 + 0.044715 * $0 * $0 * $0)))) }, atol: 1e-6, rtol: 1e-5)
         let up = Fixtures.tensor([101], seed: 18)
         assertClose(Tensor.swiglu(gate: x, up: up), zip(xs, up.scalars).map { Float($0 / (1 + exp(-$0)) * Double($1)) }, atol: 1e-6, rtol: 1e-5)
+        // Stacked: rows of [gate | up], 3 rows of 2 × 17 (no SIMD width divides 17).
+        let stacked = Fixtures.tensor([3, 34], seed: 19, scale: 6)
+        let (g, u) = (stacked.slice(axis: 1, 0..<17), stacked.slice(axis: 1, 17..<34))
+        let want = zip(g.scalars, u.scalars).map { Float(Double($0) / (1 + exp(-Double($0))) * Double($1)) }
+        let got = Tensor.swiglu(stacked: stacked)
+        XCTAssertEqual(got.shape, [3, 17])
+        assertClose(got, want, atol: 1e-6, rtol: 1e-5)
     }
 }

@@ -66,6 +66,8 @@ final class OpGradientTests: XCTestCase {
         Case(name: "gelu tanh", inputs: { [t([3, 5, 7], 52, scale: 4)] }, function: { $0[0].geluTanh() }),
         Case(name: "swiglu", inputs: { [t([3, 5, 7], 53, scale: 3), t([3, 5, 7], 54)] },
              function: { Tensor.swiglu(gate: $0[0], up: $0[1]) }),
+        Case(name: "swiglu, gate and up stacked", inputs: { [t([3, 5, 14], 73, scale: 3)] },
+             function: { Tensor.swiglu(stacked: $0[0]) }),
         Case(name: "tanh", inputs: { [t([3, 5, 7], 72, scale: 3)] }, function: { $0[0].tanh() }),
         Case(name: "softmax", inputs: { [t([3, 5, 7], 55, scale: 3)] }, function: { $0[0].softmax() }),
         Case(name: "dropout (seeded mask)", inputs: { [t([3, 5, 7], 56)] }, function: { x in

@@ -67,4 +67,28 @@ extension Tensor {
             }
         }
     }
+
+    /// SwiGLU over gate and up side by side: x [..., 2F] (gate in the first F columns of each
+    /// row, up in the last F) → silu(gate) · up [..., F]. Gate and up projected as one op
+    /// (or Phi-3's fused gate_up) are read in place instead of being sliced into copies.
+    public static func swiglu(stacked x: Tensor) -> Tensor {
+        let width = x.shape.last ?? 0
+        precondition(width % 2 == 0, "swiglu: \(x.shape) does not end in gate and up of equal width")
+        let f = width / 2, rows = x.count / max(width, 1)
+        let out = TensorStorage(count: rows * f)  // [N, F]
+        let px = x.storage.base, po = out.base
+        Parallel.forChunks(rows, minChunk: max(1, (1 << 14) / max(f, 1))) { r in
+            for row in r { lk_swiglu_f32(px + row * width, px + row * width + f, po + row * f, f) }
+        }
+        return record("swiglu", shape: Array(x.shape.dropLast()) + [f], storage: out, inputs: [x]) { ctx in
+            guard let dx = ctx.gradient(0) else { return }
+            let g = ctx.grad
+            Parallel.forChunks(rows, minChunk: max(1, (1 << 14) / max(f, 1))) { r in
+                for row in r {
+                    let (gate, up, d) = (px + row * width, px + row * width + f, dx + row * width)
+                    lk_swiglu_backward_f32(gate, up, g + row * f, d, d + f, f)
+                }
+            }
+        }
+    }
 }

@@ -82,14 +82,28 @@ extension Tensor {
     /// x through each of `layers` ([..., O_k] each): one `linearGroup` op sliced apart when
     /// every layer can join one, else each layer's own forward.
     public static func project(_ x: Tensor, through layers: [any LinearLayer]) -> [Tensor] {
-        let groupable = layers.compactMap { $0 as? any GroupableLinear }
-        guard groupable.count == layers.count, groupable.allSatisfy(\.canJoinGroup) else { return layers.map { $0.forward(x) } }
-        let joined = linearGroup(x, groupable.map { $0.groupMember() })  // [..., ΣO]
+        guard let members = groupMembers(layers) else { return layers.map { $0.forward(x) } }
+        let joined = linearGroup(x, members)  // [..., ΣO]
         guard layers.count > 1 else { return [joined] }
         var start = 0
         return layers.map { layer in
             defer { start += layer.outputFeatures }
             return joined.slice(axis: -1, start..<(start + layer.outputFeatures))
         }
+    }
+
+    /// x through each of `layers`, side by side [..., ΣO] for a consumer that reads the
+    /// stacked result in place (`swiglu(stacked:)`): one `linearGroup` op when every layer
+    /// can join one, else the layers' own outputs concatenated.
+    public static func projectStacked(_ x: Tensor, through layers: [any LinearLayer]) -> Tensor {
+        guard let members = groupMembers(layers) else { return concat(layers.map { $0.forward(x) }, axis: -1) }
+        return linearGroup(x, members)
+    }
+
+    /// The layers as group members (drawing their dropout seeds), or nil when one cannot join.
+    private static func groupMembers(_ layers: [any LinearLayer]) -> [LinearGroupMember]? {
+        let groupable = layers.compactMap { $0 as? any GroupableLinear }
+        guard groupable.count == layers.count, groupable.allSatisfy(\.canJoinGroup) else { return nil }
+        return groupable.map { $0.groupMember() }
     }
 }
