@@ -15,6 +15,9 @@ public final class DecoderModel {
     /// Recompute each decoder layer during backward instead of keeping its activations: the
     /// recorded graph then holds one [B, T, C] input per layer, at the cost of one more forward.
     public var gradientCheckpointing = false
+    /// With checkpointing, bytes of frozen-base products the layers may keep from their first
+    /// run so their recomputation skips those GEMMs (earliest layers first; 0 keeps none).
+    public var checkpointKeepBytes = 0
 
     public init(config: ModelConfig, weights: any WeightSource) throws(ModelError) {
         try config.validate()
@@ -38,7 +41,14 @@ public final class DecoderModel {
     /// sequence; `segments` keeps packed sequences from attending to each other.
     public func hiddenStates(ids: IntTensor, positions: IntTensor, segments: IntTensor? = nil) -> Tensor {
         precondition(ids.shape.count == 2, "hiddenStates: ids must be [B, T], got \(ids.shape)")
-        var x = embed(ids)
+        let budget = gradientCheckpointing && checkpointKeepBytes > 0 ? KeptProducts.Budget(bytes: checkpointKeepBytes) : nil
+        let x = KeptProducts.$budget.withValue(budget) { decoderLayers(embed(ids), positions: positions, segments: segments) }
+        return Tensor.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps, weightOffset: config.normWeightOffset)
+    }
+
+    /// x [B, T, C] through every decoder layer, each checkpointed when the model says so.
+    private func decoderLayers(_ input: Tensor, positions: IntTensor, segments: IntTensor?) -> Tensor {
+        var x = input
         for layer in layers {
             let (config, rope) = (config, rope)
             guard gradientCheckpointing else {
@@ -51,7 +61,7 @@ public final class DecoderModel {
                                     rewind: { for (linear, state) in zip(linears, states) { linear.randomState = state } },
                                     { layer.forward($0, config: config, rope: rope, positions: positions, segments: segments) })
         }
-        return Tensor.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps, weightOffset: config.normWeightOffset)
+        return x
     }
 
     /// Next-token logits [B, T, V] (soft-capped where the family does so).

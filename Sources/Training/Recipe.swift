@@ -44,6 +44,9 @@ public struct Recipe: Sendable {
         /// Recompute each decoder layer in backward instead of keeping its activations
         /// (one more forward per step; activation memory drops from all layers to one).
         public var gradientCheckpointing: Bool
+        /// With checkpointing, MiB of frozen-base products the layers keep from their first run
+        /// so the recomputation skips those matmuls (faster, by that much more memory; 0: none).
+        public var checkpointKeepMiB: Int
         /// What the frozen base's matmuls compute in (training and validation): `f32`, or
         /// `bf16` (inputs and decoded weights rounded to bf16, f32 accumulation; see ComputeDType).
         public var computeDType: ComputeDType
@@ -94,6 +97,7 @@ public struct Recipe: Sendable {
         ("training.batch_size", .int(4)),
         ("training.grad_accumulation", .int(1)),
         ("training.gradient_checkpointing", .bool(true)),
+        ("training.checkpoint_keep_mb", .int(0)),
         ("training.compute_dtype", .string("f32")),
         ("training.learning_rate", .double(2e-4)),
         ("training.schedule", .string("cosine")),
@@ -214,6 +218,7 @@ public struct Recipe: Sendable {
             earlyStoppingPatience: try int("training.early_stopping_patience"),
             seed: UInt64(try int("training.seed")), logEvery: try int("training.log_every", min: 1),
             gradientCheckpointing: try bool("training.gradient_checkpointing"),
+            checkpointKeepMiB: try int("training.checkpoint_keep_mb"),
             computeDType: try choice("training.compute_dtype", ComputeDType.self))
         guard training.steps > 0 || training.epochs > 0 else {
             throw .invalidValue(key: "training.steps", value: "0", expected: "a positive step count, or training.epochs > 0")

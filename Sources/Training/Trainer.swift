@@ -75,6 +75,7 @@ public final class Trainer {
         self.validation = validation
         let t = recipe.training
         model.gradientCheckpointing = t.gradientCheckpointing
+        model.checkpointKeepBytes = min(t.checkpointKeepMiB, 1 << 30) << 20  // 1 PiB: any real budget
         optimizer = AdamW(learningRate: t.learningRate, weightDecay: t.weightDecay)
         stream = BatchStream(dataset: train, options: recipe.data.batching, seed: t.seed)
         if t.steps > 0 {

@@ -113,6 +113,21 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertEqual(plain.dropoutStates, checkpointed.dropoutStates, "the replay leaves every generator where the plain run left it")
     }
 
+    /// Keeping frozen products from the first run (the tiny model's all fit in 1 MiB) changes
+    /// no number, with dropout on: the recomputation would have produced the same bits.
+    func testKeptProductsTrainTheSameRun() throws {
+        let plain = try Self.trainer(try Self.recipe(["training.checkpoint_keep_mb=0"]))
+        let kept = try Self.trainer(try Self.recipe(["training.checkpoint_keep_mb=1"]))
+        XCTAssertEqual(kept.model.checkpointKeepBytes, 1 << 20)
+        for _ in 0..<3 {
+            let (p, k) = (try plain.trainStep(), try kept.trainStep())
+            XCTAssertEqual(p.loss, k.loss)
+            XCTAssertEqual(p.gradientNorm, k.gradientNorm)
+        }
+        for ((name, a), (_, b)) in zip(plain.adapter.parameters, kept.adapter.parameters) { XCTAssertEqual(a.scalars, b.scalars, name) }
+        XCTAssertEqual(plain.dropoutStates, kept.dropoutStates)
+    }
+
     /// bf16 compute rounds every frozen product's inputs to 8 significant bits (unit roundoff
     /// 2⁻⁹ ≈ 0.2%); the rounding errors of x and W are independent and mostly cancel over a
     /// row, and everything else stays f32, so losses, gradient norms and validation loss stay

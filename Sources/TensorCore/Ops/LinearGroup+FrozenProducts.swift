@@ -3,7 +3,8 @@
 ///
 /// W is read in place (stored f32), decoded a panel at a time into one scratch buffer (peak
 /// extra memory one panel, however large the group), or decoded whole once and kept for the
-/// backward (`keepDecoded`, within `LinearGroup.keptWeightBytes`).
+/// backward (`keepDecoded`, within `LinearGroup.keptWeightBytes`), which then forms dx in one
+/// GEMM over all members' rows.
 struct FrozenGroupProducts {
     let bases: [any FrozenLinear]
     /// Member k's first column of y; the last entry is ΣO.
@@ -37,10 +38,10 @@ struct FrozenGroupProducts {
     /// f32, which reads encoded weights directly (generation).
     func forward(_ x: UnsafePointer<Float>, rows n: Int, into y: UnsafeMutablePointer<Float>, compute: ComputeDType) {
         let (i, o) = (inputs, outputs)
+        // Kept weights are read in the same panels as decoded ones: the recomputation of a
+        // checkpointed block then gives its first run's bits (BLAS blocking depends on shape).
         if n == 1 {
             for (k, base) in bases.enumerated() { base.weightMatvec(x, into: y + offsets[k]) }
-        } else if let kept {
-            gemm(compute: compute, transB: true, m: n, n: o, k: i, a: x, lda: i, b: kept.base, ldb: i, beta: 0, c: y, ldc: o)
         } else if compute == .bf16 {
             BF16GEMM.withShared { product in
                 product.packA(m: n, k: i, a: x, lda: i)  // x packed once for every member's panels
@@ -71,9 +72,10 @@ struct FrozenGroupProducts {
     }
 
     /// body(member, first row, row count, those rows [count, I]) over every member's W in
-    /// order: a stored weight whole, an encoded one decoded `panelRows` rows at a time.
+    /// order: a stored weight whole, an encoded one `panelRows` rows at a time, decoded into
+    /// scratch or read from the kept decoded weights.
     private func forEachPanel(_ body: (Int, Int, Int, UnsafePointer<Float>) -> Void) {
-        let panel = bases.lazy.filter { $0.storedWeight == nil }.map { min($0.panelRows, $0.outputFeatures) }.max() ?? 0
+        let panel = kept != nil ? 0 : bases.lazy.filter { $0.storedWeight == nil }.map { min($0.panelRows, $0.outputFeatures) }.max() ?? 0
         let scratch = TensorStorage(count: panel * inputs)  // [panel, I]
         for (k, base) in bases.enumerated() {
             if let w = base.storedWeight {
@@ -82,8 +84,12 @@ struct FrozenGroupProducts {
             }
             for r0 in stride(from: 0, to: base.outputFeatures, by: base.panelRows) {
                 let rn = min(base.panelRows, base.outputFeatures - r0)
-                base.decodeWeightRows(r0..<(r0 + rn), into: scratch.base)
-                body(k, r0, rn, scratch.base)
+                if let kept {
+                    body(k, r0, rn, kept.base + (offsets[k] + r0) * inputs)
+                } else {
+                    base.decodeWeightRows(r0..<(r0 + rn), into: scratch.base)
+                    body(k, r0, rn, scratch.base)
+                }
             }
         }
     }

@@ -45,6 +45,8 @@ extension Tensor {
     /// Grouping reads x once where separate layers read it once each: in bf16 x is packed
     /// once for every member's weight; with no adapter dropping its input, the adapters' A
     /// act as one [Σr, I] matrix, so x·Aᵀ, dA and the adapters' share of dx are one GEMM each.
+    /// A checkpoint's recomputation takes the frozen product the first run kept, when it kept
+    /// one (`KeptProducts`), instead of multiplying again.
     /// While a checkpointed block is recomputed (`GradMode.backwardFollows`), the members'
     /// decoded weights (up to `LinearGroup.keptWeightBytes`) stay for the backward that
     /// follows, which then decodes nothing and forms the bases' dx as one GEMM over ΣO.
@@ -61,11 +63,17 @@ extension Tensor {
         let n = x.count / max(i, 1)
         // A dense member (always f32) keeps the whole group in f32; loaded models have none.
         let compute: ComputeDType = members.allSatisfy(\.base.followsComputeDType) ? .current : .f32
-        let keep = n > 1 && GradMode.isEnabled && GradMode.backwardFollows && x.requiresGrad
+        let o = members.reduce(0) { $0 + $1.base.outputFeatures }
+        // A checkpoint's recomputation may find this product kept from the first run.
+        let store = n > 1 ? KeptProducts.current : nil
+        let kept = store?.take(count: n * o)
+        let keep = n > 1 && GradMode.isEnabled && GradMode.backwardFollows && x.requiresGrad  // for dx, kept product or not
         let frozen = FrozenGroupProducts(bases: members.map(\.base), keepDecoded: keep)
-        let o = frozen.outputs
-        let y = TensorStorage(count: n * o)  // [N, ΣO]
-        frozen.forward(x.storage.base, rows: n, into: y.base, compute: compute)
+        let y = kept ?? TensorStorage(count: n * o)  // [N, ΣO]
+        if kept == nil {
+            frozen.forward(x.storage.base, rows: n, into: y.base, compute: compute)
+            store?.keep(y.base, count: n * o)
+        }
 
         let adapted = members.enumerated().compactMap { k, member in member.adapter.map { (update: $0, column: frozen.offsets[k]) } }
         let update = adapted.isEmpty ? nil

@@ -32,6 +32,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Base precision: nf4, q8_0, f32.") var base = "nf4"
     @Option(help: "Recompute each layer in backward (on) or keep activations (off).") var checkpointing = "on"
     @Option(help: "What the frozen base's matmuls compute in: f32 or bf16 (training.compute_dtype).") var compute = "f32"
+    @Option(help: "MiB of frozen-base products checkpointed layers keep for their recomputation (training.checkpoint_keep_mb).") var keepMb = 0
     @Option(help: "LoRA dropout (0 as in the PEFT peer; the recipe default is 0.05).") var dropout = 0.0
     @Option(help: "Timed steps (after one warm-up step).") var steps = 5
     @Option(help: "Also run ../shared/peers/peft_train_bench.py with MODE=fp32|bf16|nf4, interleaved with ours.") var vsPeft: String?
@@ -45,7 +46,8 @@ struct BenchTrain: ParsableCommand {
         do {
             for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)", "lora.dropout=\(dropout)",
                       "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
-                      "training.eval_every=0", "training.steps=\(steps + 1)", "training.compute_dtype=\(compute)"] { try document.override(s) }
+                      "training.eval_every=0", "training.steps=\(steps + 1)", "training.compute_dtype=\(compute)",
+                      "training.checkpoint_keep_mb=\(keepMb)"] { try document.override(s) }
             try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))
         } catch { throw CLIError(error.description) }
         let recipe: Recipe
