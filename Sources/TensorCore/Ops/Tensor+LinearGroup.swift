@@ -45,11 +45,12 @@ extension Tensor {
     /// Grouping reads x once where separate layers read it once each: in bf16 x is packed
     /// once for every member's weight; with no adapter dropping its input, the adapters' A
     /// act as one [Σr, I] matrix, so x·Aᵀ, dA and the adapters' share of dx are one GEMM each.
-    /// A checkpoint's recomputation takes the frozen product the first run kept, when it kept
-    /// one (`KeptProducts`), instead of multiplying again.
+    ///
     /// While a checkpointed block is recomputed (`GradMode.backwardFollows`), the members'
     /// decoded weights (up to `LinearGroup.keptWeightBytes`) stay for the backward that
-    /// follows, which then decodes nothing and forms the bases' dx as one GEMM over ΣO.
+    /// follows, which then decodes nothing and forms the bases' dx as one GEMM over ΣO; and
+    /// when the block's first run kept this op's frozen product (`KeptProducts`, within
+    /// `training.checkpoint_keep_mb`), the recomputation takes it instead of multiplying again.
     ///
     /// Legend: N rows (all leading dimensions of x), I input features, O_k member k's outputs.
     public static func linearGroup(_ x: Tensor, _ members: [LinearGroupMember]) -> Tensor {
