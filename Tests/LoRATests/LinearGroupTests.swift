@@ -125,10 +125,10 @@ final class LinearGroupTests: XCTestCase {
     func testWeightsKeptForTheBackwardThatFollows() {
         let layers = Self.layers(dropout: 0)
         let bases = layers.map { ($0 as? LoRALinear)?.base ?? $0 } .compactMap { $0 as? any FrozenLinear }
-        XCTAssertNotNil(FrozenGroupProducts(bases: bases, keepDecoded: true).kept)
-        XCTAssertNil(FrozenGroupProducts(bases: bases, keepDecoded: false).kept)
+        XCTAssertNotNil(FrozenGroupProducts(bases: bases, keepDecoded: true).decoded)
+        XCTAssertNil(FrozenGroupProducts(bases: bases, keepDecoded: false).decoded)
         XCTAssertNil(FrozenGroupProducts(bases: [DenseLinear(weight: Fixtures.tensor([3, Self.i], seed: 5, requiresGrad: false))],
-                                         keepDecoded: true).kept, "a stored f32 weight is read in place, never copied")
+                                         keepDecoded: true).decoded, "a stored f32 weight is read in place, never copied")
         for compute in ComputeDType.allCases {
             let x = Fixtures.tensor([2, 4, Self.i], seed: 6)
             func run(_ follows: Bool) -> (Tensor, GradientStore) {

@@ -93,7 +93,5 @@ public final class KeptProducts: @unchecked Sendable {
         return product
     }
 
-    var isReplaying: Bool { replaying }
-
     func startReplay() { replaying = true }
 }

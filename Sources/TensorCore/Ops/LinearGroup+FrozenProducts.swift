@@ -11,8 +11,8 @@ struct FrozenGroupProducts {
     let offsets: [Int]
     /// I.
     let inputs: Int
-    /// Every member's W decoded into one [ΣO, I] buffer, or nil.
-    let kept: TensorStorage?
+    /// Every member's W decoded into one [ΣO, I] buffer (kept for the backward), or nil.
+    let decoded: TensorStorage?
 
     var outputs: Int { offsets[bases.count] }
 
@@ -26,12 +26,12 @@ struct FrozenGroupProducts {
         let total = offsets[bases.count]
         guard keepDecoded, bases.contains(where: { $0.storedWeight == nil }),
               total * i * MemoryLayout<Float>.stride <= LinearGroup.keptWeightBytes else {
-            kept = nil
+            decoded = nil
             return
         }
         let w = TensorStorage(count: total * i)  // [ΣO, I]
         for (k, base) in bases.enumerated() { base.decodeWeightRows(0..<base.outputFeatures, into: w.base + offsets[k] * i) }
-        kept = w
+        decoded = w
     }
 
     /// y [N, ΣO] = x [N, I]·Wᵀ + bias (y overwritten). One row is each member's matvec in
@@ -61,8 +61,8 @@ struct FrozenGroupProducts {
     /// dx [N, I] += dy [N, ΣO]·W.
     func inputGradient(_ dy: UnsafePointer<Float>, rows n: Int, accumulatingInto dx: UnsafeMutablePointer<Float>, compute: ComputeDType) {
         let (i, o) = (inputs, outputs)
-        if let kept {
-            gemm(compute: compute, transB: false, m: n, n: i, k: o, a: dy, lda: o, b: kept.base, ldb: i, beta: 1, c: dx, ldc: i)
+        if let decoded {
+            gemm(compute: compute, transB: false, m: n, n: i, k: o, a: dy, lda: o, b: decoded.base, ldb: i, beta: 1, c: dx, ldc: i)
             return
         }
         forEachPanel { k, r0, rn, w in
@@ -75,7 +75,7 @@ struct FrozenGroupProducts {
     /// order: a stored weight whole, an encoded one `panelRows` rows at a time, decoded into
     /// scratch or read from the kept decoded weights.
     private func forEachPanel(_ body: (Int, Int, Int, UnsafePointer<Float>) -> Void) {
-        let panel = kept != nil ? 0 : bases.lazy.filter { $0.storedWeight == nil }.map { min($0.panelRows, $0.outputFeatures) }.max() ?? 0
+        let panel = decoded != nil ? 0 : bases.lazy.filter { $0.storedWeight == nil }.map { min($0.panelRows, $0.outputFeatures) }.max() ?? 0
         let scratch = TensorStorage(count: panel * inputs)  // [panel, I]
         for (k, base) in bases.enumerated() {
             if let w = base.storedWeight {
@@ -84,8 +84,8 @@ struct FrozenGroupProducts {
             }
             for r0 in stride(from: 0, to: base.outputFeatures, by: base.panelRows) {
                 let rn = min(base.panelRows, base.outputFeatures - r0)
-                if let kept {
-                    body(k, r0, rn, kept.base + (offsets[k] + r0) * inputs)
+                if let decoded {
+                    body(k, r0, rn, decoded.base + (offsets[k] + r0) * inputs)
                 } else {
                     base.decodeWeightRows(r0..<(r0 + rn), into: scratch.base)
                     body(k, r0, rn, scratch.base)

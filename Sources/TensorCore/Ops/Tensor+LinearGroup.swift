@@ -68,8 +68,9 @@ extension Tensor {
         // A checkpoint's recomputation may find this product kept from the first run.
         let store = n > 1 ? KeptProducts.current : nil
         let kept = store?.take(count: n * o)
-        let keep = n > 1 && GradMode.isEnabled && GradMode.backwardFollows && x.requiresGrad  // for dx, kept product or not
-        let frozen = FrozenGroupProducts(bases: members.map(\.base), keepDecoded: keep)
+        // dx re-reads the weights right after a recomputation, whether or not the product was kept.
+        let keepDecoded = n > 1 && GradMode.isEnabled && GradMode.backwardFollows && x.requiresGrad
+        let frozen = FrozenGroupProducts(bases: members.map(\.base), keepDecoded: keepDecoded)
         let y = kept ?? TensorStorage(count: n * o)  // [N, ΣO]
         if kept == nil {
             frozen.forward(x.storage.base, rows: n, into: y.base, compute: compute)
