@@ -1,23 +1,23 @@
 // swift-tools-version:6.0
 // Lorikeet: LoRA/QLoRA fine-tuning on CPU. Dependencies between targets point down only:
-// system shims and C kernels → TensorCore → (Quantization, Formats, …) → the `lorikeet` CLI.
+// system shims and C kernels → TensorCore → (Quantization, Formats, …) → Training, Export,
+// Evaluation, Decoding → the `Lorikeet` library → the `lorikeet` CLI and `lorikeet-bench`.
+//
+// No target carries `unsafeFlags`: SwiftPM refuses them in a package that another package
+// depends on by version, and every library target here is built by such dependents. Hot
+// generic code is `@inlinable`; the C kernels ask for their optimisations in the source.
 import PackageDescription
-
-/// Release builds of the library targets get cross-module optimisation; unchecked
-/// arithmetic stays off (overflow traps are cheap and catch bugs on untrusted sizes).
-let swiftSettings: [SwiftSetting] = [
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
-]
 
 let package = Package(
     name: "Lorikeet",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "lorikeet", targets: ["lorikeet"]),
+        .executable(name: "lorikeet", targets: ["LorikeetCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev liblapacke-dev libhdf5-dev).
@@ -31,59 +31,49 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Hot loops in plain C with runtime CPU-feature dispatch and a scalar twin per SIMD path.
-        .target(name: "CKernels",
-                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        .target(name: "CKernels"),
 
-        .target(name: "TensorCore",
-                dependencies: ["CBLAS", "CLAPACKE", "CKernels"],
-                swiftSettings: swiftSettings),
-        .target(name: "Quantization",
-                dependencies: ["TensorCore", "CKernels"],
-                swiftSettings: swiftSettings),
-        .target(name: "Formats",
-                dependencies: ["TensorCore", "CKernels", "CHDF5"],
-                swiftSettings: swiftSettings),
-        .target(name: "Models",
-                dependencies: ["TensorCore", "Quantization", "Formats", "CKernels"],
-                swiftSettings: swiftSettings),
-        .target(name: "LoRA",
-                dependencies: ["TensorCore", "Quantization", "Models"],
-                swiftSettings: swiftSettings),
+        // The engine, then the model-side modules (each below the ones that use it).
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CLAPACKE", "CKernels"]),
+        .target(name: "Quantization", dependencies: ["TensorCore", "CKernels"]),
+        .target(name: "Formats", dependencies: ["TensorCore", "CKernels", "CHDF5"]),
+        .target(name: "Architectures", dependencies: ["TensorCore", "Quantization", "Formats", "CKernels"]),
+        .target(name: "LoRA", dependencies: ["TensorCore", "Quantization", "Architectures"]),
+        .target(name: "Tokenization", dependencies: ["Formats"]),
+        .target(name: "Datasets", dependencies: ["TensorCore", "Formats", "Tokenization", "CZlib"]),
+        .target(name: "Decoding", dependencies: ["TensorCore", "Architectures"]),
+
+        // The work: training runs and checkpoints, merge/export writers, evaluation.
         .target(name: "Training",
-                dependencies: ["TensorCore", "LoRA", "Models", "Data", "Formats", "Tokenizers",
-                               .product(name: "Yams", package: "Yams")],
-                swiftSettings: swiftSettings),
-        .target(name: "Generation",
-                dependencies: ["TensorCore", "Models"],
-                swiftSettings: swiftSettings),
-        .target(name: "Tokenizers",
-                dependencies: ["Formats"],
-                swiftSettings: swiftSettings),
-        .target(name: "Data",
-                dependencies: ["TensorCore", "Formats", "Tokenizers", "CZlib"],
-                swiftSettings: swiftSettings),
+                dependencies: ["TensorCore", "LoRA", "Architectures", "Datasets", "Formats", "Tokenization",
+                               .product(name: "Yams", package: "Yams")]),
+        .target(name: "Export",
+                dependencies: ["TensorCore", "Quantization", "Formats", "Architectures", "LoRA", "Training"]),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "Formats"]),
+
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],
                 path: "Sources/TestSupport"),
 
-        .executableTarget(name: "lorikeet",
+        .executableTarget(name: "LorikeetCLI",
                           dependencies: [
-                              "TensorCore", "Formats", "Models", "Tokenizers", "Generation", "Data", "LoRA", "Training", "CBLAS", "CKernels",
+                              "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding", "Datasets", "LoRA",
+                              "Training", "Export", "Evaluation", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                          ],
-                          swiftSettings: swiftSettings),
+                          ]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Models", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "LoRA", "Models", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Tokenizers", "Formats", "Models", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Models", "Formats", "TensorCore"], exclude: ["Fixtures"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], exclude: ["Fixtures"]),
+        .testTarget(name: "ArchitecturesTests", dependencies: ["Architectures", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "Architectures", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Export", "Datasets", "LoRA", "Architectures", "Formats", "Quantization", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenization", "Formats", "Architectures", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Architectures", "Formats", "TensorCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
-        .testTarget(name: "LorikeetCLITests", dependencies: ["lorikeet", "Formats", "Models", "LoRA", "Training", "Tokenizers", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LorikeetCLITests", dependencies: ["LorikeetCLI", "Formats", "Architectures", "LoRA", "Training", "Export", "Evaluation", "Tokenization", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]
 )

@@ -1,4 +1,4 @@
-import Models
+import Architectures
 import TensorCore
 
 /// The adapters attached to a model, by PEFT module name.

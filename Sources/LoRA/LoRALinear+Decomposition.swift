@@ -1,4 +1,4 @@
-import Models
+import Architectures
 import Quantization
 import TensorCore
 

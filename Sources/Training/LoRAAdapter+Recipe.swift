@@ -1,5 +1,5 @@
 import LoRA
-import Models
+import Architectures
 import Quantization
 import TensorCore
 

@@ -1,6 +1,6 @@
-import Data
+import Datasets
 import LoRA
-import Models
+import Architectures
 import TensorCore
 
 /// A training run's every setting, typed and checked, read from a `RecipeDocument`.

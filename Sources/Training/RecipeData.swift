@@ -1,7 +1,7 @@
-import Data
+import Datasets
 import Foundation
 import TensorCore
-import Tokenizers
+import Tokenization
 
 /// The training and validation sets a recipe names: a folder with `train.jsonl` (and
 /// `valid.jsonl`), or one file from which a seeded `valid_fraction` is held out.

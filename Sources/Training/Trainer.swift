@@ -1,7 +1,7 @@
-import Data
+import Datasets
 import Foundation
 import LoRA
-import Models
+import Architectures
 import TensorCore
 
 /// What a training run reports as it goes; the CLI renders these (a live line on a terminal,

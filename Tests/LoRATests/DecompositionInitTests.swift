@@ -1,7 +1,7 @@
 import Foundation
 import Formats
 import LoRA
-import Models
+import Architectures
 import Quantization
 import TensorCore
 import TestSupport

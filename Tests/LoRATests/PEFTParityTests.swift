@@ -1,7 +1,7 @@
 import Foundation
 import Formats
 import LoRA
-import Models
+import Architectures
 import TensorCore
 import TestSupport
 import XCTest
@@ -11,7 +11,7 @@ import XCTest
 final class PEFTParityTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
     static let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("ModelsTests/Fixtures/llama").path
+        .appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
 
     struct Expected: Decodable { let ids: [[Int32]]; let masked_prefix: Int; let loss: Float }
 

@@ -1,7 +1,7 @@
-@testable import lorikeet
+@testable import LorikeetCLI
 import Formats
 import Foundation
-import Models
+import Architectures
 import XCTest
 
 final class CommandLineTests: XCTestCase {
@@ -64,7 +64,7 @@ final class CommandLineTests: XCTestCase {
 
 final class InspectCommandTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("ModelsTests/Fixtures").path
+        .deletingLastPathComponent().appendingPathComponent("ArchitecturesTests/Fixtures").path
 
     func testInspectsAHuggingFaceFolder() throws {
         try InspectCommand.parse([Self.fixtures + "/qwen3", "--tensors", "--load"]).run()
@@ -160,5 +160,15 @@ final class DataPreviewCommandTests: XCTestCase {
         XCTAssertEqual(skipped.status, 0, skipped.output)
         XCTAssertTrue(skipped.output.contains("1 invalid record skipped: 1 malformed JSON"), skipped.output)
         XCTAssertTrue(skipped.output.contains("examples kept     2"), skipped.output)
+    }
+}
+
+/// Report flags are checked before anything loads.
+final class EvalFlagTests: XCTestCase {
+    func testReportExtensionAndMaxTokensAreCheckedWhenParsing() {
+        XCTAssertThrowsError(try EvalCommand.parse(["--data", "d.jsonl", "--report", "/tmp/r.txt"])) {
+            XCTAssertTrue(EvalCommand.message(for: $0).contains(".json"), EvalCommand.message(for: $0))
+        }
+        XCTAssertThrowsError(try EvalCommand.parse(["--data", "d.jsonl", "--generate", "--max-tokens", "0"]))
     }
 }

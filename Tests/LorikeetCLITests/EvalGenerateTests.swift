@@ -1,9 +1,10 @@
-@testable import lorikeet
+@testable import LorikeetCLI
 import Formats
+import Evaluation
 import Foundation
-import Generation
+import Decoding
 import LoRA
-import Models
+import Architectures
 import TestSupport
 import Training
 import XCTest

@@ -1,13 +1,14 @@
-@testable import lorikeet
+@testable import LorikeetCLI
 import Formats
 import Foundation
 import LoRA
-@testable import Models
+@testable import Architectures
 import Quantization
 import TensorCore
 import TestSupport
-import Tokenizers
+import Tokenization
 @testable import Training
+@testable import Export
 import XCTest
 
 /// `lorikeet merge` end to end on a tiny Llama GGUF written here (q/k rows in GGUF order, a
@@ -183,7 +184,7 @@ final class MergeCommandTests: XCTestCase {
     /// GGUF cannot be made from it (no GGUF metadata to carry).
     func testHuggingFaceBaseWithPEFTAdapter() throws {
         let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ModelsTests/Fixtures/llama").path
+            .appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
         let peft = directory + "/peft"
         try FileManager.default.createDirectory(atPath: peft, withIntermediateDirectories: true)
         try Data(#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj", "v_proj", "down_proj"], "bias": "none"}"#.utf8)
@@ -403,7 +404,7 @@ final class MergeCommandTests: XCTestCase {
     /// naming the file; nothing appears under the output's name.
     func testCorruptPEFTSafetensorsIsRefusedNamingTheFile() throws {
         let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("ModelsTests/Fixtures/llama").path
+            .appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
         let peft = directory + "/peft"
         try FileManager.default.createDirectory(atPath: peft, withIntermediateDirectories: true)
         try Data(#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"], "bias": "none"}"#.utf8)

@@ -1,11 +1,12 @@
-@testable import lorikeet
+@testable import LorikeetCLI
 import Formats
 import Foundation
 import LoRA
-@testable import Models
+@testable import Architectures
 import TensorCore
 import TestSupport
 @testable import Training
+@testable import Export
 import XCTest
 
 /// A LoRA adapter trained by PEFT itself (Fixtures/peft-trained, written by
@@ -20,8 +21,8 @@ import XCTest
 final class PEFTTrainedAdapterTests: XCTestCase {
     static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let folder = here.appendingPathComponent("Fixtures/peft-trained").path
-    static let baseGGUF = here.deletingLastPathComponent().appendingPathComponent("ModelsTests/Fixtures/llama/model.gguf").path
-    static let baseHF = here.deletingLastPathComponent().appendingPathComponent("ModelsTests/Fixtures/llama").path
+    static let baseGGUF = here.deletingLastPathComponent().appendingPathComponent("ArchitecturesTests/Fixtures/llama/model.gguf").path
+    static let baseHF = here.deletingLastPathComponent().appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
 
     struct Expected: Decodable { let ids: [[Int32]] }
 
@@ -135,7 +136,7 @@ final class PEFTTrainedAdapterTests: XCTestCase {
         try writeAdapterCheckpoint(
             to: path,
             overrides: ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "lora.targets=[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"],
-            base: ["name": "Tests/ModelsTests/Fixtures/llama", "license": "apache-2.0"],
+            base: ["name": "Tests/ArchitecturesTests/Fixtures/llama", "license": "apache-2.0"],
             adapterTensors: Self.folder + "/adapter_model.safetensors")
         return path
     }

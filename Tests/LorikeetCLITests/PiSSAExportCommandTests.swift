@@ -1,7 +1,7 @@
-@testable import lorikeet
+@testable import LorikeetCLI
 import Formats
 import Foundation
-@testable import Models
+@testable import Architectures
 import TensorCore
 @testable import Training
 import XCTest

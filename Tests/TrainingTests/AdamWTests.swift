@@ -1,7 +1,7 @@
 import Foundation
 import Formats
 import LoRA
-import Models
+import Architectures
 import TensorCore
 import TestSupport
 import Training
@@ -13,7 +13,7 @@ final class AdamWTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("LoRATests/Fixtures").path
     static let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("ModelsTests/Fixtures/llama").path
+        .appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
 
     struct Settings: Decodable { let lr: Float; let betas: [Float]; let eps: Float; let weight_decay: Float; let losses: [Float] }
     struct Batch: Decodable { let ids: [[Int32]]; let masked_prefix: Int }

@@ -1,10 +1,11 @@
 import Formats
 import Foundation
 import LoRA
-@testable import Models
+@testable import Architectures
 import Quantization
 import TensorCore
 @testable import Training
+@testable import Export
 import XCTest
 
 /// A LoRA GGUF for SmolLM2's own GGUF: llama.cpp's adapter keys and tensor names, A and B

@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Formats
 import Foundation
 import LoRA
-import Models
+import Architectures
 import TensorCore
 @testable import Training
 import XCTest

@@ -1,9 +1,10 @@
 import Formats
 import Foundation
 import LoRA
-import Models
+import Architectures
 import TensorCore
 @testable import Training
+@testable import Export
 import XCTest
 
 /// A checkpoint exported as a PEFT folder carries PEFT's names and config, and loading that

@@ -1,11 +1,12 @@
 import Formats
 import Foundation
 import LoRA
-import Models
+import Architectures
 import Quantization
 import TensorCore
 import TestSupport
 @testable import Training
+@testable import Export
 import XCTest
 
 /// PiSSA and LoftQ adapters exported for the original base: the rank-2r LoRA [A; A0], [B, −B0]

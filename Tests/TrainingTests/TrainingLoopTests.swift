@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Formats
 import Foundation
 import LoRA
-import Models
+import Architectures
 import TensorCore
 @testable import Training
 import XCTest
@@ -11,7 +11,7 @@ import XCTest
 /// the same run, schedules are transformers'.
 final class TrainingLoopTests: XCTestCase {
     static let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("ModelsTests/Fixtures/llama").path
+        .appendingPathComponent("ArchitecturesTests/Fixtures/llama").path
 
     /// Seeded random examples over the fixture's vocabulary, answer tokens trained.
     static func examples(_ count: Int, vocabulary: Int, seed: UInt64) -> [TokenizedExample] {

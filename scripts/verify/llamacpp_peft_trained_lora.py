@@ -17,7 +17,7 @@ from llama_cpp import Llama
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FIXTURE = os.path.join(ROOT, "Tests", "LorikeetCLITests", "Fixtures", "peft-trained")
-BASE = os.path.join(ROOT, "Tests", "ModelsTests", "Fixtures", "llama", "model.gguf")
+BASE = os.path.join(ROOT, "Tests", "ArchitecturesTests", "Fixtures", "llama", "model.gguf")
 IDS = [[1, 17, 42, 5, 88, 3, 60, 9], [95, 0, 12, 12, 33, 71, 2, 40]]
 
 

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Formats
+import Architectures
+import Tokenization
+
+/// What the model will see: ids or pieces of a text.
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Show the token ids or pieces a model's tokenizer produces.")
+
+    @Option(help: "A .gguf file, a Hugging Face folder with tokenizer.json, or 'smollm2'.") var model = "smollm2"
+    @Flag(help: "Print ids (the default).") var ids = false
+    @Flag(help: "Print the vocabulary pieces instead of ids.") var pieces = false
+    @Flag(help: "Treat special-token text (<|im_start|>, …) as plain text, as user data is.") var plainSpecial = false
+    @Flag(help: "Prepend the BOS token if the model asks for one.") var bos = false
+    @Argument(help: "The text to tokenize.") var text: String
+
+    func run() throws {
+        let tokenizer = try loadTokenizer(model)
+        let encoded: [Int32]
+        do { encoded = try tokenizer.encode(text, addBOS: bos ? nil : false, parseSpecial: !plainSpecial) } catch {
+            throw CLIError(error.description)
+        }
+        if pieces {
+            print(tokenizer.pieces(encoded).map { $0.debugDescription }.joined(separator: " "))
+        } else {
+            print(encoded.map(String.init).joined(separator: " "))
+        }
+        FileHandle.standardError.write(Data("\(encoded.count) tokens\n".utf8))
+    }
+}
+
+/// The tokenizer of a model argument (GGUF files carry theirs).
+func loadTokenizer(_ model: String) throws -> any Tokenizer {
+    do {
+        switch try ModelLocation.resolve(model) {
+        case .gguf(let path): return try makeTokenizer(gguf: GGUFFile(path: path))
+        case .huggingFaceFolder(let path): return try makeTokenizer(tokenizerJSON: path + "/tokenizer.json")
+        }
+    } catch let error as ModelError { throw CLIError(error.description) }
+    catch let error as FormatError { throw CLIError(error.description) }
+    catch let error as TokenizerError { throw CLIError(error.description) }
+}
