@@ -12,7 +12,9 @@ let package = Package(
     name: "Lorikeet",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "Lorikeet", targets: ["Lorikeet"]),
         .executable(name: "lorikeet", targets: ["LorikeetCLI"]),
+        .executable(name: "lorikeet-bench", targets: ["LorikeetBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,11 +47,16 @@ let package = Package(
 
         // The work: training runs and checkpoints, merge/export writers, evaluation.
         .target(name: "Training",
-                dependencies: ["TensorCore", "LoRA", "Architectures", "Datasets", "Formats", "Tokenization",
+                dependencies: ["TensorCore", "LoRA", "Architectures", "Datasets", "Formats", "Tokenization", "Evaluation",
                                .product(name: "Yams", package: "Yams")]),
         .target(name: "Export",
                 dependencies: ["TensorCore", "Quantization", "Formats", "Architectures", "LoRA", "Training"]),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "Formats"]),
+        .target(name: "Evaluation", dependencies: ["TensorCore", "Formats", "Architectures", "Datasets", "Decoding", "Tokenization"]),
+
+        // The public library: what a Swift program imports.
+        .target(name: "Lorikeet",
+                dependencies: ["TensorCore", "Quantization", "Formats", "Architectures", "LoRA", "Tokenization",
+                               "Datasets", "Decoding", "Training", "Export", "Evaluation"]),
 
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],
@@ -57,8 +64,14 @@ let package = Package(
 
         .executableTarget(name: "LorikeetCLI",
                           dependencies: [
-                              "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding", "Datasets", "LoRA",
+                              "Lorikeet", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding", "Datasets", "LoRA",
                               "Training", "Export", "Evaluation", "CBLAS", "CKernels",
+                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                          ]),
+        .executableTarget(name: "LorikeetBench",
+                          dependencies: [
+                              "Lorikeet", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",
+                              "Datasets", "LoRA", "Training", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ]),
 
@@ -74,6 +87,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Formats"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["LorikeetCLI", "Formats", "Architectures", "LoRA", "Training", "Export", "Evaluation", "Tokenization", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LorikeetTests", dependencies: ["Lorikeet"]),
+        .testTarget(name: "LorikeetBenchTests", dependencies: ["LorikeetBench"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]
 )

@@ -3,7 +3,7 @@ import TensorCore
 
 /// How the frozen base's projections are held during training (the recipe's
 /// `quantization.base`): QLoRA's NF4, ggml's Q8_0, or plain Float32 (classic LoRA).
-public enum BasePrecision: String, Sendable, CaseIterable {
+public enum BasePrecision: String, Sendable, CaseIterable, Codable {
     case nf4, q8_0, f32
 }
 

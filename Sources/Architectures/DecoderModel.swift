@@ -12,12 +12,6 @@ public final class DecoderModel {
     public let finalNorm: Tensor                // [C]
     public private(set) var head: any LinearLayer  // C → V (the embedding itself when tied)
     let rope: RotaryEmbedding
-    /// Recompute each decoder layer during backward instead of keeping its activations: the
-    /// recorded graph then holds one [B, T, C] input per layer, at the cost of one more forward.
-    public var gradientCheckpointing = false
-    /// With checkpointing, bytes of frozen-base products the layers may keep from their first
-    /// run so their recomputation skips those GEMMs (earliest layers first; 0 keeps none).
-    public var checkpointKeepBytes = 0
 
     public init(config: ModelConfig, weights: any WeightSource) throws(ModelError) {
         try config.validate()
@@ -38,20 +32,27 @@ public final class DecoderModel {
     }
 
     /// Final hidden states [B, T, C] for token ids [B, T]. Positions restart per packed
-    /// sequence; `segments` keeps packed sequences from attending to each other.
-    public func hiddenStates(ids: IntTensor, positions: IntTensor, segments: IntTensor? = nil) -> Tensor {
+    /// sequence; `segments` keeps packed sequences from attending to each other. `options` say
+    /// how the pass runs (compute dtype, checkpointing); they hold for its backward too.
+    public func hiddenStates(ids: IntTensor, positions: IntTensor, segments: IntTensor? = nil,
+                             options: ExecutionOptions = .inference) -> Tensor {
         precondition(ids.shape.count == 2, "hiddenStates: ids must be [B, T], got \(ids.shape)")
-        let budget = gradientCheckpointing && checkpointKeepBytes > 0 ? KeptProducts.Budget(bytes: checkpointKeepBytes) : nil
-        let x = KeptProducts.$budget.withValue(budget) { decoderLayers(embed(ids), positions: positions, segments: segments) }
+        let budget = options.gradientCheckpointing && options.checkpointKeepBytes > 0 ? KeptProducts.Budget(bytes: options.checkpointKeepBytes) : nil
+        let x = withComputeDType(options.computeDType) {
+            KeptProducts.$budget.withValue(budget) { decoderLayers(embed(ids), positions: positions, segments: segments, options: options) }
+        }
         return Tensor.rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps, weightOffset: config.normWeightOffset)
     }
 
-    /// x [B, T, C] through every decoder layer, each checkpointed when the model says so.
-    private func decoderLayers(_ input: Tensor, positions: IntTensor, segments: IntTensor?) -> Tensor {
+    /// x [B, T, C] through every decoder layer, each checkpointed when `options` say so. A
+    /// checkpointed layer is recomputed during backward, outside this call: it re-enters the
+    /// same compute dtype there.
+    private func decoderLayers(_ input: Tensor, positions: IntTensor, segments: IntTensor?, options: ExecutionOptions) -> Tensor {
         var x = input
+        let dtype = options.computeDType
         for layer in layers {
             let (config, rope) = (config, rope)
-            guard gradientCheckpointing else {
+            guard options.gradientCheckpointing else {
                 x = layer.forward(x, config: config, rope: rope, positions: positions, segments: segments)
                 continue
             }
@@ -59,14 +60,17 @@ public final class DecoderModel {
             let states = linears.map(\.randomState)  // before the first run: replayed in backward
             x = Tensor.checkpointed(x, parameters: linears.flatMap(\.trainableParameters),
                                     rewind: { for (linear, state) in zip(linears, states) { linear.randomState = state } },
-                                    { layer.forward($0, config: config, rope: rope, positions: positions, segments: segments) })
+                                    { input in
+                                        withComputeDType(dtype) { layer.forward(input, config: config, rope: rope, positions: positions, segments: segments) }
+                                    })
         }
         return x
     }
 
     /// Next-token logits [B, T, V] (soft-capped where the family does so).
-    public func logits(ids: IntTensor, positions: IntTensor, segments: IntTensor? = nil) -> Tensor {
-        let logits = head.forward(hiddenStates(ids: ids, positions: positions, segments: segments))
+    public func logits(ids: IntTensor, positions: IntTensor, segments: IntTensor? = nil, options: ExecutionOptions = .inference) -> Tensor {
+        let hidden = hiddenStates(ids: ids, positions: positions, segments: segments, options: options)
+        let logits = withComputeDType(options.computeDType) { head.forward(hidden) }
         guard let cap = config.finalLogitSoftcap else { return logits }
         return logits.scaled(by: 1 / cap).tanh().scaled(by: cap)
     }

@@ -8,7 +8,7 @@ public struct BatchingOptions: Sendable, Equatable {
         /// One example per row, the rest padding (what Hugging Face's padding collator does).
         case padded
     }
-    public enum OverLong: String, Sendable, CaseIterable { case truncate, drop }
+    public enum OverLong: String, Sendable, CaseIterable, Codable { case truncate, drop }
 
     public var batchSize: Int
     public var maxSeqLen: Int

@@ -2,7 +2,7 @@ import Tokenization
 
 /// The JSONL record layouts Lorikeet reads (one example per line), as mlx-lm and the Hugging
 /// Face trainers name them.
-public enum DatasetFormat: String, Sendable, CaseIterable {
+public enum DatasetFormat: String, Sendable, CaseIterable, Codable {
     /// `{"text": …}`: plain text, every token trained, EOS appended.
     case text
     /// `{"prompt": …, "completion": …}`: a user turn and the assistant's reply.
@@ -24,7 +24,7 @@ public enum DatasetFormat: String, Sendable, CaseIterable {
 }
 
 /// Record keys, remappable in the recipe (`data.fields.prompt: question`).
-public struct FieldNames: Sendable, Equatable {
+public struct FieldNames: Sendable, Equatable, Codable {
     public var text = "text"
     public var prompt = "prompt", completion = "completion"
     public var messages = "messages", tools = "tools"

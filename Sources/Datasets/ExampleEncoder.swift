@@ -1,7 +1,7 @@
 import Tokenization
 
 /// Which tokens of a conversation the loss counts.
-public enum TrainOn: String, Sendable, CaseIterable {
+public enum TrainOn: String, Sendable, CaseIterable, Codable {
     /// Every token (plain-text data always trains on everything).
     case all
     /// Every assistant turn, end-of-turn token included.

@@ -194,3 +194,21 @@ extension FOLDOC {
         return (train, valid, test)
     }
 }
+
+extension FOLDOC {
+    /// Writes `chatSplits` as `train.jsonl`, `valid.jsonl` and `test.jsonl` under `folder`, each
+    /// written whole to a temporary name and renamed (never a half-written split); returns the
+    /// number of examples in each.
+    public func writeChatSplits(to folder: String, seed: UInt64, validFraction: Double, testFraction: Double) throws(DataError)
+        -> (train: Int, valid: Int, test: Int) {
+        let splits = chatSplits(seed: seed, validFraction: validFraction, testFraction: testFraction)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (name, lines) in [("train", splits.train), ("valid", splits.valid), ("test", splits.test)] {
+                let path = folder + "/\(name).jsonl"
+                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            }
+        } catch { throw .io(path: folder, reason: "cannot write the dataset (\(error.localizedDescription))") }
+        return (splits.train.count, splits.valid.count, splits.test.count)
+    }
+}

@@ -4,7 +4,7 @@ import Foundation
 /// What `lorikeet eval --report` writes: the setting, one run per evaluated model (the base,
 /// the base with the adapter, or both with `--compare`) and, with `--generate`, every
 /// example's prompt, reference and the output of each run. `.json` or `.md` by the path's extension.
-public struct EvalReport: Codable, Equatable {
+public struct EvalReport: Codable, Equatable, Sendable {
     /// The model file (as resolved) and its name from the metadata.
     public var model: String
     public var modelName: String
@@ -23,7 +23,7 @@ public struct EvalReport: Codable, Equatable {
         self.generation = generation
     }
 
-    public struct GenerationSettings: Codable, Equatable {
+    public struct GenerationSettings: Codable, Equatable, Sendable {
         public var maxTokens: Int
         public var decoding = "greedy"
         public var normalization = "surrounding whitespace trimmed; case and inner text kept"
@@ -32,7 +32,7 @@ public struct EvalReport: Codable, Equatable {
 
     /// One model evaluated: loss over the dataset's trained tokens, and the means of the
     /// generated examples' metrics.
-    public struct Run: Codable, Equatable {
+    public struct Run: Codable, Equatable, Sendable {
         /// "base model" or "adapter".
         public var label: String
         /// How the frozen base was encoded ("as stored", "nf4", …).
@@ -57,7 +57,7 @@ public struct EvalReport: Codable, Equatable {
     }
 
     /// One generated example; `outputs[i]` is the reply of `runs[i]`.
-    public struct Example: Codable, Equatable {
+    public struct Example: Codable, Equatable, Sendable {
         /// 1-based position among the generated examples, and the record's line in the data file.
         public var index: Int
         public var line: Int
@@ -75,7 +75,7 @@ public struct EvalReport: Codable, Equatable {
         }
     }
 
-    public struct Output: Codable, Equatable {
+    public struct Output: Codable, Equatable, Sendable {
         public var text: String
         public var metrics: EvalMetrics
 

@@ -15,22 +15,22 @@ public struct GGUFLoRAExport {
     public let tensors: [(name: String, tensor: Tensor)]
 
     /// `base` is the GGUF the adapter will be applied to (its architecture and head counts).
-    public init(checkpoint a: HDF5Archive, source: String, base: GGUFFile) throws(TrainingError) {
-        try self.init(try PlainLoRAAdapter(checkpoint: a, source: source), base: base)
+    public init(checkpoint: Checkpoint, source: String, base: GGUFFile) throws(ExportError) {
+        try self.init(try PlainLoRAAdapter(checkpoint: checkpoint, source: source), base: base)
     }
 
     /// Any plain adapter (a checkpoint's, a converted PiSSA/LoftQ one, a PEFT folder's) for `base`.
-    public init(_ adapter: PlainLoRAAdapter, base: GGUFFile) throws(TrainingError) {
+    public init(_ adapter: PlainLoRAAdapter, base: GGUFFile) throws(ExportError) {
         let config: ModelConfig
-        do { config = try ModelConfig(gguf: base) } catch { throw .checkpoint(error.description) }
+        do { config = try ModelConfig(gguf: base) } catch { throw .model(error) }
         let architecture = base.metadata["general.architecture"]?.string ?? "llama"
         let modules = adapter.modules
-        guard !modules.isEmpty else { throw .checkpoint("\(adapter.provenance): holds no adapter tensors") }
+        guard !modules.isEmpty else { throw .invalidAdapter("\(adapter.provenance): holds no adapter tensors") }
         var out: [(String, Tensor)] = []
         for module in modules {
             guard let ggufName = GGUFWeightSource.ggufName(module + ".weight", config: config), base.tensor(ggufName) != nil,
                   let aT = adapter.tensors[LoRAAdapter.pefName(module, "A")], var bT = adapter.tensors[LoRAAdapter.pefName(module, "B")] else {
-                throw .checkpoint("\(adapter.provenance): module \(module) has no tensor in \(base.path) (adapter for another base?)")
+                throw .invalidAdapter("\(adapter.provenance): module \(module) has no tensor in \(base.path) (adapter for another base?)")
             }
             if let heads = GGUFWeightSource.rotaryPermutedHeads(module, config: config) {
                 let (rows, r) = (bT.shape[0], bT.shape[1]), headRows = rows / heads
@@ -59,7 +59,7 @@ public struct GGUFLoRAExport {
         ]
     }
 
-    public func write(to path: String) throws(TrainingError) {
-        do { try GGUFFile.write(metadata: metadata, tensors: tensors, to: path) } catch { throw .checkpoint(error.description) }
+    public func write(to path: String) throws(ExportError) {
+        do { try GGUFFile.write(metadata: metadata, tensors: tensors, to: path) } catch { throw .invalidAdapter(error.description) }
     }
 }

@@ -36,7 +36,7 @@ extension MergedWeights {
     /// 1-D tensors stay F32 as llama.cpp's converter keeps them, and Q/K rows go back to the
     /// GGUF's RoPE order.
     public func writeGGUF(to path: String, encoding: GGUFMergeEncoding, base: GGUFFile, config: ModelConfig,
-                          provenance: MergeProvenance) throws(MergeError) {
+                          provenance: MergeProvenance) throws(ExportError) {
         var payloads: [GGUFTensorPayload] = []
         for info in base.tensors {
             if Self.ggufConfigurationTensors.contains(info.name) {

@@ -5,23 +5,6 @@ import Architectures
 import TensorCore
 import Tokenization
 
-/// Why a merge could not be written; each case names the file or tensor.
-public enum MergeError: Error, CustomStringConvertible {
-    case format(FormatError)
-    case model(ModelError)
-    case tokenizer(TokenizerError)
-    case unsupported(String)
-
-    public var description: String {
-        switch self {
-        case .format(let e): return e.description
-        case .model(let e): return e.description
-        case .tokenizer(let e): return e.description
-        case .unsupported(let why): return why
-        }
-    }
-}
-
 /// Where the merged weights came from, for the files' names, licenses and model cards.
 public struct MergeProvenance: Sendable {
     public var baseName: String
@@ -52,7 +35,7 @@ extension MergedWeights {
     /// `dtype` (rotary rows in Hugging Face order), config.json, generation_config.json, the
     /// tokenizer and a model card naming the base and its license.
     public func writeHuggingFaceFolder(to folder: String, dtype: SafetensorsFile.DType, base: MergeBaseFiles,
-                                       provenance: MergeProvenance) throws(MergeError) {
+                                       provenance: MergeProvenance) throws(ExportError) {
         var tensors: [String: Tensor] = [:]
         for (name, rank) in entries {
             do { tensors[name] = try tensor(name, rank: rank) } catch { throw .model(error) }
@@ -68,7 +51,7 @@ extension MergedWeights {
             }
             try AtomicFile.write(Data(modelCard(provenance, format: "safetensors (\(torchDType))").utf8), to: folder + "/README.md")
         } catch let e as FormatError { throw .format(e) } catch let e as TokenizerError { throw .tokenizer(e) }
-        catch let e as MergeError { throw e } catch { throw .unsupported("\(folder): \(error)") }
+        catch let e as ExportError { throw e } catch { throw .unsupported("\(folder): \(error)") }
     }
 
     func modelCard(_ p: MergeProvenance, format: String) -> String {
@@ -92,7 +75,7 @@ extension MergedWeights {
     /// config.json, generation_config.json, tokenizer.json and tokenizer_config.json from a
     /// Llama-architecture GGUF's metadata.
     static func writeFiles(gguf file: GGUFFile, config c: ModelConfig, torchDType: String, to folder: String) throws {
-        guard c.family == .llama else { throw MergeError.unsupported("\(file.path): config.json can be written for Llama GGUFs only, not \(c.family)") }
+        guard c.family == .llama else { throw ExportError.unsupported("\(file.path): config.json can be written for Llama GGUFs only, not \(c.family)") }
         let m = file.metadata
         var rope: [String: Any] = ["rope_type": "default", "rope_theta": Double(c.ropeTheta)]
         switch c.ropeScaling {
@@ -101,7 +84,7 @@ extension MergedWeights {
         case .llama3, .frequencyFactors:
             // GGUF keeps Llama 3 scaling as per-pair divisors only; config.json needs the parameters.
             guard case .llama3(let factor, let low, let high, let original) = c.llama3ScalingReproducingFrequencyFactors ?? c.ropeScaling else {
-                throw MergeError.unsupported("\(file.path): its rope_freqs divisors match no Llama 3 RoPE scaling that config.json can express; merge to --format gguf, or onto the base's Hugging Face folder")
+                throw ExportError.unsupported("\(file.path): its rope_freqs divisors match no Llama 3 RoPE scaling that config.json can express; merge to --format gguf, or onto the base's Hugging Face folder")
             }
             rope = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low), "high_freq_factor": Double(high),
                     "original_max_position_embeddings": original, "rope_theta": Double(c.ropeTheta)]

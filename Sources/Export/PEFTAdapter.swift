@@ -14,12 +14,12 @@ public struct PEFTExport {
     /// README.md: base, license, how it was trained.
     public let modelCard: String
 
-    public init(checkpoint a: HDF5Archive, source: String) throws(TrainingError) {
-        try self.init(try PlainLoRAAdapter(checkpoint: a, source: source))
+    public init(checkpoint: Checkpoint, source: String) throws(ExportError) {
+        try self.init(try PlainLoRAAdapter(checkpoint: checkpoint, source: source))
     }
 
     /// Any plain adapter (a checkpoint's, a converted PiSSA/LoftQ one, a PEFT folder's).
-    public init(_ adapter: PlainLoRAAdapter) throws(TrainingError) {
+    public init(_ adapter: PlainLoRAAdapter) throws(ExportError) {
         tensors = adapter.tensors
         let lora = adapter.lora
         // PEFT stores the resolved module names, also for "all-linear".
@@ -35,7 +35,7 @@ public struct PEFTExport {
         do {
             let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
             config = String(decoding: data, as: UTF8.self) + "\n"
-        } catch { throw .checkpoint("\(adapter.provenance): cannot encode adapter_config.json (\(error.localizedDescription))") }
+        } catch { throw .invalidAdapter("\(adapter.provenance): cannot encode adapter_config.json (\(error.localizedDescription))") }
         let recipe = adapter.recipeYAML.map { "\n\nTraining recipe:\n\n```yaml\n\($0.trimmingCharacters(in: .newlines))\n```" } ?? ""
         modelCard = """
         ---
@@ -52,15 +52,15 @@ public struct PEFTExport {
     }
 
     /// Writes the folder (created if needed), each file atomically.
-    public func write(to folder: String) throws(TrainingError) {
+    public func write(to folder: String) throws(ExportError) {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw .checkpoint("\(folder): cannot create the folder (\(error.localizedDescription))")
+            throw .invalidAdapter("\(folder): cannot create the folder (\(error.localizedDescription))")
         }
         do {
             try SafetensorsFile.write(tensors, metadata: ["format": "pt"], to: folder + "/adapter_model.safetensors")
             try AtomicFile.write(Data(config.utf8), to: folder + "/adapter_config.json")
             try AtomicFile.write(Data(modelCard.utf8), to: folder + "/README.md")
-        } catch { throw .checkpoint(error.description) }
+        } catch { throw .invalidAdapter(error.description) }
     }
 }
 
@@ -71,22 +71,22 @@ public struct PEFTAdapterConfig {
     /// base_model_name_or_path ("" when absent).
     public let baseName: String
 
-    public init(folder: String) throws(TrainingError) {
+    public init(folder: String) throws(ExportError) {
         let path = folder + "/adapter_config.json"
-        guard let data = FileManager.default.contents(atPath: path) else { throw .checkpoint("\(path): missing (a PEFT adapter folder has adapter_config.json and adapter_model.safetensors)") }
-        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw .checkpoint("\(path): not a JSON object") }
-        if let type = json["peft_type"] as? String, type != "LORA" { throw .checkpoint("\(path): peft_type \(type) is not LoRA") }
-        if json["use_dora"] as? Bool == true { throw .checkpoint("\(path): DoRA adapters are not supported") }
-        if let bias = json["bias"] as? String, bias != "none" { throw .checkpoint("\(path): bias '\(bias)' is not supported (only 'none')") }
-        if let extra = json["modules_to_save"] as? [Any], !extra.isEmpty { throw .checkpoint("\(path): modules_to_save (fully trained modules) is not supported") }
-        if json["fan_in_fan_out"] as? Bool == true { throw .checkpoint("\(path): fan_in_fan_out (Conv1D bases) is not supported") }
-        guard let r = json["r"] as? Int, r > 0 else { throw .checkpoint("\(path): 'r' must be a positive integer") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidAdapter("\(path): missing (a PEFT adapter folder has adapter_config.json and adapter_model.safetensors)") }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw .invalidAdapter("\(path): not a JSON object") }
+        if let type = json["peft_type"] as? String, type != "LORA" { throw .invalidAdapter("\(path): peft_type \(type) is not LoRA") }
+        if json["use_dora"] as? Bool == true { throw .invalidAdapter("\(path): DoRA adapters are not supported") }
+        if let bias = json["bias"] as? String, bias != "none" { throw .invalidAdapter("\(path): bias '\(bias)' is not supported (only 'none')") }
+        if let extra = json["modules_to_save"] as? [Any], !extra.isEmpty { throw .invalidAdapter("\(path): modules_to_save (fully trained modules) is not supported") }
+        if json["fan_in_fan_out"] as? Bool == true { throw .invalidAdapter("\(path): fan_in_fan_out (Conv1D bases) is not supported") }
+        guard let r = json["r"] as? Int, r > 0 else { throw .invalidAdapter("\(path): 'r' must be a positive integer") }
         let alpha = (json["lora_alpha"] as? NSNumber)?.floatValue ?? Float(r)
         let targets: LoRAConfig.Targets
         switch json["target_modules"] {
         case let name as String where name == "all-linear": targets = .allLinear
         case let names as [String]: targets = .names(names)
-        default: throw .checkpoint("\(path): target_modules must be a list of module names or \"all-linear\"")
+        default: throw .invalidAdapter("\(path): target_modules must be a list of module names or \"all-linear\"")
         }
         var layers: Set<Int>?
         switch json["layers_to_transform"] {

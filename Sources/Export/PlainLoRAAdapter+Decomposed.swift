@@ -24,11 +24,11 @@ extension PlainLoRAAdapter {
     /// converted adapter differs from the trained Q + s·B·A by that fit's residual
     /// W − Q − s·B0·A0, the error LoftQ minimises; this is the choice that gives an adapter for
     /// the original weights, which is what other tools load.
-    public init(checkpoint a: HDF5Archive, source: String, originalBase: DecoderModel) throws(TrainingError) {
-        let recipe = try Self.recipe(a, source: source)
-        let trained = Checkpoint.adapterTensors(a)
+    public init(checkpoint: Checkpoint, source: String, originalBase: DecoderModel) throws(ExportError) {
+        let recipe = checkpoint.recipe
+        let trained = checkpoint.adapterTensors
         guard recipe.lora.initialization.rewritesBase else {
-            try self.init(checkpoint: a, source: source, recipe: recipe, tensors: trained)
+            try self.init(checkpoint: checkpoint, source: source, tensors: trained)
             return
         }
         let initial: LoRAAdapter
@@ -44,23 +44,23 @@ extension PlainLoRAAdapter {
             converted[nameB] = Self.joinColumns(b, negated: layer.b)   // [O, 2r]
         }
         if let extra = Set(trained.keys).subtracting(converted.keys).sorted().first {
-            throw .checkpoint("\(source): tensor '\(extra)' matches no module the recipe adapts on this base (another base?)")
+            throw .invalidAdapter("\(source): tensor '\(extra)' matches no module the recipe adapts on this base (another base?)")
         }
-        var lora = recipe.lora
+        var lora = recipe.lora.config
         lora.rank *= 2
         lora.alpha *= lora.rsLoRA ? Float(2).squareRoot() : 2
         lora.initialization = .default
         let how = recipe.lora.initialization.rawValue
-        self.init(tensors: converted, lora: lora, baseName: a.strings["base/name"] ?? "", license: a.strings["base/license"] ?? "unknown",
-                  provenance: "Trained with Lorikeet as a \(how) adapter (r=\(recipe.lora.rank), alpha=\(recipe.lora.alpha)) over a \(recipe.base.rawValue) residual base, "
+        self.init(tensors: converted, lora: lora, baseName: checkpoint.base.name, license: checkpoint.base.license,
+                  provenance: "Trained with Lorikeet as a \(how) adapter (r=\(recipe.lora.rank), alpha=\(Float(recipe.lora.alpha))) over a \(recipe.base.rawValue) residual base, "
                       + "converted to a rank-\(lora.rank) LoRA for the original base: [A; A0], [B, -B0].")
-        recipeYAML = a.strings["recipe"]
+        recipeYAML = recipe.yaml
     }
 
     /// Whether the checkpoint's adapter was trained over a rewritten base (PiSSA, LoftQ), so
     /// that exporting it needs `init(checkpoint:source:originalBase:)`.
-    public static func needsOriginalBase(checkpoint a: HDF5Archive, source: String) throws(TrainingError) -> Bool {
-        try recipe(a, source: source).lora.initialization.rewritesBase
+    public static func needsOriginalBase(_ checkpoint: Checkpoint) -> Bool {
+        checkpoint.recipe.lora.initialization.rewritesBase
     }
 
     /// [top; bottom]: `top` [r, I] above `bottom` [r, I].

@@ -36,13 +36,13 @@ public struct PlainLoRAAdapter {
 
     /// A PEFT adapter folder (adapter_config.json + adapter_model.safetensors) as saved by
     /// `save_pretrained`; what `PEFTAdapterConfig` does not support is refused by name.
-    public init(peftFolder folder: String) throws(TrainingError) {
+    public init(peftFolder folder: String) throws(ExportError) {
         let config = try PEFTAdapterConfig(folder: folder)
         let weights = folder + "/adapter_model.safetensors"
-        do { tensors = try SafetensorsFile(path: weights).tensors() } catch { throw .checkpoint(error.description) }
-        guard !tensors.isEmpty else { throw .checkpoint("\(weights): holds no adapter tensors") }
+        do { tensors = try SafetensorsFile(path: weights).tensors() } catch { throw .invalidAdapter(error.description) }
+        guard !tensors.isEmpty else { throw .invalidAdapter("\(weights): holds no adapter tensors") }
         for name in tensors.keys where !(name.hasSuffix(".lora_A.weight") || name.hasSuffix(".lora_B.weight")) {
-            throw .checkpoint("\(weights): tensor '\(name)' is not a LoRA A or B matrix (only plain LoRA adapters are supported)")
+            throw .invalidAdapter("\(weights): tensor '\(name)' is not a LoRA A or B matrix (only plain LoRA adapters are supported)")
         }
         lora = config.lora
         baseName = config.baseName
@@ -52,29 +52,25 @@ public struct PlainLoRAAdapter {
 
     /// A checkpoint's adapter as stored. PiSSA and LoftQ checkpoints are trained over a
     /// rewritten base: they need `init(checkpoint:source:originalBase:)`.
-    public init(checkpoint a: HDF5Archive, source: String) throws(TrainingError) {
-        let recipe = try Self.recipe(a, source: source)
+    public init(checkpoint: Checkpoint, source: String) throws(ExportError) {
+        let recipe = checkpoint.recipe
         guard !recipe.lora.initialization.rewritesBase else {
-            throw .checkpoint("\(source): a \(recipe.lora.initialization.rawValue) adapter is trained over a rewritten base; export it with the original base at hand (PEFT's conversion to a rank-2r adapter)")
+            throw .invalidAdapter("\(source): a \(recipe.lora.initialization.rawValue) adapter is trained over a rewritten base; export it with the original base at hand (PEFT's conversion to a rank-2r adapter)")
         }
-        try self.init(checkpoint: a, source: source, recipe: recipe, tensors: Checkpoint.adapterTensors(a))
+        try self.init(checkpoint: checkpoint, source: source, tensors: checkpoint.adapterTensors)
     }
 
-    init(checkpoint a: HDF5Archive, source: String, recipe: Recipe, tensors: [String: Tensor]) throws(TrainingError) {
-        guard !tensors.isEmpty else { throw .checkpoint("\(source): the checkpoint holds no adapter tensors") }
-        var lora = recipe.lora
+    init(checkpoint: Checkpoint, source: String, tensors: [String: Tensor]) throws(ExportError) {
+        guard !tensors.isEmpty else { throw .invalidAdapter("\(source): the checkpoint holds no adapter tensors") }
+        let recipe = checkpoint.recipe
+        var lora = recipe.lora.config
         lora.initialization = .default
         let kinds = Set(tensors.keys.compactMap { $0.split(separator: ".").dropLast(2).last.map(String.init) }).sorted()
-        self.init(tensors: tensors, lora: lora, baseName: a.strings["base/name"] ?? "", license: a.strings["base/license"] ?? "unknown",
-                  provenance: "Trained with Lorikeet (r=\(recipe.lora.rank), alpha=\(recipe.lora.alpha), \(kinds.joined(separator: ", "))) over a \(recipe.base.rawValue) base.")
-        recipeYAML = a.strings["recipe"]
+        self.init(tensors: tensors, lora: lora, baseName: checkpoint.base.name, license: checkpoint.base.license,
+                  provenance: "Trained with Lorikeet (r=\(recipe.lora.rank), alpha=\(Float(recipe.lora.alpha)), \(kinds.joined(separator: ", "))) over a \(recipe.base.rawValue) base.")
+        recipeYAML = recipe.yaml
     }
 
     /// The checkpoint's recipe, for model cards (nil for PEFT folders).
     public var recipeYAML: String?
-
-    static func recipe(_ a: HDF5Archive, source: String) throws(TrainingError) -> Recipe {
-        guard let yaml = a.strings["recipe"] else { throw .checkpoint("\(source): not a Lorikeet checkpoint (no recipe)") }
-        do { return try Recipe(try RecipeDocument(yaml: yaml, source: source + " (recipe)")) } catch { throw .checkpoint(error.description) }
-    }
 }

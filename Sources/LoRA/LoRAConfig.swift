@@ -8,7 +8,7 @@ public struct LoRAConfig: Sendable, Equatable {
         case names([String])
     }
 
-    public enum Initialization: String, Sendable, CaseIterable {
+    public enum Initialization: String, Sendable, CaseIterable, Codable {
         /// PEFT's default: A Kaiming-uniform (bound 1/√in), B zero, so training starts at the base.
         case `default`
         /// A normal with std 1/r, B zero.
@@ -62,6 +62,32 @@ public struct LoRAConfig: Sendable, Equatable {
         switch targets {
         case .allLinear: return true
         case .names(let suffixes): return suffixes.contains { name == $0 || name.hasSuffix("." + $0) }
+        }
+    }
+}
+
+/// In a recipe or `adapter_config.json`-like setting: the text `all-linear`, one module name,
+/// or a list of names.
+extension LoRAConfig.Targets: Codable {
+    public init(from decoder: any Decoder) throws {
+        if let single = try? decoder.singleValueContainer().decode(String.self) {
+            self = single == "all-linear" ? .allLinear : .names([single])
+            return
+        }
+        var list = try decoder.unkeyedContainer()
+        var names: [String] = []
+        while !list.isAtEnd { names.append(try list.decode(String.self)) }
+        self = .names(names)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .allLinear:
+            var single = encoder.singleValueContainer()
+            try single.encode("all-linear")
+        case .names(let names):
+            var list = encoder.unkeyedContainer()
+            for name in names { try list.encode(name) }
         }
     }
 }

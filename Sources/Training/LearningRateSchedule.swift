@@ -4,7 +4,7 @@ import Foundation
 /// (`get_constant_schedule_with_warmup`, `get_linear_schedule_with_warmup`,
 /// `get_cosine_with_min_lr_schedule_with_warmup`) so a recipe means what it means there.
 public struct LearningRateSchedule: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case constant, linear, cosine }
+    public enum Kind: String, Sendable, CaseIterable, Codable { case constant, linear, cosine }
 
     public var kind: Kind
     public var peak: Float

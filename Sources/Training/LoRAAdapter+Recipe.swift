@@ -12,12 +12,12 @@ extension LoRAAdapter {
     public static func attach(to model: DecoderModel, recipe: Recipe) throws(ModelError) -> LoRAAdapter {
         var rng = RandomGenerator(seed: recipe.training.seed)
         if recipe.lora.initialization.rewritesBase {
-            let adapter = try LoRAAdapter(attachingTo: model, config: recipe.lora, rng: &rng, basePrecision: recipe.base)
+            let adapter = try LoRAAdapter(attachingTo: model, config: recipe.lora.config, rng: &rng, basePrecision: recipe.base)
             try model.quantizeBase(to: recipe.base)
             return adapter
         }
         try model.quantizeBase(to: recipe.base)
-        return try LoRAAdapter(attachingTo: model, config: recipe.lora, rng: &rng)
+        return try LoRAAdapter(attachingTo: model, config: recipe.lora.config, rng: &rng)
     }
 
     /// Encoded bytes of the frozen weights under the adapted layers (the model's own count

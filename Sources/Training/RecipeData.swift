@@ -7,11 +7,12 @@ import Tokenization
 /// `valid.jsonl`), or one file from which a seeded `valid_fraction` is held out.
 public enum RecipeData {
     /// `cache`: where tokenized files are kept between runs (nil: tokenize every time).
-    public static func load(_ settings: Recipe.DataSettings, encoder: ExampleEncoder, seed: UInt64,
-                            cache: TokenizationCache? = nil) throws(DataError) -> (train: TokenizedDataset, valid: TokenizedDataset?) {
+    public static func load(_ recipe: Recipe, encoder: ExampleEncoder, cache: TokenizationCache? = nil) throws(DataError)
+        -> (train: TokenizedDataset, valid: TokenizedDataset?) {
+        let settings = recipe.data, seed = recipe.training.seed, batching = recipe.batching()
         func dataset(_ path: String) throws(DataError) -> TokenizedDataset {
-            try TokenizedDataset.load(path: path, format: settings.format, fields: settings.fields, encoder: encoder,
-                                      batching: settings.batching, skipInvalid: settings.skipInvalid, cache: cache)
+            try TokenizedDataset.load(path: path, format: settings.format.format, fields: settings.fields, encoder: encoder,
+                                      batching: batching, skipInvalid: settings.skipInvalid, cache: cache)
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: settings.path, isDirectory: &isDirectory) else {

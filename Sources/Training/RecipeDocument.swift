@@ -45,8 +45,22 @@ public enum RecipeError: Error, CustomStringConvertible, Equatable {
 public struct RecipeDocument: Sendable, Equatable {
     public private(set) var values: [String: RecipeValue]
 
+    /// Every key with its default, in the order recipes list them: `Recipe()` flattened.
+    static let schema: [(key: String, value: RecipeValue)] = (try? FlatCoding.flatten(Recipe())) ?? []
+    static let defaults: [String: RecipeValue] = Dictionary(schema.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    static let order: [String: Int] = Dictionary(schema.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
+    static func keyOrder(_ a: String, _ b: String) -> Bool { (order[a] ?? .max, a) < (order[b] ?? .max, b) }
+
+    /// Every recipe key, in the order recipes list them.
+    public static var keys: [String] { schema.map(\.key) }
+
     /// The defaults alone.
-    public init() { values = Recipe.defaults }
+    public init() { values = Self.defaults }
+
+    /// A typed recipe's every key.
+    public init(_ recipe: Recipe) throws(RecipeError) {
+        values = Dictionary(try FlatCoding.flatten(recipe).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    }
 
     /// Defaults, then the YAML text's keys. Custom tags are refused (YAML from strangers must
     /// not construct anything but plain values).
@@ -64,7 +78,7 @@ public struct RecipeDocument: Sendable, Equatable {
             guard let key = keyNode.string else { throw .unreadable("\(source): a key that is not a string") }
             let path = prefix.isEmpty ? key : prefix + "." + key
             if case .mapping(let inner) = valueNode {
-                guard Recipe.defaults.keys.contains(where: { $0.hasPrefix(path + ".") }) else {
+                guard Self.defaults.keys.contains(where: { $0.hasPrefix(path + ".") }) else {
                     throw .unknownKey(path, suggestion: Self.closest(to: path), source: source)
                 }
                 try flatten(inner, prefix: path, source: source)
@@ -99,7 +113,7 @@ public struct RecipeDocument: Sendable, Equatable {
 
     /// Sets one key; unknown keys are refused with the closest known one.
     public mutating func set(_ key: String, _ value: RecipeValue, source: String) throws(RecipeError) {
-        guard Recipe.defaults[key] != nil else { throw .unknownKey(key, suggestion: Self.closest(to: key), source: source) }
+        guard Self.defaults[key] != nil else { throw .unknownKey(key, suggestion: Self.closest(to: key), source: source) }
         values[key] = value
     }
 
@@ -117,7 +131,7 @@ public struct RecipeDocument: Sendable, Equatable {
     /// The whole effective recipe as YAML (saved in checkpoints; loads back to the same values).
     public var yaml: String {
         var out = "", section = "", group = ""
-        for key in values.keys.sorted(by: Recipe.keyOrder) {
+        for key in values.keys.sorted(by: Self.keyOrder) {
             guard let value = values[key] else { continue }
             let parts = key.split(separator: ".").map(String.init)
             if parts[0] != section { section = parts[0]; group = ""; out += "\(section):\n" }
@@ -133,7 +147,7 @@ public struct RecipeDocument: Sendable, Equatable {
     }
 
     static func closest(to key: String) -> String? {
-        let ranked = Recipe.defaults.keys.map { ($0, editDistance($0, key)) }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        let ranked = Self.defaults.keys.map { ($0, editDistance($0, key)) }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
         guard let best = ranked.first, best.1 <= max(3, key.count / 3) else { return nil }
         return best.0
     }

@@ -1,4 +1,6 @@
+import Architectures
 import Datasets
+import Evaluation
 import Foundation
 import LoRA
 import Architectures
@@ -58,6 +60,10 @@ public final class Trainer {
     public let adapter: LoRAAdapter
     public let recipe: Recipe
     public let validation: TokenizedDataset?
+    /// How every forward and backward of this run computes (from the recipe, once).
+    public let execution: ExecutionOptions
+    /// Rows and batches (from the recipe, with the tokenizer's padding id).
+    public let batching: BatchingOptions
     public internal(set) var optimizer: AdamW
     public internal(set) var stream: BatchStream
     public internal(set) var step = 0
@@ -68,31 +74,33 @@ public final class Trainer {
     let schedule: LearningRateSchedule
     var accumulator = GradientAccumulator()
 
-    public init(model: DecoderModel, adapter: LoRAAdapter, recipe: Recipe, train: TokenizedDataset, validation: TokenizedDataset?) {
+    /// `padID` fills padding slots (the tokenizer's EOS, by convention).
+    public init(model: DecoderModel, adapter: LoRAAdapter, recipe: Recipe, train: TokenizedDataset, validation: TokenizedDataset?,
+                padID: Int32 = 0) {
         self.model = model
         self.adapter = adapter
         self.recipe = recipe
         self.validation = validation
         let t = recipe.training
-        model.gradientCheckpointing = t.gradientCheckpointing
-        model.checkpointKeepBytes = min(t.checkpointKeepMiB, 1 << 30) << 20  // 1 PiB: any real budget
-        optimizer = AdamW(learningRate: t.learningRate, weightDecay: t.weightDecay)
-        stream = BatchStream(dataset: train, options: recipe.data.batching, seed: t.seed)
+        execution = recipe.execution
+        batching = recipe.batching(padID: padID)
+        optimizer = AdamW(learningRate: Float(t.learningRate), weightDecay: Float(t.weightDecay))
+        stream = BatchStream(dataset: train, options: batching, seed: t.seed)
         if t.steps > 0 {
             totalSteps = t.steps
         } else {
-            let batches = train.passShape(recipe.data.batching).batches
+            let batches = train.passShape(batching).batches
             totalSteps = max(1, (t.epochs * batches + t.gradientAccumulation - 1) / t.gradientAccumulation)
         }
-        schedule = LearningRateSchedule(kind: t.schedule, peak: t.learningRate, warmupSteps: t.warmupSteps,
-                                        totalSteps: totalSteps, minRatio: t.minLRRatio)
+        schedule = LearningRateSchedule(kind: t.schedule, peak: Float(t.learningRate), warmupSteps: t.warmupSteps,
+                                        totalSteps: totalSteps, minRatio: Float(t.minLRRatio))
     }
 
     /// Mean loss of one batch under the current adapter (token-weighted over trained targets).
     func batchLoss(_ batch: Batch) throws(TrainingError) -> Tensor {
-        do { return try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets) } catch {
-            throw .model(error)
-        }
+        do {
+            return try model.loss(ids: batch.ids, positions: batch.positions, segments: batch.segments, targets: batch.targets, options: execution)
+        } catch { throw .model(error) }
     }
 
     /// One optimizer step over `gradientAccumulation` micro-batches.
@@ -106,14 +114,12 @@ public final class Trainer {
         var loss = 0.0
         for batch in batches where batch.trainedTokens > 0 {
             let weight = Float(batch.trainedTokens) / Float(max(trained, 1))
-            try withComputeDType(t.computeDType) { () throws(TrainingError) in
-                let l = try batchLoss(batch)
-                guard l.item.isFinite else { throw .nonFiniteLoss(step: step + 1) }
-                loss += Double(l.item) * Double(weight)
-                accumulator.add(parameters, from: l.scaled(by: weight).backward())
-            }
+            let l = try batchLoss(batch)
+            guard l.item.isFinite else { throw .nonFiniteLoss(step: step + 1) }
+            loss += Double(l.item) * Double(weight)
+            accumulator.add(parameters, from: l.scaled(by: weight).backward())
         }
-        let norm = t.maxGradNorm.map { accumulator.clip(maxNorm: $0) } ?? accumulator.globalNorm
+        let norm = t.clipping.map { accumulator.clip(maxNorm: $0) } ?? accumulator.globalNorm
         guard norm.isFinite else { throw .nonFiniteLoss(step: step + 1) }
         let rate = schedule.rate(afterSteps: step)
         optimizer.learningRate = rate
@@ -135,22 +141,19 @@ public final class Trainer {
                           peakResidentBytes: ProcessMemory.peakResidentBytes)
     }
 
-    /// Token-weighted mean loss over the validation set (or its first `evalBatches` batches).
+    /// The validation batches: the validation set in order, or its first `eval_batches`.
+    public var validationBatches: [Batch] {
+        guard let validation else { return [] }
+        let batches = BatchStream(dataset: validation, options: batching, seed: 0, shuffle: false).allBatches()
+        return recipe.training.evalBatches > 0 ? Array(batches.prefix(recipe.training.evalBatches)) : batches
+    }
+
+    /// Token-weighted mean loss over the validation batches (nil without validation data).
     public func validate() throws(TrainingError) -> Double? {
-        guard let validation else { return nil }
+        guard validation != nil else { return nil }
         adapter.setTraining(false)
         defer { adapter.setTraining(true) }
-        var batches = BatchStream(dataset: validation, options: recipe.data.batching, seed: 0, shuffle: false).allBatches()
-        if recipe.training.evalBatches > 0 { batches = Array(batches.prefix(recipe.training.evalBatches)) }
-        var total = 0.0, tokens = 0
-        for batch in batches where batch.trainedTokens > 0 {
-            let l = try withComputeDType(recipe.training.computeDType) { () throws(TrainingError) -> Tensor in
-                try noGrad { Result { () throws(TrainingError) -> Tensor in try batchLoss(batch) } }.get()
-            }
-            total += Double(l.item) * Double(batch.trainedTokens)
-            tokens += batch.trainedTokens
-        }
-        return tokens > 0 ? total / Double(tokens) : nil
+        do { return try LossMeasurement.measure(model, batches: validationBatches, options: execution)?.loss } catch { throw .model(error) }
     }
 
     /// Records a validation loss; returns whether it is the best so far.
@@ -169,11 +172,52 @@ public final class Trainer {
     public var finished: Bool {
         step >= totalSteps || (recipe.training.steps == 0 && stream.cursor.epoch >= recipe.training.epochs)
     }
-}
 
-extension Trainer {
-    /// Dropout generators of every adapted layer, by module name (checkpoint state).
-    var dropoutStates: [String: RandomGenerator] {
-        adapter.layers.mapValues(\.dropoutRNG)
+    /// Everything needed to continue this run exactly, as of now.
+    public var state: TrainerState {
+        var moments: [String: (m: [Float], v: [Float])] = [:]
+        for (name, (m, v)) in optimizer.moments {
+            moments[name] = (Array(UnsafeBufferPointer(start: m.base, count: m.count)), Array(UnsafeBufferPointer(start: v.base, count: v.count)))
+        }
+        return TrainerState(step: step, optimizerStep: optimizer.step, moments: moments, dataCursor: stream.cursor,
+                            dropoutGenerators: adapter.layers.mapValues(\.dropoutRNG), bestValidationLoss: bestValidationLoss,
+                            evaluationsWithoutImprovement: evaluationsWithoutImprovement)
+    }
+
+    /// This run as a checkpoint over `base`.
+    public func checkpoint(base: BaseIdentity) -> Checkpoint {
+        Checkpoint(recipe: recipe, base: base, adapter: adapter.parameters.reduce(into: [:]) { $0[$1.name] = StoredTensor($1.tensor) },
+                   state: state, metrics: metrics)
+    }
+
+    /// Continues the run `checkpoint` saved (built from the same recipe and base): adapter,
+    /// moments, step, data cursor, dropout generators, metrics.
+    public func restore(_ checkpoint: Checkpoint, source: String) throws(TrainingError) {
+        guard let saved = checkpoint.state else {
+            throw .checkpoint("\(source): holds an adapter but no training state (optimizer, step, data cursor); it cannot be resumed")
+        }
+        do { try adapter.load(checkpoint.adapterTensors, source: source) } catch { throw .checkpoint(error.description) }
+        var moments: [String: (m: TensorStorage, v: TensorStorage)] = [:]
+        func storage(_ values: [Float]) -> TensorStorage {
+            let s = TensorStorage(count: values.count)
+            for (i, x) in values.enumerated() { s.base[i] = x }
+            return s
+        }
+        for (name, tensor) in adapter.parameters {
+            guard let (m, v) = saved.moments[name] else { continue }
+            guard m.count == tensor.count, v.count == tensor.count else {
+                throw .checkpoint("\(source): optimizer moments of '\(name)' do not match its shape \(tensor.shape)")
+            }
+            moments[name] = (storage(m), storage(v))
+        }
+        optimizer.restore(step: saved.optimizerStep, moments: moments)
+        step = saved.step
+        stream = BatchStream(dataset: stream.dataset, options: stream.options, seed: stream.seed, cursor: saved.dataCursor)
+        for (module, layer) in adapter.layers {
+            if let generator = saved.dropoutGenerators[module] { layer.dropoutRNG = generator }
+        }
+        bestValidationLoss = saved.bestValidationLoss
+        evaluationsWithoutImprovement = saved.evaluationsWithoutImprovement
+        metrics = checkpoint.metrics
     }
 }

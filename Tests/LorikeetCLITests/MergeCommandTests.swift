@@ -1,4 +1,5 @@
 @testable import LorikeetCLI
+import Lorikeet
 import Formats
 import Foundation
 import LoRA
@@ -120,10 +121,10 @@ final class MergeCommandTests: XCTestCase {
     }
 
     /// Logits of the base with the checkpoint attached unmerged, its base encoded as `onto` says.
-    func unmergedLogits(base: String, checkpoint: String, onto: MergeCommand.Onto) throws -> Tensor {
-        let model = try DecoderModel(ggufPath: base)
-        _ = try ModelSession.attachAdapter(checkpoint, to: model, basePath: nil, basePrecision: onto == .original ? .f32 : nil)
-        return noGrad { model.logits(ids: ids, positions: positions) }
+    func unmergedLogits(base: String, checkpoint: String, onto: AdapterBase) throws -> Tensor {
+        let model = try BaseModel(loading: base)
+        try model.apply(AdapterSource.load(checkpoint), onto: onto)
+        return logits(model.model)
     }
 
     func logits(_ model: DecoderModel) -> Tensor { noGrad { model.logits(ids: ids, positions: positions) } }
@@ -141,8 +142,8 @@ final class MergeCommandTests: XCTestCase {
 
     func testSafetensorsFolderGivesTheUnmergedLogitsOntoEitherBase() throws {
         let base = try writeBaseGGUF(), checkpoint = try writeCheckpoint()
-        var merged: [MergeCommand.Onto: Tensor] = [:]
-        for onto in MergeCommand.Onto.allCases {
+        var merged: [AdapterBase: Tensor] = [:]
+        for onto in AdapterBase.allCases {
             let out = directory + "/merged-\(onto.rawValue)"
             try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", "safetensors", "--dtype", "f32", "--onto", onto.rawValue])
             let expected = try unmergedLogits(base: base, checkpoint: checkpoint, onto: onto)
@@ -202,10 +203,10 @@ final class MergeCommandTests: XCTestCase {
         let out = directory + "/merged-hf"
         try merge(["--model", base, "--adapter", peft, "--output", out, "--format", "safetensors", "--dtype", "f32"])
 
-        let model = try DecoderModel(huggingFaceFolder: base)
-        _ = try ModelSession.attachAdapter(peft, to: model, basePath: nil, basePrecision: nil)
+        let model = try BaseModel(loading: base, requiresTokenizer: false)
+        try model.apply(AdapterSource.load(peft))
         let ids = IntTensor(shape: [1, 7], scalars: [1, 17, 42, 5, 88, 3, 60])
-        let expected = noGrad { model.logits(ids: ids, positions: positions) }
+        let expected = noGrad { model.model.logits(ids: ids, positions: positions) }
         let merged = try DecoderModel(huggingFaceFolder: out)
         XCTAssertLessThanOrEqual(maxDifference(noGrad { merged.logits(ids: ids, positions: positions) }, expected), 1e-4)
         let baseOnly = try DecoderModel(huggingFaceFolder: base)
@@ -271,8 +272,8 @@ final class MergeCommandTests: XCTestCase {
         XCTAssertGreaterThan(maxDifference(plain, expected), 1e-3, "the divisors must matter")
 
         let gguf = directory + "/merged.gguf", folder = directory + "/merged"
-        try merge(["--model", base, "--adapter", checkpoint, "--output", gguf, "--format", "gguf", "--quant", "f32"])
-        try merge(["--model", base, "--adapter", checkpoint, "--output", folder, "--format", "safetensors", "--dtype", "f32"])
+        try merge(["--model", base, "--adapter", checkpoint, "--output", gguf, "--format", "gguf", "--quant", "f32", "--onto", "original"])
+        try merge(["--model", base, "--adapter", checkpoint, "--output", folder, "--format", "safetensors", "--dtype", "f32", "--onto", "original"])
         XCTAssertEqual(try GGUFFile(path: gguf).tensor("rope_freqs.weight")?.dimensions, [divisors.count])
         XCTAssertLessThanOrEqual(maxDifference(logits(try DecoderModel(ggufPath: gguf)), expected), 1e-4)
         XCTAssertLessThanOrEqual(maxDifference(logits(try DecoderModel(huggingFaceFolder: folder)), expected), 1e-4)
@@ -290,14 +291,15 @@ final class MergeCommandTests: XCTestCase {
         let base = try writeBaseGGUF()
         for initialization in ["pissa", "loftq"] {
             let checkpoint = try writeCheckpoint(settings: ["lora.init=\(initialization)"])
-            let archive = try HDF5Archive(contentsOf: checkpoint)
-            let converted = try PlainLoRAAdapter(checkpoint: archive, source: checkpoint, originalBase: try DecoderModel(ggufPath: base))
-            let model = try DecoderModel(ggufPath: base)
-            _ = try ModelSession.attach(converted, to: model)
-            let expected = logits(model)
+            let converted = try PlainLoRAAdapter(checkpoint: Checkpoint(contentsOf: checkpoint), source: checkpoint,
+                                                 originalBase: try DecoderModel(ggufPath: base))
+            let model = try BaseModel(loading: base)
+            try model.apply(.peft(converted, path: checkpoint))
+            let expected = logits(model.model)
             for format in ["safetensors", "gguf"] {
                 let out = directory + "/merged-\(initialization).\(format)"
-                try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", format, "--dtype", "f32", "--quant", "f32"])
+                try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", format, "--dtype", "f32", "--quant", "f32",
+                           "--onto", "original"])
                 let merged = format == "gguf" ? try DecoderModel(ggufPath: out) : try DecoderModel(huggingFaceFolder: out)
                 XCTAssertLessThanOrEqual(maxDifference(logits(merged), expected), 1e-4, "\(initialization) \(format)")
             }
@@ -309,7 +311,8 @@ final class MergeCommandTests: XCTestCase {
         let base = try writeBaseGGUF(), checkpoint = try writeCheckpoint()
         let out = directory + "/merged.gguf"
         try merge(["--model", base, "--adapter", checkpoint, "--output", out, "--format", "gguf", "--quant", "f32"])
-        let expected = try unmergedLogits(base: base, checkpoint: checkpoint, onto: .original)
+        // Without --onto, onto the base the adapter was trained against (as generate and eval apply it).
+        let expected = try unmergedLogits(base: base, checkpoint: checkpoint, onto: .trained)
         XCTAssertLessThanOrEqual(maxDifference(logits(try DecoderModel(ggufPath: out)), expected), 1e-4)
         let file = try GGUFFile(path: out), source = try GGUFFile(path: base)
         XCTAssertEqual(file.metadata["general.license"]?.string, "llama3.2")

@@ -1,4 +1,5 @@
 @testable import LorikeetCLI
+import Lorikeet
 import Formats
 import Foundation
 import LoRA
@@ -55,14 +56,14 @@ final class PEFTTrainedAdapterTests: XCTestCase {
 
     // MARK: generate and logits
 
-    /// `generate` loads the model through ModelSession and attaches the folder with
-    /// `attachAdapter`; the whole-prompt logits must be PEFT's. The adapter moves the logits by
+    /// `generate` loads the model as a `BaseModel` and applies the folder with
+    /// `apply`; the whole-prompt logits must be PEFT's. The adapter moves the logits by
     /// far more than the tolerance, so ignoring it (or a layer of it) fails.
     func testGeneratePathGivesPEFTLogits() throws {
-        let session = try ModelSession(Self.baseGGUF)
+        let session = try BaseModel(loading: Self.baseGGUF)
         let base = logits(session.model)
         XCTAssertLessThanOrEqual(maxDifference(base.scalars, try reference("base").scalars), 1e-4, "the base GGUF alone must be transformers' base")
-        _ = try session.attachAdapter(Self.folder)
+        try session.apply(AdapterSource.load(Self.folder))
         let ours = logits(session.model)
         XCTAssertEqual(ours.shape, try reference("adapter").shape)
         XCTAssertLessThanOrEqual(maxDifference(ours.scalars, try reference("adapter").scalars), 1e-4)
@@ -85,8 +86,8 @@ final class PEFTTrainedAdapterTests: XCTestCase {
     /// Decoding with the KV cache (a prompt of 3, then one token at a time), as the generator
     /// does, gives PEFT's logits at every position.
     func testCachedDecodingGivesPEFTLogits() throws {
-        let session = try ModelSession(Self.baseGGUF)
-        _ = try session.attachAdapter(Self.folder)
+        let session = try BaseModel(loading: Self.baseGGUF)
+        try session.apply(AdapterSource.load(Self.folder))
         let expected = try reference("adapter"), (t, v) = (expected.shape[1], expected.shape[2])
         for (n, sequence) in ids.enumerated() {
             let cache = session.model.makeCache(capacity: t)

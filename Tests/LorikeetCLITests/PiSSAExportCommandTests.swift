@@ -1,4 +1,5 @@
 @testable import LorikeetCLI
+import Lorikeet
 import Formats
 import Foundation
 @testable import Architectures
@@ -42,8 +43,8 @@ final class PiSSAExportCommandTests: XCTestCase {
         let config = try JSONValue(contentsOf: folder + "/adapter_config.json")
         XCTAssertEqual(config["r"]?.int, 8)
         XCTAssertEqual(config["lora_alpha"]?.double, 16)
-        let session = try ModelSession(PEFTTrainedAdapterTests.baseGGUF)
-        _ = try session.attachAdapter(folder)
+        let session = try BaseModel(loading: PEFTTrainedAdapterTests.baseGGUF)
+        try session.apply(AdapterSource.load(folder))
         let ids = IntTensor(shape: [2, 8], scalars: [1, 17, 42, 5, 88, 3, 60, 9, 95, 0, 12, 12, 33, 71, 2, 40])
         let logits = noGrad { session.model.logits(ids: ids, positions: .positions(batch: 2, length: 8)) }
         let trained = try XCTUnwrap(SafetensorsFile(path: Self.fixtures + "/logits.safetensors").tensors()["trained"])

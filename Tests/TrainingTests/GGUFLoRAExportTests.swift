@@ -20,10 +20,8 @@ final class GGUFLoRAExportTests: XCTestCase {
         for s in ["lora.rank=4", "lora.alpha=8", "lora.rslora=true", "lora.layers=[0]"] { try document.override(s) }
         try document.override("lora.targets=[q_proj, k_proj, down_proj]")
         let recipe = try Recipe(document)
-        var archive = HDF5Archive()
-        archive.strings["recipe"] = recipe.yaml
-        archive.strings["base/name"] = "SmolLM2"
-        archive.strings["base/license"] = "apache-2.0"
+        var archive = Checkpoint(recipe: recipe, base: BaseIdentity(name: "SmolLM2", path: "", sha256: "", license: "apache-2.0"),
+                                 adapter: [:], state: nil, metrics: TrainingMetrics())
         var rng = RandomGenerator(seed: 3)
         var ours: [String: Tensor] = [:]
         for (module, out, input) in [("self_attn.q_proj", 576, 576), ("self_attn.k_proj", 192, 576), ("mlp.down_proj", 576, 1536)] {
@@ -31,7 +29,7 @@ final class GGUFLoRAExportTests: XCTestCase {
             for (which, shape) in [("A", [4, input]), ("B", [out, 4])] {
                 let t = Tensor(uniform: shape, rng: &rng)
                 ours[LoRAAdapter.pefName(name, which)] = t
-                archive.floatArrays["adapter/" + LoRAAdapter.pefName(name, which)] = .init(shape: shape, values: t.scalars)
+                archive.adapter[LoRAAdapter.pefName(name, which)] = StoredTensor(t)
             }
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-lora-\(UUID().uuidString).gguf").path

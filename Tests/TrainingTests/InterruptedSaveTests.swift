@@ -24,9 +24,9 @@ final class InterruptedSaveTests: XCTestCase {
         let padding = HDF5Archive.FloatArray(shape: [12, 1 << 20], values: [Float](repeating: 0.5, count: 12 << 20))  // 48 MiB
         while true {
             _ = try trainer.trainStep()
-            var archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: ""))
+            var archive = trainer.checkpoint(base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")).archive
             archive.floatArrays["padding"] = padding
-            try run.save(archive, step: trainer.step, keepLast: 2)
+            try run.save(archive: archive, step: trainer.step, keepLast: 2)
         }
     }
 
@@ -38,7 +38,7 @@ final class InterruptedSaveTests: XCTestCase {
         }
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(Self.resumeSettings))
         for _ in 0..<20 { _ = try trainer.trainStep() }
-        try RunDirectory(path: folder).save(Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")),
+        try RunDirectory(path: folder).save(trainer.checkpoint(base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")),
                                             step: trainer.step, keepLast: 2)
         while true { sleep(1) }
     }
@@ -71,7 +71,7 @@ final class InterruptedSaveTests: XCTestCase {
         let checkpoint = try XCTUnwrap(run.latest, "the child saved no checkpoint")
 
         let resumed = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(Self.resumeSettings))
-        try Checkpoint.restore(try HDF5Archive(contentsOf: checkpoint), into: resumed, source: checkpoint)
+        try resumed.restore(Checkpoint(contentsOf: checkpoint), source: checkpoint)
         XCTAssertEqual(resumed.step, 20)
         while !resumed.finished { _ = try resumed.trainStep() }
         XCTAssertEqual(resumed.metrics.losses.count, 40)
@@ -120,11 +120,11 @@ final class InterruptedSaveTests: XCTestCase {
         // The next save clears the dead processes' partial files; resuming the latest works.
         let latest = try XCTUnwrap(run.latest)
         let resumed = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["training.steps=100000"]))
-        try Checkpoint.restore(try HDF5Archive(contentsOf: latest), into: resumed, source: latest)
+        try resumed.restore(Checkpoint(contentsOf: latest), source: latest)
         XCTAssertEqual(resumed.step, lastStep)
         let report = try resumed.trainStep()
         XCTAssertTrue(report.loss.isFinite)
-        try run.save(Checkpoint.archive(of: resumed, base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: resumed.step, keepLast: 2)
+        try run.save(resumed.checkpoint(base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: resumed.step, keepLast: 2)
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: folder).contains { $0.contains(".partial-") })
     }
 

@@ -13,7 +13,7 @@ final class PEFTExportTests: XCTestCase {
     func testExportedFolderLoadsBackToTheSameModel() throws {
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["quantization.base=f32", "lora.dropout=0", "training.grad_accumulation=1"]))
         for _ in 0..<3 { _ = try trainer.trainStep() }
-        let archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
+        let archive = trainer.checkpoint(base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-peft-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try PEFTExport(checkpoint: archive, source: "test").write(to: folder)
@@ -34,7 +34,7 @@ final class PEFTExportTests: XCTestCase {
 
         let config = try PEFTAdapterConfig(folder: folder)
         XCTAssertEqual(config.lora.rank, 4)
-        XCTAssertEqual(config.lora.scale, trainer.recipe.lora.scale)
+        XCTAssertEqual(config.lora.scale, trainer.recipe.lora.config.scale)
         let model = try DecoderModel(huggingFaceFolder: TrainingLoopTests.base)
         var rng = RandomGenerator(seed: 99)
         let loaded = try LoRAAdapter(attachingTo: model, config: config.lora, rng: &rng)
@@ -51,7 +51,7 @@ final class PEFTExportTests: XCTestCase {
 
     func testPiSSAAdaptersAreNotExportedAsPlainLoRA() throws {
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["lora.init=pissa"]))
-        let archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "", path: "", sha256: "", license: ""))
+        let archive = trainer.checkpoint(base: BaseIdentity(name: "", path: "", sha256: "", license: ""))
         XCTAssertThrowsError(try PEFTExport(checkpoint: archive, source: "ckpt")) { XCTAssertTrue("\($0)".contains("pissa"), "\($0)") }
     }
 

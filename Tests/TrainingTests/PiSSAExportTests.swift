@@ -32,15 +32,11 @@ final class PiSSAExportTests: XCTestCase {
     static func maxDifference(_ a: Tensor, _ b: Tensor) -> Float { zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity }
 
     /// A checkpoint of a PiSSA run (r=4, alpha=8, all-linear, f32 base) holding `tensors`.
-    static func checkpoint(_ tensors: [String: Tensor], settings: [String]) throws -> HDF5Archive {
+    static func checkpoint(_ tensors: [String: Tensor], settings: [String]) throws -> Checkpoint {
         var document = RecipeDocument()
         for s in ["lora.rank=4", "lora.alpha=8", "lora.dropout=0", "quantization.base=f32", "lora.init=pissa"] + settings { try document.override(s) }
-        var archive = HDF5Archive()
-        archive.strings["recipe"] = try Recipe(document).yaml
-        archive.strings["base/name"] = "tiny-llama"
-        archive.strings["base/license"] = "apache-2.0"
-        for (name, t) in tensors { archive.floatArrays["adapter/" + name] = .init(shape: t.shape, values: t.scalars) }
-        return archive
+        return Checkpoint(recipe: try Recipe(document), base: BaseIdentity(name: "tiny-llama", path: "", sha256: "", license: "apache-2.0"),
+                          adapter: tensors.mapValues(StoredTensor.init), state: nil, metrics: TrainingMetrics())
     }
 
     /// PEFT's trained PiSSA tensors in a checkpoint: our conversion has PEFT's r and alpha, the
@@ -53,7 +49,7 @@ final class PiSSAExportTests: XCTestCase {
         let peftConfig = try PEFTAdapterConfig(folder: Self.fixtures + "/converted")
         let golden = try SafetensorsFile(path: Self.fixtures + "/logits.safetensors").tensors()
         let archive = try Self.checkpoint(trained, settings: [])
-        XCTAssertTrue(try PlainLoRAAdapter.needsOriginalBase(checkpoint: archive, source: "ckpt"))
+        XCTAssertTrue(PlainLoRAAdapter.needsOriginalBase(archive))
         XCTAssertThrowsError(try PlainLoRAAdapter(checkpoint: archive, source: "ckpt")) { XCTAssertTrue("\($0)".contains("pissa"), "\($0)") }
 
         let converted = try PlainLoRAAdapter(checkpoint: archive, source: "ckpt", originalBase: try DecoderModel(huggingFaceFolder: TrainingLoopTests.base))
@@ -84,15 +80,15 @@ final class PiSSAExportTests: XCTestCase {
                 ["quantization.base=f32", "lora.init=pissa", "lora.dropout=0", "training.grad_accumulation=1", "lora.rslora=\(rsLoRA)"]))
             for _ in 0..<3 { _ = try trainer.trainStep() }
             trainer.adapter.setTraining(false)
-            let archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
+            let archive = trainer.checkpoint(base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
             let converted = try PlainLoRAAdapter(checkpoint: archive, source: "ckpt", originalBase: try DecoderModel(huggingFaceFolder: TrainingLoopTests.base))
-            XCTAssertEqual(converted.lora.scale, trainer.recipe.lora.scale, accuracy: 1e-6)
+            XCTAssertEqual(converted.lora.scale, trainer.recipe.lora.config.scale, accuracy: 1e-6)
             let trainedLogits = Self.logits(trainer.model)
             XCTAssertLessThanOrEqual(Self.maxDifference(try Self.logits(original: converted), trainedLogits), 1e-4, "rsLoRA \(rsLoRA)")
             // Exporting the trained A, B alone (ignoring the rewritten base) would be wrong.
             var naive = converted
-            naive.tensors = Checkpoint.adapterTensors(archive)
-            naive.lora = trainer.recipe.lora
+            naive.tensors = archive.adapterTensors
+            naive.lora = trainer.recipe.lora.config
             naive.lora.initialization = .default
             XCTAssertGreaterThan(Self.maxDifference(try Self.logits(original: naive), trainedLogits), 1e-2)
 
@@ -113,7 +109,7 @@ final class PiSSAExportTests: XCTestCase {
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(
             ["quantization.base=nf4", "lora.init=loftq", "lora.dropout=0", "training.grad_accumulation=1"]))
         for _ in 0..<3 { _ = try trainer.trainStep() }
-        let archive = Checkpoint.archive(of: trainer, base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
+        let archive = trainer.checkpoint(base: BaseIdentity(name: "tiny-llama", path: "", sha256: "-", license: "apache-2.0"))
         let original = try DecoderModel(huggingFaceFolder: TrainingLoopTests.base)
         let weights = Dictionary(uniqueKeysWithValues: original.namedLinears.compactMap { name, layer in
             (layer as? QuantizedLinear).map { (name, $0.weight.decoded()) }  // [O, I] each

@@ -19,7 +19,7 @@ final class RecipeTests: XCTestCase {
         try document.override("training.steps=20")
         try document.override("lora.layers=[0, 1]")
         let recipe = try Recipe(document)
-        XCTAssertEqual(recipe.model, "model.gguf")
+        XCTAssertEqual(recipe.model.path, "model.gguf")
         XCTAssertEqual(recipe.lora.rank, 8)
         XCTAssertEqual(recipe.lora.targets, .names(["q_proj", "v_proj"]))
         XCTAssertEqual(recipe.lora.layers, [0, 1])

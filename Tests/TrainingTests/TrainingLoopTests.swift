@@ -78,10 +78,10 @@ final class TrainingLoopTests: XCTestCase {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-resume-\(UUID().uuidString)").path
             let run = RunDirectory(path: dir)
             let identity = BaseIdentity(name: "tiny", path: Self.base, sha256: "-", license: "apache-2.0")
-            try run.save(Checkpoint.archive(of: first, base: identity), step: first.step, keepLast: 2)
+            try run.save(first.checkpoint(base: identity), step: first.step, keepLast: 2)
 
             let resumed = try Self.trainer(recipe)
-            try Checkpoint.restore(try HDF5Archive(contentsOf: try XCTUnwrap(run.latest)), into: resumed, source: "test")
+            try resumed.restore(Checkpoint(contentsOf: try XCTUnwrap(run.latest)), source: "test")
             XCTAssertEqual(resumed.step, 3)
             for _ in 0..<3 { _ = try resumed.trainStep() }
             for ((name, a), (_, b)) in zip(straight.adapter.parameters, resumed.adapter.parameters) {
@@ -100,8 +100,8 @@ final class TrainingLoopTests: XCTestCase {
         // Dropout 0.1 on every projection: the recomputation must replay each layer's masks.
         let plain = try Self.trainer(try Self.recipe(["training.gradient_checkpointing=false"]))
         let checkpointed = try Self.trainer(try Self.recipe(["training.gradient_checkpointing=true"]))
-        XCTAssertFalse(plain.model.gradientCheckpointing)
-        XCTAssertTrue(checkpointed.model.gradientCheckpointing)
+        XCTAssertFalse(plain.execution.gradientCheckpointing)
+        XCTAssertTrue(checkpointed.execution.gradientCheckpointing)
         for _ in 0..<4 {
             let (p, c) = (try plain.trainStep(), try checkpointed.trainStep())
             XCTAssertEqual(p.loss, c.loss, accuracy: 1e-6 * p.loss)
@@ -110,7 +110,7 @@ final class TrainingLoopTests: XCTestCase {
         for ((name, a), (_, b)) in zip(plain.adapter.parameters, checkpointed.adapter.parameters) {
             for (x, y) in zip(a.scalars, b.scalars) { XCTAssertEqual(x, y, accuracy: 1e-5, name) }
         }
-        XCTAssertEqual(plain.dropoutStates, checkpointed.dropoutStates, "the replay leaves every generator where the plain run left it")
+        XCTAssertEqual(plain.state.dropoutGenerators, checkpointed.state.dropoutGenerators, "the replay leaves every generator where the plain run left it")
     }
 
     /// Keeping frozen products from the first run (the tiny model's all fit in 1 MiB) changes
@@ -118,14 +118,14 @@ final class TrainingLoopTests: XCTestCase {
     func testKeptProductsTrainTheSameRun() throws {
         let plain = try Self.trainer(try Self.recipe(["training.checkpoint_keep_mb=0"]))
         let kept = try Self.trainer(try Self.recipe(["training.checkpoint_keep_mb=1"]))
-        XCTAssertEqual(kept.model.checkpointKeepBytes, 1 << 20)
+        XCTAssertEqual(kept.execution.checkpointKeepBytes, 1 << 20)
         for _ in 0..<3 {
             let (p, k) = (try plain.trainStep(), try kept.trainStep())
             XCTAssertEqual(p.loss, k.loss)
             XCTAssertEqual(p.gradientNorm, k.gradientNorm)
         }
         for ((name, a), (_, b)) in zip(plain.adapter.parameters, kept.adapter.parameters) { XCTAssertEqual(a.scalars, b.scalars, name) }
-        XCTAssertEqual(plain.dropoutStates, kept.dropoutStates)
+        XCTAssertEqual(plain.state.dropoutGenerators, kept.state.dropoutGenerators)
     }
 
     /// bf16 compute rounds every frozen product's inputs to 8 significant bits (unit roundoff
@@ -160,7 +160,7 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(trainer.validate()), before)
         XCTAssertLessThan(reports.suffix(5).map(\.loss).reduce(0, +), reports.prefix(5).map(\.loss).reduce(0, +))
         let run = RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-keep-\(UUID().uuidString)").path)
-        for step in [10, 20, 30] { try run.save(Checkpoint.archive(of: trainer, base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: step, keepLast: 2) }
+        for step in [10, 20, 30] { try run.save(trainer.checkpoint(base: BaseIdentity(name: "", path: "", sha256: "", license: "")), step: step, keepLast: 2) }
         XCTAssertEqual(run.stepFiles().map { ($0 as NSString).lastPathComponent }, ["step-000020.h5", "step-000030.h5"])
     }
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import Decoding
-import Tokenization
+import Lorikeet
 
 /// Samples a reply with the model's chat template. stdout carries only the generated text,
 /// streamed as it comes; statistics and everything else go to stderr.
@@ -14,8 +13,10 @@ struct GenerateCommand: ParsableCommand {
         Example: lorikeet generate --adapter checkpoints/smollm2-foldoc/best.h5 --prompt "What is a monad?"
         """)
 
-    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2' (default: the base a checkpoint records, else smollm2).") var model: String?
     @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder, applied unmerged.") var adapter: String?
+    @Option(help: "With --adapter: trained (the base encoded as in training, the default) or original (the weights as stored).")
+    var onto: AdapterBase = .trained
     @Option(help: "The user's message (or the raw text with --no-template).") var prompt: String?
     @Flag(help: "An interactive conversation on stdin, one user message per line.") var chat = false
     @Option(help: "A system message (the template's default when absent).") var system: String?
@@ -29,115 +30,61 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Seed for sampling.") var seed: UInt64 = 0
     @Option(name: .customLong("stop"), help: "Stop when the reply contains this text (repeatable).") var stopStrings: [String] = []
 
-    var sampling: SamplingOptions {
-        SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty, seed: seed)
+    var options: GenerationOptions {
+        GenerationOptions(maxTokens: maxTokens,
+                          sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                                    repetitionPenalty: repetitionPenalty, seed: seed),
+                          stopStrings: stopStrings)
     }
 
     func validate() throws {
-        if let problem = sampling.problem { throw ValidationError(problem) }
+        if let problem = options.sampling.problem { throw ValidationError(problem) }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
         guard chat != (prompt != nil) else { throw ValidationError("give either --prompt TEXT or --chat") }
         guard !(chat && noTemplate) else { throw ValidationError("--chat needs the chat template; drop --no-template") }
     }
 
     func run() throws {
-        let session = try ModelSession(model)
-        if let adapter { note(try session.attachAdapter(adapter)) }
-        let generator = Generator(model: session.model)
+        let source = try adapter.map { try AdapterSource.load($0) }
+        let base = try BaseModel(loading: model ?? source?.recordedBasePath ?? ModelLocation.embeddedName)
+        if let source { note(try base.apply(source, onto: onto).summary) }
+        let session = GenerationSession(base)
         if let prompt {
-            var messages: [JinjaValue] = []
-            if let system { messages.append(Self.message("system", system)) }
-            messages.append(Self.message("user", prompt))
+            var messages: [ChatMessage] = []
+            if let system { messages.append(.system(system)) }
+            messages.append(.user(prompt))
             let text = noTemplate ? prompt : try session.renderPrompt(messages)
-            _ = try reply(to: text, parseSpecial: !noTemplate, session: session, generator: generator)
+            _ = try stream(session.generate(text, parseSpecial: !noTemplate, options: options))
             return
         }
-        var messages: [JinjaValue] = system.map { [Self.message("system", $0)] } ?? []
-        note("chat with \(session.name): one message per line, an empty line or Ctrl-D ends")
+        var messages: [ChatMessage] = system.map { [.system($0)] } ?? []
+        note("chat with \(base.name): one message per line, an empty line or Ctrl-D ends")
         while true {
             FileHandle.standardError.write(Data("> ".utf8))
             guard let line = readLine(), !line.isEmpty else { break }
-            messages.append(Self.message("user", line))
-            let answer = try reply(to: try session.renderPrompt(messages), parseSpecial: true, session: session, generator: generator)
-            messages.append(Self.message("assistant", answer))
+            messages.append(.user(line))
+            let answer = try stream(session.reply(to: messages, options: options))
+            messages.append(.assistant(answer))
         }
     }
 
-    static func message(_ role: String, _ content: String) -> JinjaValue {
-        .dictionary([("role", .string(role)), ("content", .string(content))])
-    }
-
-    /// Generates and streams one reply to `text`; returns the reply's text.
-    func reply(to text: String, parseSpecial: Bool, session: ModelSession, generator: Generator) throws -> String {
-        let reply = try session.reply(to: text, parseSpecial: parseSpecial, generator: generator, maxTokens: maxTokens, sampling: sampling,
-                                      stopStrings: stopStrings, echo: true)
-        let result = reply.result
+    /// Prints the reply as it is produced, then its statistics on stderr; returns its text.
+    func stream(_ generation: TextGeneration) throws -> String {
+        let summary = generation.collect { piece in
+            FileHandle.standardOutput.write(Data(piece.utf8))
+            return true
+        }
+        FileHandle.standardOutput.write(Data("\n".utf8))
         let why: String
-        switch result.finish {
+        switch summary.finish {
         case .stopToken: why = "end of turn"
         case .maxTokens: why = "--max-tokens"
         case .caller: why = "stop string"
         case .contextFull: why = "context full"
         }
         note(String(format: "[%d prompt tokens (%d prefilled) in %.2f s, %d generated in %.2f s = %.1f tok/s, %@; stopped: %@]",
-                    reply.promptTokens, result.prefilled, result.promptSeconds, reply.generatedTokens, result.decodeSeconds,
-                    Double(reply.generatedTokens) / max(result.decodeSeconds, 1e-9), sampling.isGreedy ? "greedy" : "seed \(seed)", why))
-        return reply.text
-    }
-}
-
-/// Streams generated bytes to stdout as complete UTF-8, holding back a partial character and
-/// any text that may be the start of a stop string, which is never printed.
-struct TextStream {
-    let stopStrings: [String]
-    /// Whether the text goes to stdout as it comes (false: only collected in `text`).
-    let echo: Bool
-    private var pending: [UInt8] = []
-    private(set) var text = ""
-
-    init(stopStrings: [String], echo: Bool = true) {
-        self.stopStrings = stopStrings.filter { !$0.isEmpty }
-        self.echo = echo
-    }
-
-    /// Adds a token's bytes; false once a stop string has appeared.
-    mutating func append(_ bytes: [UInt8]) -> Bool {
-        pending += bytes
-        var end = pending.count
-        while end > 0, String(validating: pending[..<end], as: UTF8.self) == nil, pending.count - end < 4 { end -= 1 }
-        guard end > 0, let complete = String(validating: pending[..<end], as: UTF8.self) else { return true }
-        let candidate = text + complete
-        if let hit = stopStrings.compactMap({ candidate.range(of: $0)?.lowerBound }).min() {
-            emit(String(candidate[..<hit]).dropFirst(text.count))
-            text = String(candidate[..<hit])
-            pending = []
-            return false
-        }
-        // Hold back the longest tail that could begin a stop string.
-        var hold = 0
-        for s in stopStrings {
-            for n in stride(from: min(s.count - 1, candidate.count), to: 0, by: -1) where candidate.hasSuffix(s.prefix(n)) {
-                hold = max(hold, n)
-                break
-            }
-        }
-        let safe = candidate.dropLast(hold)
-        emit(safe.dropFirst(text.count))
-        text = String(safe)
-        pending = Array(candidate.suffix(hold).utf8) + pending[end...]
-        return true
-    }
-
-    mutating func finish() {
-        let rest = String(decoding: pending, as: UTF8.self)
-        emit(Substring(rest))
-        text += rest
-        pending = []
-        if echo { FileHandle.standardOutput.write(Data("\n".utf8)) }
-    }
-
-    private func emit(_ s: Substring) {
-        guard echo, !s.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(s.utf8))
+                    summary.promptTokens, summary.prefilled, summary.promptSeconds, summary.generatedTokens, summary.decodeSeconds,
+                    summary.tokensPerSecond, options.sampling.isGreedy ? "greedy" : "seed \(seed)", why))
+        return summary.text
     }
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Formats
-import Architectures
-import Tokenization
+import Lorikeet
 
 /// What the model will see: ids or pieces of a text.
 struct TokenizeCommand: ParsableCommand {
@@ -18,7 +16,7 @@ struct TokenizeCommand: ParsableCommand {
     @Argument(help: "The text to tokenize.") var text: String
 
     func run() throws {
-        let tokenizer = try loadTokenizer(model)
+        let tokenizer = try ModelText(loading: model).tokenizer
         let encoded: [Int32]
         do { encoded = try tokenizer.encode(text, addBOS: bos ? nil : false, parseSpecial: !plainSpecial) } catch {
             throw CLIError(error.description)
@@ -30,16 +28,4 @@ struct TokenizeCommand: ParsableCommand {
         }
         FileHandle.standardError.write(Data("\(encoded.count) tokens\n".utf8))
     }
-}
-
-/// The tokenizer of a model argument (GGUF files carry theirs).
-func loadTokenizer(_ model: String) throws -> any Tokenizer {
-    do {
-        switch try ModelLocation.resolve(model) {
-        case .gguf(let path): return try makeTokenizer(gguf: GGUFFile(path: path))
-        case .huggingFaceFolder(let path): return try makeTokenizer(tokenizerJSON: path + "/tokenizer.json")
-        }
-    } catch let error as ModelError { throw CLIError(error.description) }
-    catch let error as FormatError { throw CLIError(error.description) }
-    catch let error as TokenizerError { throw CLIError(error.description) }
 }

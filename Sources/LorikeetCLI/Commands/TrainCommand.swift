@@ -1,13 +1,8 @@
 import ArgumentParser
-import Datasets
-import Formats
 import Foundation
-import LoRA
-import Architectures
-import TensorCore
-import Training
+import Lorikeet
 
-/// Set by SIGINT: the loop saves at the end of the current step and stops.
+/// Set by SIGINT or SIGTERM: the run saves at the end of the current step and stops.
 nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
 
 struct TrainCommand: ParsableCommand {
@@ -15,7 +10,7 @@ struct TrainCommand: ParsableCommand {
         commandName: "train", abstract: "Fine-tune a LoRA/QLoRA adapter from a YAML recipe.",
         discussion: """
         Example: lorikeet train recipes/smollm2-foldoc.yaml --set training.steps=150
-        Checkpoints go to <output.dir>/<run name>/step-NNNNNN.h5 (and best.h5); Ctrl-C saves one and stops.
+        Checkpoints go to <output.dir>/<run name>/step-NNNNNN.h5 (and best.h5); Ctrl-C (or SIGTERM) saves one and stops.
         """)
 
     @Argument(help: "Recipe file (YAML); every key has a default.") var recipe: String
@@ -28,122 +23,72 @@ struct TrainCommand: ParsableCommand {
     var assignments: [String] { overrides + (skipInvalid ? ["data.skip_invalid=true"] : []) }
 
     func run() throws {
-        var document: RecipeDocument
-        let text: String
-        do { text = try String(contentsOfFile: recipe, encoding: .utf8) } catch { throw CLIError("\(recipe): cannot read the recipe (\(error.localizedDescription))") }
-        do {
-            document = try RecipeDocument(yaml: text, source: recipe)
-            for o in assignments { try document.override(o) }
-        } catch { throw CLIError(error.description) }
-        var settings: Recipe
-        do { settings = try Recipe(document) } catch { throw CLIError(error.description) }
+        let settings = try Recipe.load(file: recipe, overrides: assignments)
         let runName = settings.output.name.isEmpty ? ((recipe as NSString).lastPathComponent as NSString).deletingPathExtension : settings.output.name
-        let run = RunDirectory(path: output ?? settings.output.directory + "/" + runName)
-
-        // A resumed run continues with the recipe it was started with (plus any --set given now).
-        var resumeArchive: HDF5Archive?
+        let folder = output ?? settings.output.dir + "/" + runName
+        let fineTune: FineTune
         if let resume {
-            let path = resume == "latest" ? run.latest : resume
-            guard let path else { throw CLIError("\(run.path): no checkpoint to resume from") }
-            do {
-                let archive = try HDF5Archive(contentsOf: path)
-                guard let saved = archive.strings["recipe"] else { throw CLIError("\(path): not a Lorikeet checkpoint (no recipe)") }
-                document = try RecipeDocument(yaml: saved, source: path + " (recipe)")
-                for o in assignments { try document.override(o) }
-                settings = try Recipe(document)
-                resumeArchive = archive
-                note("resuming from \(path)")
-            } catch let e as FormatError { throw CLIError(e.description) } catch let e as RecipeError { throw CLIError(e.description) }
+            let path = resume == "latest" ? RunDirectory(path: folder).latest : resume
+            guard let path else { throw CLIError("\(folder): no checkpoint to resume from") }
+            note("resuming from \(path)")
+            fineTune = try FineTune.resuming(path, overrides: assignments, runDirectory: folder)
+        } else {
+            fineTune = try FineTune(recipe: settings, runDirectory: folder)
         }
+        note(Self.describe(fineTune.summary, recipe: fineTune.recipe))
 
-        let session = try ModelSession(settings.model)
-        let identity = try session.identity()
-        if let saved = resumeArchive?.strings["base/sha256"], saved != identity.sha256 {
-            throw CLIError("\(session.path) is not the base this checkpoint was trained on (SHA-256 \(identity.sha256.prefix(12))…, checkpoint expects \(saved.prefix(12))…)")
-        }
-        let model = session.model
-        let loadStart = Date()
-        let adapter: LoRAAdapter
-        do { adapter = try LoRAAdapter.attach(to: model, recipe: settings) } catch { throw CLIError(error.description) }
-        let baseBytes = model.encodedWeightBytes + adapter.frozenBaseBytes
-        guard !adapter.layers.isEmpty else { throw CLIError("lora.targets matches no module of this model (names look like q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)") }
-
-        var batching = settings.data.batching
-        batching.padID = session.tokenizer.eos ?? 0
-        settings.data.batching = batching
-        let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
-        let (train, valid): (TokenizedDataset, TokenizedDataset?)
-        do { (train, valid) = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed,
-                                                                  cache: TokenizationCache(directory: CacheLocation.tokenizedData)) } catch { throw CLIError(error.description) }
-        let trainer = Trainer(model: model, adapter: adapter, recipe: settings, train: train, validation: valid)
-        if let resumeArchive {
-            do { try Checkpoint.restore(resumeArchive, into: trainer, source: resume ?? "") } catch { throw CLIError(error.description) }
-        }
-
-        let trainable = adapter.parameters.reduce(0) { $0 + $1.tensor.count }
-        let stats = train.statistics
-        note("""
-        model     \(identity.name) (\(identity.license)) from \(session.path)
-        base      \(settings.base.rawValue)\(settings.lora.initialization.rewritesBase ? " (\(settings.lora.initialization.rawValue) residual)" : ""), \(String(format: "%.1f", Double(baseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s
-        lora      r=\(settings.lora.rank) alpha=\(settings.lora.alpha) on \(adapter.layers.count) modules, \(trainable) trainable parameters
-        data      \(train.path) (\(train.source)): \(stats.examples) examples, \(stats.tokens) tokens (\(stats.trainedTokens) trained), \(stats.truncated) truncated, \(stats.droppedTooLong + stats.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * train.packingEfficiency(batching, seed: settings.training.seed)))
-        valid     \(valid.map { "\($0.examples.count) examples" } ?? "none")\(SkippedRecords.of([train, valid]).report.map { "\nskipped   " + $0 }.joined())
-        run       \(run.path), \(trainer.totalSteps) steps from step \(trainer.step)
-        """)
-
-        do { try FileManager.default.createDirectory(atPath: run.path, withIntermediateDirectories: true) } catch {
-            throw CLIError("\(run.path): cannot create the run folder (\(error.localizedDescription))")
-        }
         signal(SIGINT) { _ in interrupted = 1 }
-        defer { signal(SIGINT, SIG_DFL) }
+        signal(SIGTERM) { _ in interrupted = 1 }
+        defer { signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL) }
         let live = isatty(STDOUT_FILENO) == 1
-        func save(_ why: String) throws {
-            do { try run.save(Checkpoint.archive(of: trainer, base: identity), step: trainer.step, keepLast: settings.output.keepLast) } catch {
-                throw CLIError(error.description)
-            }
-            if live { print("") }
-            print("saved \(run.stepFile(trainer.step)) (\(why))")
-        }
-        func evaluate() throws {
-            let loss: Double?
-            do { loss = try trainer.validate() } catch { throw CLIError(error.description) }
-            guard let loss else { return }
-            let improved = trainer.recordValidation(loss)
-            if improved {
-                do { try Checkpoint.archive(of: trainer, base: identity).write(to: run.bestFile) } catch { throw CLIError(error.description) }
-            }
-            if live { print("") }
-            print(String(format: "step %d  val loss %.4f  ppl %.2f%@", trainer.step, loss, Foundation.exp(loss), improved ? "  (best, saved best.h5)" : ""))
-            fflush(nil)
-        }
-
-        var lastValidation: Double? = trainer.metrics.validationLosses.last
-        while !trainer.finished {
-            let report: StepReport
-            do { report = try trainer.trainStep() } catch {
-                guard case .nonFiniteLoss = error else { throw CLIError(error.description) }
-                throw CLIError(error.description + "\nlast good checkpoint: " + (run.latest ?? "none yet (nothing was saved before this step)"))
-            }
-            let rss = report.peakResidentBytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "?"
-            let line = String(format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@  peak RSS %@",
-                              report.step, report.totalSteps, report.loss, lastValidation.map { String(format: "%.4f", $0) } ?? "-",
-                              report.learningRate, report.tokensPerSecond, formatDuration(report.eta), rss)
-            if live {
-                print("\r\u{1B}[2K" + line, terminator: "")
-                fflush(nil)
-            } else if report.step % settings.training.logEvery == 0 || report.step == 1 {
-                print(line)
+        var lastValidation = fineTune.trainer.metrics.validationLosses.last
+        let logEvery = fineTune.recipe.training.logEvery
+        let outcome = try fineTune.run { event in
+            switch event {
+            case .step(let report):
+                let rss = report.peakResidentBytes.map { String(format: "%.0f MiB", Double($0) / 1_048_576) } ?? "?"
+                let line = String(format: "step %d/%d  loss %.4f  val %@  lr %.2e  %.0f tok/s  ETA %@  peak RSS %@",
+                                  report.step, report.totalSteps, report.loss, lastValidation.map { String(format: "%.4f", $0) } ?? "-",
+                                  report.learningRate, report.tokensPerSecond, formatDuration(report.eta), rss)
+                if live {
+                    print("\r\u{1B}[2K" + line, terminator: "")
+                } else if report.step % logEvery == 0 || report.step == 1 {
+                    print(line)
+                }
                 fflush(nil)  // a log file or pipe sees each line as it happens
+            case .validation(let step, let loss, _, let best):
+                lastValidation = loss
+                if live { print("") }
+                print(String(format: "step %d  val loss %.4f  ppl %.2f%@", step, loss, Foundation.exp(loss), best != nil ? "  (best, saved best.h5)" : ""))
+                fflush(nil)
+            case .saved(let path, _, let reason):
+                if live { print("") }
+                print("saved \(path) (\(reason))")
+                fflush(nil)
             }
-            if settings.training.evalEvery > 0, report.step % settings.training.evalEvery == 0, report.step < trainer.totalSteps {
-                try evaluate()
-                lastValidation = trainer.metrics.validationLosses.last
-                if trainer.earlyStoppingReached { try save("early stopping"); note("stopped early: no validation improvement in \(settings.training.earlyStoppingPatience) evaluations"); return }
-            }
-            if interrupted != 0 { try save("interrupted"); note("interrupted: resume with --resume latest"); throw ExitCode(130) }
-            if settings.output.saveEvery > 0, report.step % settings.output.saveEvery == 0, report.step < trainer.totalSteps { try save("every \(settings.output.saveEvery) steps") }
+            return interrupted != 0 ? .stop : .more
         }
-        try evaluate()
-        try save("final")
+        switch outcome {
+        case .completed: break
+        case .stoppedEarly:
+            note("stopped early: no validation improvement in \(fineTune.recipe.training.earlyStoppingPatience) evaluations")
+        case .interrupted:
+            note("interrupted: resume with --resume latest")
+            throw ExitCode(130)
+        }
+    }
+
+    /// The set-up report printed before the first step.
+    static func describe(_ s: FineTuneSummary, recipe: Recipe) -> String {
+        let encoding = recipe.base.rawValue + (recipe.lora.initialization.rewritesBase ? " (\(recipe.lora.initialization.rawValue) residual)" : "")
+        let d = s.train
+        return """
+        model     \(s.base.name) (\(s.base.license)) from \(s.base.path)
+        base      \(encoding), \(String(format: "%.1f", Double(s.encodedBaseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", s.setupSeconds)) s
+        lora      r=\(recipe.lora.rank) alpha=\(Float(recipe.lora.alpha)) on \(s.adaptedModules) modules, \(s.trainableParameters) trainable parameters
+        data      \(s.trainPath) (\(s.trainSource)): \(d.examples) examples, \(d.tokens) tokens (\(d.trainedTokens) trained), \(d.truncated) truncated, \(d.droppedTooLong + d.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * s.packingEfficiency))
+        valid     \(s.validationExamples.map { "\($0) examples" } ?? "none")\(s.skipped.map { "\nskipped   " + $0 }.joined())
+        run       \(s.runDirectory), \(s.totalSteps) steps from step \(s.startStep)
+        """
     }
 }

@@ -6,7 +6,7 @@
 /// (logits, and softmax times the head for the input gradient); everything else (LoRA, norms,
 /// attention, the softmax and loss arithmetic, every gradient and every output) stays f32. A task-local value, so that the choice follows one training step from
 /// its forward through its backward without being threaded through every layer.
-public enum ComputeDType: String, Sendable, CaseIterable {
+public enum ComputeDType: String, Sendable, CaseIterable, Codable {
     case f32, bf16
 
     @TaskLocal public static var current: ComputeDType = .f32

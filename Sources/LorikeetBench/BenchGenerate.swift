@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Lorikeet
 import Architectures
 import TensorCore
 
@@ -27,7 +28,7 @@ struct BenchGenerate: ParsableCommand {
 
     func run() throws {
         guard promptTokens > 0, tokens > 0, rounds > 0 else { throw ValidationError("--prompt-tokens, --tokens, --rounds must be positive") }
-        let session = try ModelSession(model)
+        let session = try BaseModel(loading: model)
         let m = session.model, v = m.config.vocabSize
         var rng = RandomGenerator(seed: 7)
         let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
@@ -57,7 +58,7 @@ struct BenchGenerate: ParsableCommand {
 
     /// One llama.cpp run; parses its one-line report.
     func runLlamaCpp(path: String) throws -> (prefill: Double, decode: Double) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/bench/llamacpp_generate_bench.py").standardized.path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/bench/llamacpp_generate_bench.py").standardized.path
         let line = try BenchTiming.peerReport(script: script, environment: ["MODEL": path, "P": "\(promptTokens)", "N": "\(tokens)", "THREADS": "\(Parallel.threadCount)"],
                                               prefix: "llama.cpp", what: "--vs-llamacpp")
         func number(after label: String) -> Double? {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Formats
 import Foundation
+import Lorikeet
 import Architectures
 import TensorCore
 import Tokenization
@@ -24,13 +25,13 @@ struct BenchData: ParsableCommand {
 
     func run() throws {
         guard threads > 0, repeats > 0 else { throw ValidationError("--threads and --repeats must be positive") }
-        let settings = try dataRecipe(recipe: recipe, model: model, data: data, overrides: overrides)
+        let settings = try Recipe.forData(recipeFile: recipe, model: model, data: data, overrides: overrides)
         var isDirectory: ObjCBool = false
         let path = FileManager.default.fileExists(atPath: settings.data.path, isDirectory: &isDirectory) && isDirectory.boolValue
             ? settings.data.path + "/train.jsonl" : settings.data.path
         guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(path): no such readable file") }
-        let (tokenizer, template) = try Self.tokenizerAndTemplate(settings.model)
-        let encoder = ExampleEncoder(tokenizer: tokenizer, template: template, trainOn: settings.data.trainOn)
+        let text = try ModelText(loading: settings.model.path)
+        let encoder = ExampleEncoder(tokenizer: text.tokenizer, template: text.chatTemplate, trainOn: settings.data.trainOn)
         let d = settings.data
 
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -38,10 +39,10 @@ struct BenchData: ParsableCommand {
         func pipeline(_ threads: Int) throws {
             do {
                 // Encoded into a temporary file and mapped, as training loads it.
-                let dataset = try TokenizedDataset.load(path: path, format: d.format, fields: d.fields, encoder: encoder, batching: d.batching,
+                let dataset = try TokenizedDataset.load(path: path, format: d.format.format, fields: d.fields, encoder: encoder, batching: settings.batching(),
                                                         skipInvalid: d.skipInvalid, cache: nil, threads: threads)
                 (examples, tokens) = (dataset.count, dataset.statistics.tokens)
-            } catch { throw CLIError(error.description) }
+            } catch { throw CLIError("\(error)") }
         }
         try pipeline(threads)  // warm-up: pages cached, the tokenizer's word cache filled
         var one: [Double] = [], many: [Double] = [], oneCPU: [Double] = [], manyCPU: [Double] = []
@@ -74,20 +75,5 @@ struct BenchData: ParsableCommand {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    static func tokenizerAndTemplate(_ model: String) throws -> (BPETokenizer, ChatTemplate?) {
-        do {
-            switch try ModelLocation.resolve(model) {
-            case .gguf(let path):
-                let file = try GGUFFile(path: path)
-                return (try BPETokenizer(gguf: file), try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) })
-            case .huggingFaceFolder(let path):
-                throw CLIError("\(path): reading tokenizer.json is not supported yet; use a GGUF file")
-            }
-        } catch let e as ModelError { throw CLIError(e.description) }
-        catch let e as FormatError { throw CLIError(e.description) }
-        catch let e as TokenizerError { throw CLIError(e.description) }
-        catch let e as TemplateError { throw CLIError("\(model): \(e.description)") }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Lorikeet
 import LoRA
 import Architectures
 import TensorCore
@@ -118,7 +119,7 @@ struct BenchTrain: ParsableCommand {
     /// The model named by --model, or the synthetic shape named by --config.
     func loadModel() throws -> (DecoderModel, String) {
         guard let config else {
-            let session = try ModelSession(model)
+            let session = try BaseModel(loading: model)
             return (session.model, session.name)
         }
         guard let shape = SyntheticShape(rawValue: config) else {
@@ -167,7 +168,7 @@ struct BenchTrain: ParsableCommand {
 
     /// One run of the PEFT peer; parses its one-line report.
     static func runPeer(mode: String, batch: Int, seq: Int, rank: Int, steps: Int) throws -> (tokensPerSecond: Double, peakMiB: Double) {
-        let peers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../shared/peers").standardized.path
+        let peers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/peers").standardized.path
         let script = ProcessInfo.processInfo.environment["LORIKEET_PEERS"].map { $0 + "/peft_train_bench.py" } ?? peers + "/peft_train_bench.py"
         let line = try BenchTiming.peerReport(script: script, environment: ["MODE": mode, "B": "\(batch)", "S": "\(seq)", "R": "\(rank)", "STEPS": "\(steps + 1)"],
                                               prefix: "peft", what: "--vs-peft")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Lorikeet
 import TensorCore
 import Tokenization
 
@@ -14,7 +15,7 @@ struct BenchTokenize: ParsableCommand {
     @Option(help: "Megabytes of the text to use.") var megabytes = 4
 
     func run() throws {
-        let tokenizer = try loadTokenizer(model)
+        let tokenizer = try ModelText(loading: model).tokenizer
         var text = try file.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? foldoc()
         let limit = megabytes << 20
         if text.utf8.count > limit {

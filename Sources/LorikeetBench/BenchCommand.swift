@@ -3,12 +3,31 @@ import Foundation
 import TensorCore
 import CBLAS
 
+/// `lorikeet-bench` (also reached as `lorikeet bench`): benchmarks that print ratios against a
+/// baseline measured in the same run, with peak memory. Not timed unit tests: commands.
+@main
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "lorikeet bench",
         abstract: "Benchmarks that print ratios against a baseline measured in the same run.",
         subcommands: [BenchGemm.self, BenchKernels.self, BenchTokenize.self, BenchData.self, BenchTrain.self, BenchEpoch.self, BenchGenerate.self]
     )
+
+    static func main() {
+        Parallel.configureBLAS()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// A failure reported as one line ("Error: …", exit 1).
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }
 
 /// The engine's matmul (OpenBLAS single-threaded, blocks over the engine's pool) against raw

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Formats
 import Foundation
+import Lorikeet
 import LoRA
 import Architectures
 import TensorCore
@@ -45,26 +46,26 @@ struct BenchEpoch: ParsableCommand {
             guard settings.lora.targets == .allLinear, !settings.lora.rsLoRA, settings.lora.initialization == .default, settings.training.gradientAccumulation == 1 else {
                 throw CLIError("--vs-peft compares plain LoRA on all linear layers without gradient accumulation (the peer's settings)")
             }
-            guard peerModel != nil || settings.model == "smollm2" else { throw CLIError("--vs-peft: give --peer-model, the Hugging Face folder of \(settings.model)") }
+            guard peerModel != nil || settings.model.path == "smollm2" else { throw CLIError("--vs-peft: give --peer-model, the Hugging Face folder of \(settings.model.path)") }
         }
 
-        let session = try ModelSession(settings.model)
+        let session = try BaseModel(loading: settings.model.path)
         let model = session.model
         let adapter: LoRAAdapter
         do { adapter = try LoRAAdapter.attach(to: model, recipe: settings) } catch { throw CLIError(error.description) }
-        settings.data.batching.padID = session.tokenizer.eos ?? 0
-        let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.template, trainOn: settings.data.trainOn)
+        let padID = session.tokenizer.eos ?? 0
+        let encoder = ExampleEncoder(tokenizer: session.tokenizer, template: session.chatTemplate, trainOn: settings.data.trainOn)
         let all: TokenizedDataset
-        do { all = try RecipeData.load(settings.data, encoder: encoder, seed: settings.training.seed, cache: TokenizationCache(directory: CacheLocation.tokenizedData)).train } catch { throw CLIError(error.description) }
+        do { all = try RecipeData.load(settings, encoder: encoder, cache: TokenizationCache(directory: CacheLocation.tokenizedData)).train } catch { throw CLIError("\(error)") }
         guard examples <= all.count else { throw CLIError("--examples \(examples): \(settings.data.path) has \(all.count) training examples") }
         let subset = all.selecting(Self.seededSubset(of: all.count, count: examples, seed: seed), path: all.path, statistics: all.statistics)
         let realTokens = subset.lengths.reduce(0, +)
-        let (batches, rows) = subset.passShape(settings.data.batching)
-        let trainer = Trainer(model: model, adapter: adapter, recipe: settings, train: subset, validation: nil)
+        let b = settings.batching(padID: padID)
+        let (batches, rows) = subset.passShape(b)
+        let trainer = Trainer(model: model, adapter: adapter, recipe: settings, train: subset, validation: nil, padID: padID)
 
-        let b = settings.data.batching
         print(String(format: "%@: %d examples (seed %llu) of %@, %d tokens; lorikeet %@, batch %d × %d: %d batches, %d rows, %.1f%% of row capacity real",
-                     settings.model, examples, seed, settings.data.path, realTokens, b.mode == .packed ? "packed" : "padded", b.batchSize, b.maxSeqLen,
+                     settings.model.path, examples, seed, settings.data.path, realTokens, b.mode == .packed ? "packed" : "padded", b.batchSize, b.maxSeqLen,
                      batches, rows, 100 * Double(realTokens) / Double(max(1, rows * b.maxSeqLen))))
         let peerData = try vsPeft.map { _ in try Self.writePeerData(subset) }
         defer { if let peerData { try? FileManager.default.removeItem(atPath: peerData) } }
@@ -118,8 +119,8 @@ struct BenchEpoch: ParsableCommand {
 
     /// One pass of the PEFT peer; parses its one-line report.
     func runPeer(mode: String, data: String, settings: Recipe) throws -> (seconds: Double, real: Int, padded: Int, peakMiB: Double) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/bench/peft_epoch_bench.py").standardized.path
-        var environment = ["MODE": mode, "DATA": data, "B": "\(settings.data.batching.batchSize)", "R": "\(settings.lora.rank)",
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/bench/peft_epoch_bench.py").standardized.path
+        var environment = ["MODE": mode, "DATA": data, "B": "\(settings.training.batchSize)", "R": "\(settings.lora.rank)",
                            "ALPHA": "\(settings.lora.alpha)", "DROPOUT": "\(settings.lora.dropout)", "LR": "\(settings.training.learningRate)"]
         if let peerModel { environment["MODEL"] = peerModel }
         let line = try BenchTiming.peerReport(script: script, environment: environment, prefix: "peft-epoch", what: "--vs-peft")

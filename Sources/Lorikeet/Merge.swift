@@ -1,0 +1,94 @@
+import Architectures
+import Export
+import Formats
+import Foundation
+import Training
+
+/// Folding an adapter into its base, so tools without LoRA support load one model: a Hugging
+/// Face folder (transformers) or a GGUF file (llama.cpp, Ollama).
+public struct MergeRequest: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case safetensors, gguf }
+
+    /// A Lorikeet checkpoint or a PEFT folder.
+    public var adapter: String
+    /// The base; nil: the base a checkpoint records, else `smollm2`.
+    public var model: String?
+    /// Output folder (safetensors) or `.gguf` file.
+    public var output: String
+    public var format: Format
+    /// Weight type of a safetensors folder.
+    public var dtype = SafetensorsFile.DType.f16
+    /// Encoding of a GGUF's matrices (1-D tensors stay F32).
+    public var quant = GGUFMergeEncoding.f16
+    /// Which weights the update W + scale·B·A is added to (see ``AdapterBase``).
+    public var onto = AdapterBase.trained
+    /// Replace an existing output.
+    public var force = false
+
+    public init(adapter: String, model: String? = nil, output: String, format: Format) {
+        self.adapter = adapter
+        self.model = model
+        self.output = output
+        self.format = format
+    }
+}
+
+/// What a merge wrote.
+public struct MergeResult: Sendable {
+    public var output: String
+    public var format: MergeRequest.Format
+    public var adapter: AppliedAdapter
+    /// Projections whose weight received the update.
+    public var mergedProjections: Int
+    public var baseName: String
+    public var license: String
+    /// False when the base's license is not a permissive one (the merged model carries it).
+    public var licenseIsPermissive: Bool
+}
+
+extension MergeRequest {
+    /// Writes the merged model whole or not at all; an existing output needs `force`.
+    public func run() throws(LorikeetError) -> MergeResult {
+        do { try AtomicFolder.checkOutput(output, replacing: force) } catch { throw .export(error.description) }
+        let source = try AdapterSource.load(adapter)
+        let base = try BaseModel(loading: model ?? source.recordedBasePath ?? ModelLocation.embeddedName, requiresTokenizer: false)
+        let weightSource: any WeightSource, entries: [(name: String, rank: Int)], baseFiles: MergeBaseFiles
+        var ggufBase: (GGUFFile, ModelConfig)?
+        switch base.location {
+        case .gguf(let path):
+            let file: GGUFFile
+            do { file = try GGUFFile(path: path) } catch { throw .model(error.description) }
+            weightSource = GGUFWeightSource(file: file, config: base.config)
+            entries = try lorikeet { try MergedWeights.entries(gguf: file) }
+            baseFiles = .gguf(file, base.config)
+            ggufBase = (file, base.config)
+        case .huggingFaceFolder(let path):
+            let folder: SafetensorsFolder
+            do { folder = try SafetensorsFolder(path: path) } catch { throw .model(error.description) }
+            weightSource = SafetensorsWeightSource(folder: folder)
+            entries = MergedWeights.entries(folder: folder)
+            baseFiles = .huggingFace(path)
+        }
+        guard format == .safetensors || ggufBase != nil else {
+            throw .invalidRequest("a GGUF merge needs a GGUF base (its tokenizer and chat template are carried over); merge to safetensors, then convert with llama.cpp's convert_hf_to_gguf.py")
+        }
+        let applied = try base.apply(source, onto: onto)
+        let merged = MergedWeights(model: base.model, source: weightSource, entries: entries)
+        let provenance = MergeProvenance(
+            baseName: base.name, license: base.license,
+            adapter: "LoRA adapter \((adapter as NSString).lastPathComponent) (r=\(applied.rank), alpha=\(applied.alpha), \(applied.modules) modules) merged onto the \(onto == .original ? "source weights" : "base it was trained against (\(applied.baseWeights))")")
+        do {
+            switch format {
+            case .safetensors:
+                try AtomicFolder.create(at: output, replacing: force) { partial in
+                    try merged.writeHuggingFaceFolder(to: partial, dtype: dtype, base: baseFiles, provenance: provenance)
+                }
+            case .gguf:
+                guard let (file, config) = ggufBase else { break }
+                try merged.writeGGUF(to: output, encoding: quant, base: file, config: config, provenance: provenance)
+            }
+        } catch { throw .export(LorikeetError.from(error).description) }
+        return MergeResult(output: output, format: format, adapter: applied, mergedProjections: merged.adaptedModules.count,
+                           baseName: base.name, license: base.license, licenseIsPermissive: provenance.isPermissive)
+    }
+}
