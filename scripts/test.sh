@@ -7,3 +7,5 @@ bash scripts/setup.sh
 swift build --build-tests
 # XCTest only: the suite has no Swift Testing tests, and its empty summary would close the log.
 swift test --skip-build --disable-swift-testing
+# A separate package that depends on Lorikeet by version (a git tag), through the public API only.
+bash scripts/example.sh
