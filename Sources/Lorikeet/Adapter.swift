@@ -25,6 +25,7 @@ public enum AdapterSource {
         do { return .checkpoint(try Checkpoint(contentsOf: path), path: path) } catch { throw .model(error.description) }
     }
 
+    /// The adapter file or folder.
     public var path: String {
         switch self {
         case .checkpoint(_, let path), .peft(_, let path): return path
@@ -58,14 +59,20 @@ public enum AdapterBase: String, Sendable, CaseIterable {
 
 /// What an applied adapter is, for a one-line report.
 public struct AppliedAdapter: Sendable, Equatable {
+    /// The adapter file or folder.
     public var path: String
+    /// LoRA rank (2r for a PiSSA/LoftQ checkpoint converted for the original weights).
     public var rank: Int
+    /// LoRA alpha; the update is scaled by alpha/r (alpha/√r with rsLoRA).
     public var alpha: Float
+    /// Projections that carry the adapter.
     public var modules: Int
     /// The weights it was added to: "nf4", "as stored", …
     public var baseWeights: String
+    /// The rule that chose those weights.
     public var onto: AdapterBase
 
+    /// One line for a log.
     public var summary: String {
         "adapter \((path as NSString).lastPathComponent): r=\(rank) alpha=\(alpha) on \(modules) modules, over the base \(baseWeights)"
     }

@@ -16,9 +16,11 @@ import Training
 public final class BaseModel {
     /// The argument it was loaded from, resolved: a `.gguf` path or a folder.
     public let path: String
+    /// Where it came from: a GGUF file or a Hugging Face folder.
     public let location: ModelLocation
     /// The decoder (architecture, weights, and any applied adapter's layers).
     public let model: DecoderModel
+    /// Its tokenizer (BPE or SentencePiece, with its special tokens and BOS rule).
     public let tokenizer: any Tokenizer
     /// The model's chat template, when it has one.
     public let chatTemplate: ChatTemplate?

@@ -10,16 +10,23 @@ import Training
 public struct DataPreview: Sendable {
     /// One token of an example: its text and whether the model is taught to predict it.
     public struct Token: Sendable, Equatable {
+        /// The token's text as it decodes.
         public var text: String
+        /// Whether the loss covers it.
         public var trained: Bool
     }
 
+    /// The first examples, token by token.
     public var examples: [[Token]]
+    /// The training file.
     public var path: String
+    /// Whether it was tokenized now or read from the tokenization cache.
     public var source: TokenizationSource
+    /// Records, examples, tokens, truncation and drops, the length histogram.
     public var statistics: DataStatistics
     /// Share of row capacity holding real tokens, with the recipe's batching.
     public var packingEfficiency: Double
+    /// The batching the recipe gives (row length, packing).
     public var batching: BatchingOptions
     /// Bad records skipped (with `data.skip_invalid`), as report lines.
     public var skipped: [String]

@@ -27,6 +27,7 @@ public struct EvaluationRequest: Sendable {
     /// Also answer each example greedily (at most this many tokens) and score the replies.
     public var generateMaxTokens: Int?
 
+    /// A request; every argument has the default described on its property.
     public init(model: String? = nil, adapter: String? = nil, onto: AdapterBase = .trained, data: String? = nil, limit: Int = 0,
                 compare: Bool = false, reencodeBase: BasePrecision? = nil, generateMaxTokens: Int? = nil) {
         self.model = model

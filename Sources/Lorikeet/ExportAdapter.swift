@@ -8,10 +8,12 @@ import Training
 /// Face), a llama.cpp LoRA GGUF (`llama-cli --lora`), or a folder with that GGUF and an Ollama
 /// Modelfile.
 public struct ExportRequest: Sendable {
+    /// `peft`: a PEFT folder; `gguf`: a llama.cpp LoRA file; `ollama`: that file and a Modelfile.
     public enum Format: String, Sendable, CaseIterable { case peft, gguf, ollama }
 
     /// A Lorikeet checkpoint or a PEFT folder.
     public var adapter: String
+    /// What to write.
     public var format: Format
     /// Output folder (peft, ollama) or `.gguf` file (gguf).
     public var output: String
@@ -19,6 +21,7 @@ public struct ExportRequest: Sendable {
     /// needs its exact weights to be converted); nil: the base a checkpoint records, else `smollm2`.
     public var model: String?
 
+    /// A request to export `adapter` as `format` into `output`.
     public init(adapter: String, format: Format, output: String, model: String? = nil) {
         self.adapter = adapter
         self.format = format
@@ -29,10 +32,13 @@ public struct ExportRequest: Sendable {
 
 /// What an export wrote.
 public struct ExportResult: Sendable {
+    /// Paths written.
     public var files: [String]
+    /// Adapter tensors written.
     public var tensors: Int
     /// The base GGUF a LoRA GGUF is meant for.
     public var basePath: String?
+    /// The base model's license as recorded.
     public var license: String
     /// False when the base's license is not a permissive one (it governs the adapter's use).
     public var licenseIsPermissive: Bool
@@ -43,6 +49,7 @@ public struct ExportResult: Sendable {
 }
 
 extension ExportRequest {
+    /// Writes the export; a PiSSA/LoftQ checkpoint is converted for the original base first.
     public func run() throws(LorikeetError) -> ExportResult {
         let source = try AdapterSource.load(adapter)
         let baseArgument = model ?? source.recordedBasePath ?? ModelLocation.embeddedName

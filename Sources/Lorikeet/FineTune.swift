@@ -21,9 +21,13 @@ import Training
 /// }
 /// ```
 public final class FineTune {
+    /// The settings of the run (a resumed run: the checkpoint's, with any overrides).
     public let recipe: Recipe
+    /// The base being adapted (its projections now carry the adapter).
     public let base: BaseModel
+    /// Where checkpoints go.
     public let runDirectory: RunDirectory
+    /// The loop underneath: step, metrics, optimizer state.
     public let trainer: Trainer
     /// What was set up, for a report before the first step.
     public let summary: FineTuneSummary
@@ -162,6 +166,7 @@ public enum SaveReason: Sendable, Equatable, CustomStringConvertible {
     case interrupted
     case final
 
+    /// Words for a log line.
     public var description: String {
         switch self {
         case .periodic(let n): return "every \(n) steps"
@@ -180,6 +185,7 @@ public enum FineTuneOutcome: Sendable, Equatable {
     /// The caller answered `.stop`.
     case interrupted(checkpoint: String, step: Int)
 
+    /// The path of the last checkpoint written.
     public var checkpoint: String {
         switch self {
         case .completed(let c, _), .stoppedEarly(let c, _), .interrupted(let c, _): return c
@@ -189,23 +195,34 @@ public enum FineTuneOutcome: Sendable, Equatable {
 
 /// A run as set up, before its first step.
 public struct FineTuneSummary: Sendable {
+    /// The base's name, path, SHA-256 and license.
     public var base: BaseIdentity
+    /// How the frozen base is encoded while training.
     public var encoding: BasePrecision
     /// Encoded bytes of the frozen base (embedding, projections, head).
     public var encodedBaseBytes: Int
     /// Seconds to load and encode the base, attach the adapter and prepare the data.
     public var setupSeconds: Double
+    /// Projections that carry an adapter.
     public var adaptedModules: Int
+    /// Adapter parameters trained.
     public var trainableParameters: Int
+    /// The training data file.
     public var trainPath: String
+    /// Whether it was tokenized now or read from the cache.
     public var trainSource: TokenizationSource
+    /// What the training data holds.
     public var train: DataStatistics
     /// Share of row capacity holding real tokens.
     public var packingEfficiency: Double
+    /// Validation examples, when there is a validation set.
     public var validationExamples: Int?
     /// Bad records skipped (with `data.skip_invalid`), as report lines.
     public var skipped: [String]
+    /// The run folder.
     public var runDirectory: String
+    /// Optimizer steps the recipe asks for.
     public var totalSteps: Int
+    /// The step the run starts from (nonzero when resumed).
     public var startStep: Int
 }

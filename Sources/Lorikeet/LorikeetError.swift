@@ -25,6 +25,7 @@ public enum LorikeetError: Error, CustomStringConvertible {
     /// The request itself is inconsistent (flags that exclude each other, a missing input).
     case invalidRequest(String)
 
+    /// The message for a person.
     public var description: String {
         switch self {
         case .model(let s), .recipe(let s), .data(let s), .training(let s), .export(let s), .evaluation(let s), .invalidRequest(let s):

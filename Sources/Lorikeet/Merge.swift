@@ -7,6 +7,7 @@ import Training
 /// Folding an adapter into its base, so tools without LoRA support load one model: a Hugging
 /// Face folder (transformers) or a GGUF file (llama.cpp, Ollama).
 public struct MergeRequest: Sendable {
+    /// `safetensors`: a Hugging Face folder; `gguf`: one GGUF file.
     public enum Format: String, Sendable, CaseIterable { case safetensors, gguf }
 
     /// A Lorikeet checkpoint or a PEFT folder.
@@ -15,6 +16,7 @@ public struct MergeRequest: Sendable {
     public var model: String?
     /// Output folder (safetensors) or `.gguf` file.
     public var output: String
+    /// What to write.
     public var format: Format
     /// Weight type of a safetensors folder.
     public var dtype = SafetensorsFile.DType.f16
@@ -25,6 +27,7 @@ public struct MergeRequest: Sendable {
     /// Replace an existing output.
     public var force = false
 
+    /// A request to merge `adapter` into its base and write `output` as `format`.
     public init(adapter: String, model: String? = nil, output: String, format: Format) {
         self.adapter = adapter
         self.model = model
@@ -36,11 +39,15 @@ public struct MergeRequest: Sendable {
 /// What a merge wrote.
 public struct MergeResult: Sendable {
     public var output: String
+    /// What was written.
     public var format: MergeRequest.Format
+    /// The adapter as applied before merging.
     public var adapter: AppliedAdapter
     /// Projections whose weight received the update.
     public var mergedProjections: Int
+    /// The base model's name.
     public var baseName: String
+    /// The base model's license, which the merged model carries.
     public var license: String
     /// False when the base's license is not a permissive one (the merged model carries it).
     public var licenseIsPermissive: Bool

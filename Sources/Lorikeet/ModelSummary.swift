@@ -6,6 +6,7 @@ import Training
 /// What a model file or folder holds, read from its headers only (nothing is decoded): what
 /// `lorikeet inspect` shows.
 public struct ModelSummary: Sendable {
+    /// The kind of file.
     public enum Container: Sendable, Equatable {
         case gguf(version: UInt32)
         /// A Hugging Face folder and its safetensors files.
@@ -14,18 +15,25 @@ public struct ModelSummary: Sendable {
 
     /// One stored tensor.
     public struct TensorEntry: Sendable, Equatable {
+        /// The tensor's name in the file.
         public var name: String
+        /// Its shape, as the file gives it.
         public var shape: [Int]
         /// The encoding: a ggml type (`Q4_K`, `F16`, …) or a safetensors dtype.
         public var encoding: String
+        /// Bytes it takes in the file.
         public var bytes: Int
     }
 
+    /// The resolved path.
     public var path: String
+    /// GGUF or a Hugging Face folder.
     public var container: Container
     /// Bytes on disk (the GGUF file; for a folder, its safetensors files).
     public var bytes: Int
+    /// The model's name from its metadata or card.
     public var name: String?
+    /// Who published it, when the file says.
     public var organization: String?
     /// The license as the model states it, or nil when it does not.
     public var license: String?
@@ -33,7 +41,9 @@ public struct ModelSummary: Sendable {
     public var config: Result<ModelConfig, ModelError>
     /// The architecture name the file declares (even when Lorikeet does not support it).
     public var declaredArchitecture: String?
+    /// Parameters stored.
     public var parameters: Int
+    /// Every stored tensor, in file order.
     public var tensors: [TensorEntry]
     /// Whether the output head is the embedding itself.
     public var tiedHead: Bool

@@ -8,7 +8,9 @@ import Tokenization
 public struct ModelText {
     /// The resolved path (a `.gguf` file or a folder).
     public let path: String
+    /// The model's tokenizer.
     public let tokenizer: any Tokenizer
+    /// Its chat template, when it has one.
     public let chatTemplate: ChatTemplate?
 
     /// Reads them from a `.gguf` file's metadata, a Hugging Face folder's `tokenizer.json` and

@@ -12,6 +12,7 @@ public struct GenerationOptions: Sendable, Equatable {
     /// Generation stops when the text contains one of these; it is not part of the reply.
     public var stopStrings: [String]
 
+    /// Options with llama.cpp's sampling defaults unless given.
     public init(maxTokens: Int = 256, sampling: SamplingOptions = SamplingOptions(), stopStrings: [String] = []) {
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -26,16 +27,22 @@ public struct GenerationOptions: Sendable, Equatable {
 
 /// One message of a conversation, for the chat template.
 public struct ChatMessage: Sendable, Equatable {
+    /// `system`, `user`, `assistant` or `tool`.
     public var role: String
+    /// The message's text.
     public var content: String
 
+    /// A message with any role.
     public init(role: String, content: String) {
         self.role = role
         self.content = content
     }
 
+    /// A system message.
     public static func system(_ text: String) -> ChatMessage { ChatMessage(role: "system", content: text) }
+    /// A user message.
     public static func user(_ text: String) -> ChatMessage { ChatMessage(role: "user", content: text) }
+    /// An assistant message.
     public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: "assistant", content: text) }
 
     var jinja: JinjaValue { .dictionary([("role", .string(role)), ("content", .string(content))]) }
@@ -54,11 +61,15 @@ public struct GenerationSummary: Sendable, Equatable {
     public var text: String
     /// Prompt tokens after encoding, and how many had to be prefilled (the rest were cached).
     public var promptTokens: Int
+    /// Prompt tokens run through the model (the rest came from the cache).
     public var prefilled: Int
     /// Tokens generated, the stop token not counted.
     public var generatedTokens: Int
+    /// Seconds of prefill.
     public var promptSeconds: Double
+    /// Seconds of decoding after the prompt.
     public var decodeSeconds: Double
+    /// Why it stopped.
     public var finish: Generator.Finish
 
     /// Generated tokens per second of decoding.
@@ -68,9 +79,11 @@ public struct GenerationSummary: Sendable, Equatable {
 /// A model with its KV cache, for several generations in a row: a chat's next turn prefills only
 /// what its rendering adds to the tokens already cached.
 public final class GenerationSession {
+    /// The model it generates with.
     public let base: BaseModel
     let generator: Generator
 
+    /// A session over `base` whose cache holds at most `context` positions (default: the model's).
     public init(_ base: BaseModel, context: Int? = nil) {
         self.base = base
         generator = Generator(model: base.model, context: context)
@@ -118,6 +131,7 @@ extension BaseModel {
 /// element, then each element costs one decoding step. Cancelling the consuming task ends it at
 /// the next step. ``collect(onText:)`` runs the same steps synchronously.
 public struct TextGeneration: AsyncSequence {
+    /// Text pieces, then one summary.
     public typealias Element = GenerationEvent
     let state: State
 
@@ -125,14 +139,17 @@ public struct TextGeneration: AsyncSequence {
         state = State(tokenizer: base.tokenizer, run: run, promptTokens: promptTokens, stopStrings: stopStrings)
     }
 
+    /// Steps the generation: one decoding step per element.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let state: State
+        /// The next piece of text, the summary, or nil at the end.
         public mutating func next() async throws -> GenerationEvent? {
             if Task.isCancelled { state.run.stop() }
             return state.nextEvent()
         }
     }
 
+    /// An iterator over this generation (iterate it once).
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(state: state) }
 
     /// Runs the generation to its end on this thread, handing each piece of text to `onText`
