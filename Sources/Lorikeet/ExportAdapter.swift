@@ -78,10 +78,11 @@ extension ExportRequest {
                                     tensors: export.tensors.count, basePath: nil, license: plain.license, licenseIsPermissive: permissive,
                                     converted: converted, baseDiffers: false)
             case .gguf, .ollama:
-                let base = try BaseModel(loading: baseArgument)
-                guard case .gguf(let basePath) = base.location else {
-                    throw LorikeetError.invalidRequest("a llama.cpp LoRA is written for a GGUF base; \(base.path) is a Hugging Face folder (pass --model BASE.gguf)")
+                guard case .gguf = try ModelLocation.resolve(baseArgument) else {
+                    throw LorikeetError.invalidRequest("a llama.cpp LoRA is written for a GGUF base; \(baseArgument) is a Hugging Face folder (pass --model BASE.gguf)")
                 }
+                let base = try BaseModel(loading: baseArgument)
+                guard case .gguf(let basePath) = base.location else { throw LorikeetError.invalidRequest("\(baseArgument): not a GGUF base") }
                 let differs = try source.checkpoint.map { try !$0.base.sha256.isEmpty && base.sha256() != $0.base.sha256 } ?? false
                 let export = try GGUFLoRAExport(plain, base: GGUFFile(path: basePath))
                 if format == .gguf {
