@@ -93,8 +93,11 @@ public final class FineTune {
         var stopRequested = false
         func emit(_ event: FineTuneEvent) { if progress(event) == .stop { stopRequested = true } }
         func save(_ reason: SaveReason) throws(LorikeetError) -> String {
+            let previous = runDirectory.latest
             do { try runDirectory.save(trainer.checkpoint(base: identity), step: trainer.step, keepLast: recipe.output.keepLast) } catch {
-                throw .training(error.description)
+                // The previous checkpoint is untouched (saves are atomic): the run can go on from it.
+                throw .training(error.description + "\nthe last complete checkpoint is " + (previous ?? "none (nothing was saved yet)")
+                                + "; free space and resume it with --resume latest")
             }
             let path = runDirectory.stepFile(trainer.step)
             emit(.saved(path: path, step: trainer.step, reason: reason))

@@ -30,6 +30,9 @@ struct LorikeetCommand: ParsableCommand {
             Foundation.exit(64)  // EX_USAGE
         }
         Parallel.configureBLAS()
+        // A file-size limit then fails write(2) with EFBIG, as a full disk fails it with ENOSPC:
+        // an error the command reports, instead of a signal that kills it mid-write.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

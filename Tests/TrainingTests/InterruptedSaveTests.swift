@@ -88,7 +88,7 @@ final class InterruptedSaveTests: XCTestCase {
         let run = RunDirectory(path: folder)
         var rng = RandomGenerator(seed: 5)
         var killedMidSave = 0, lastStep = 0
-        for round in 0..<12 {
+        for round in 0..<20 {
             let child = Process()
             child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
             child.arguments = ["TrainingTests.InterruptedSaveTests/testSaveLoopChild"]

@@ -27,17 +27,29 @@ public struct HDF5Archive: Equatable, Sendable {
 }
 
 extension HDF5Archive {
-    /// Writes the archive to `path` atomically: into `<path>.partial-<pid>`, flushed, synced and
-    /// closed, then renamed over `path`. Everything is validated first and on any failure the
-    /// partial file is removed, so an existing `path` is never replaced by a broken file.
+    /// Writes the archive to `path` atomically: HDF5 builds the whole file in memory (its core
+    /// driver, no backing store), then our own code writes those bytes to `<path>.partial-<pid>`,
+    /// syncs and renames it. A full disk is then an ordinary write error that removes the partial
+    /// file: libhdf5 never holds a half-written file open (it crashed at exit when its own flush
+    /// had failed), and an existing `path` is never replaced by a broken file.
     public func write(to path: String) throws(FormatError) {
         try validate(path: path)
+        try AtomicFile.write(try fileImage(path: path), to: path)
+    }
+
+    /// The bytes of the HDF5 file holding this archive, built in memory.
+    func fileImage(path: String) throws(FormatError) -> Data {
         _ = lk_H5_silence_errors()
-        let partial = path + ".partial-\(getpid())"
-        let file = H5Fcreate(partial, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
-        guard file >= 0 else { throw .io(path: path, reason: "cannot create \(partial) (does the folder exist and is it writable?)") }
+        // One allocation of about the file's size (the driver grows its buffer by this much).
+        let payload = floatArrays.values.reduce(0) { $0 + 4 * $1.values.count } + intArrays.values.reduce(0) { $0 + 8 * $1.count }
+            + strings.values.reduce(0) { $0 + $1.utf8.count }
+        let access = H5Pcreate(lk_H5P_FILE_ACCESS())
+        guard access >= 0, H5Pset_fapl_core(access, max(1 << 20, payload + (payload >> 4) + (1 << 18)), false) >= 0 else { throw .io(path: path, reason: "cannot set up HDF5's in-memory file driver") }
+        defer { H5Pclose(access) }
+        let file = H5Fcreate(path + ".image", lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), access)
+        guard file >= 0 else { throw .io(path: path, reason: "cannot create an HDF5 file in memory") }
         var closed = false
-        defer { if !closed { H5Fclose(file); unlink(partial) } }
+        defer { if !closed { H5Fclose(file) } }
         let links = H5Pcreate(lk_H5P_LINK_CREATE())
         guard links >= 0 else { throw .io(path: path, reason: "cannot create a link property list") }
         defer { H5Pclose(links) }
@@ -75,23 +87,15 @@ extension HDF5Archive {
             H5Tset_cset(type, H5T_CSET_UTF8)
             try bytes.withUnsafeBytes { raw in Result { () throws(FormatError) in try dataset(name, type: type, dims: [], raw.baseAddress) } }.get()
         }
-        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0 else { throw .io(path: path, reason: "flush failed (disk full?)") }
+        guard H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0 else { throw .io(path: path, reason: "cannot flush the in-memory HDF5 file") }
+        let size = H5Fget_file_image(file, nil, 0)
+        guard size > 0 else { throw .io(path: path, reason: "cannot read back the in-memory HDF5 file") }
+        var image = Data(count: size)
+        let copied = image.withUnsafeMutableBytes { raw in H5Fget_file_image(file, raw.baseAddress, size) }
+        guard copied == size else { throw .io(path: path, reason: "cannot read back the in-memory HDF5 file") }
         closed = true
-        guard H5Fclose(file) >= 0 else { unlink(partial); throw .io(path: path, reason: "close failed (disk full?)") }
-        // H5Fflush does not fsync: without it a crash after rename could leave an empty file.
-        let fd = open(partial, O_RDONLY)
-        guard fd >= 0, fsync(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            unlink(partial)
-            throw .io(path: path, reason: "cannot sync \(partial) (\(reason))")
-        }
-        close(fd)
-        guard rename(partial, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(partial)
-            throw .io(path: path, reason: "cannot rename \(partial) into place (\(reason))")
-        }
+        guard H5Fclose(file) >= 0 else { throw .io(path: path, reason: "cannot close the in-memory HDF5 file") }
+        return image
     }
 
     /// Rejects what HDF5 would refuse half-way through a write (bad names, a name that is both
