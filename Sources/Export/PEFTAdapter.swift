@@ -51,16 +51,17 @@ public struct PEFTExport {
         """
     }
 
-    /// Writes the folder (created if needed), each file atomically.
+    /// Writes the three files into `folder` (created if needed), each atomically. For a folder
+    /// that appears whole or not at all, write into `AtomicFolder.create`'s partial folder.
     public func write(to folder: String) throws(ExportError) {
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw .invalidAdapter("\(folder): cannot create the folder (\(error.localizedDescription))")
-        }
         do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try SafetensorsFile.write(tensors, metadata: ["format": "pt"], to: folder + "/adapter_model.safetensors")
             try AtomicFile.write(Data(config.utf8), to: folder + "/adapter_config.json")
             try AtomicFile.write(Data(modelCard.utf8), to: folder + "/README.md")
-        } catch { throw .invalidAdapter(error.description) }
+        } catch let error as FormatError { throw .format(error) } catch {
+            throw .invalidAdapter("\(folder): cannot create the folder (\(error.localizedDescription))")
+        }
     }
 }
 

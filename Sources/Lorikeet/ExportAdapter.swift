@@ -20,6 +20,8 @@ public struct ExportRequest: Sendable {
     /// The base the adapter applies to (gguf and ollama need its layout; a PiSSA/LoftQ checkpoint
     /// needs its exact weights to be converted); nil: the base a checkpoint records, else `smollm2`.
     public var model: String?
+    /// Replace an existing output (otherwise it is refused, nothing written).
+    public var force = false
 
     /// A request to export `adapter` as `format` into `output`.
     public init(adapter: String, format: Format, output: String, model: String? = nil) {
@@ -51,6 +53,7 @@ public struct ExportResult: Sendable {
 extension ExportRequest {
     /// Writes the export; a PiSSA/LoftQ checkpoint is converted for the original base first.
     public func run() throws(LorikeetError) -> ExportResult {
+        do { try AtomicFolder.checkOutput(output, replacing: force) } catch { throw .export(error.description) }
         let source = try AdapterSource.load(adapter)
         let baseArgument = model ?? source.recordedBasePath ?? ModelLocation.embeddedName
         let plain: PlainLoRAAdapter
@@ -73,7 +76,8 @@ extension ExportRequest {
             switch format {
             case .peft:
                 let export = try PEFTExport(plain)
-                try export.write(to: output)
+                // The folder appears whole under its name, or not at all.
+                try AtomicFolder.create(at: output, replacing: force) { partial in try export.write(to: partial) }
                 return ExportResult(files: ["adapter_config.json", "adapter_model.safetensors", "README.md"].map { output + "/" + $0 },
                                     tensors: export.tensors.count, basePath: nil, license: plain.license, licenseIsPermissive: permissive,
                                     converted: converted, baseDiffers: false)
@@ -90,8 +94,6 @@ extension ExportRequest {
                     return ExportResult(files: [output], tensors: export.tensors.count, basePath: basePath, license: plain.license,
                                         licenseIsPermissive: permissive, converted: converted, baseDiffers: differs)
                 }
-                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-                try export.write(to: output + "/adapter.gguf")
                 let stops = ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"].filter { base.tokenizer.specialTokens[$0] != nil }
                 let modelfile = """
                 # \(plain.baseName) + a LoRA adapter exported by Lorikeet (base license: \(plain.license)).
@@ -102,7 +104,10 @@ extension ExportRequest {
                 \(stops.map { "PARAMETER stop \"\($0)\"" }.joined(separator: "\n"))
 
                 """
-                try AtomicFile.write(Data(modelfile.utf8), to: output + "/Modelfile")
+                try AtomicFolder.create(at: output, replacing: force) { partial in
+                    try export.write(to: partial + "/adapter.gguf")
+                    try AtomicFile.write(Data(modelfile.utf8), to: partial + "/Modelfile")
+                }
                 return ExportResult(files: [output + "/adapter.gguf", output + "/Modelfile"], tensors: export.tensors.count, basePath: basePath,
                                     license: plain.license, licenseIsPermissive: permissive, converted: converted, baseDiffers: differs)
             }

@@ -216,8 +216,9 @@ final class FaultInjectionTests: XCTestCase {
         }
     }
 
-    /// A merge killed at any moment leaves no file under the output's name, or a whole one.
-    func testKilledMergesLeaveNothingOrAWholeFile() throws {
+    /// A merge or an export killed at any moment leaves nothing under the output's name, or a
+    /// whole output.
+    func testKilledMergesAndExportsLeaveNothingOrAWholeOutput() throws {
         let path = try recipe(steps: 2, saveEvery: 1000)
         XCTAssertEqual(try run(["train", path, "--output", directory + "/run"]).status, 0)
         let checkpoint = directory + "/run/step-000002.h5"
@@ -231,6 +232,17 @@ final class FaultInjectionTests: XCTestCase {
             process.waitUntilExit()
             if FileManager.default.fileExists(atPath: out) {
                 XCTAssertNoThrow(try BaseModel(loading: out).logits(ids: [1, 21, 60]), "attempt \(attempt): a file under the real name is whole")
+            }
+            let folder = directory + "/peft-\(attempt)"
+            let (export, exportPipe) = try start(["export", "--adapter", checkpoint, "--format", "peft", "--output", folder])
+            usleep(UInt32.random(in: 0...300_000, using: &rng))
+            kill(export.processIdentifier, SIGKILL)
+            _ = exportPipe.fileHandleForReading.readDataToEndOfFile()
+            export.waitUntilExit()
+            if FileManager.default.fileExists(atPath: folder) {
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(),
+                               ["README.md", "adapter_config.json", "adapter_model.safetensors"], "attempt \(attempt): a folder under the real name is whole")
+                XCTAssertNoThrow(try AdapterSource.load(folder), "attempt \(attempt)")
             }
         }
     }

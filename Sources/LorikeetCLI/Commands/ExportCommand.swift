@@ -19,9 +19,12 @@ struct ExportCommand: ParsableCommand {
     var format: ExportRequest.Format
     @Option(help: "Output folder (peft, ollama) or .gguf file (gguf).") var output: String
     @Option(help: "The base the adapter applies to (gguf, ollama, and a PiSSA/LoftQ checkpoint's conversion; default: the one a checkpoint was trained on, else smollm2).") var model: String?
+    @Flag(help: "Replace an existing output.") var force = false
 
     func run() throws {
-        let result = try ExportRequest(adapter: adapter, format: format, output: output, model: model).run()
+        var request = ExportRequest(adapter: adapter, format: format, output: output, model: model)
+        request.force = force
+        let result = try request.run()
         if result.converted {
             note("\(adapter) was trained over a rewritten base (PiSSA/LoftQ): converted to a plain rank-2r adapter for the original base")
         }
