@@ -34,6 +34,9 @@ let package = Package(
 
         // Hot loops in plain C with runtime CPU-feature dispatch and a scalar twin per SIMD path.
         .target(name: "CKernels"),
+        // Open MPI, loaded at run time (dlopen of libmpi.so.40) only by `mpirun` runs: nothing
+        // links against MPI, so neither this package nor its dependents need it to build or run.
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         // The engine, then the model-side modules (each below the ones that use it).
         .target(name: "TensorCore", dependencies: ["CBLAS", "CLAPACKE", "CKernels"]),
@@ -47,7 +50,7 @@ let package = Package(
 
         // The work: training runs and checkpoints, merge/export writers, evaluation.
         .target(name: "Training",
-                dependencies: ["TensorCore", "LoRA", "Architectures", "Datasets", "Formats", "Tokenization", "Evaluation",
+                dependencies: ["TensorCore", "LoRA", "Architectures", "Datasets", "Formats", "Tokenization", "Evaluation", "CMPI",
                                .product(name: "Yams", package: "Yams")]),
         .target(name: "Export",
                 dependencies: ["TensorCore", "Quantization", "Formats", "Architectures", "LoRA", "Training"]),

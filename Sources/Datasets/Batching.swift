@@ -75,6 +75,39 @@ public struct Batch: Sendable {
     }
 }
 
+extension Batch {
+    /// Rows `range` of this batch as a batch of their own ([range.count, T]); a data-parallel
+    /// rank computes such a slice of a micro-batch, and its token 0 is token
+    /// `range.lowerBound · T` of the whole (dropout masks are drawn from that offset).
+    public func rows(_ range: Range<Int>) -> Batch {
+        let (b, t) = (ids.shape[0], ids.shape[1])
+        precondition(range.lowerBound >= 0 && range.upperBound <= b && !range.isEmpty, "Batch.rows: \(range) of \(b) rows")
+        let slots = range.lowerBound * t..<range.upperBound * t
+        func slice(_ x: IntTensor, _ shape: [Int]) -> IntTensor { IntTensor(shape: shape, scalars: Array(x.scalars[slots])) }
+        let segments = slice(self.segments, [range.count, t])
+        // A row's examples are its distinct segment ids 0, 1, …: the last real slot's id + 1.
+        var examples = 0
+        for r in 0..<range.count {
+            let row = segments.scalars[r * t..<(r + 1) * t]
+            examples += Int((row.last { $0 >= 0 } ?? -1) + 1)
+        }
+        return Batch(ids: slice(ids, [range.count, t]), positions: slice(positions, [range.count, t]), segments: segments,
+                     targets: slice(targets, [range.count * t]), examples: examples,
+                     realTokens: segments.scalars.lazy.filter { $0 >= 0 }.count,
+                     trainedTokens: targets.scalars[slots].lazy.filter { $0 >= 0 }.count)
+    }
+
+    init(ids: IntTensor, positions: IntTensor, segments: IntTensor, targets: IntTensor, examples: Int, realTokens: Int, trainedTokens: Int) {
+        self.ids = ids
+        self.positions = positions
+        self.segments = segments
+        self.targets = targets
+        self.examples = examples
+        self.realTokens = realTokens
+        self.trainedTokens = trainedTokens
+    }
+}
+
 extension BatchingOptions {
     /// `example` cut to fit a row, or nil when it is dropped (too long under `drop`, or no
     /// trained target left).

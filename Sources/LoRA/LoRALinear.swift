@@ -17,6 +17,10 @@ public final class LoRALinear: GroupableLinear {
     public let dropout: Float
     /// Dropout masks come from here while training (seeded by the caller).
     public var dropoutRNG: RandomGenerator
+    /// The index of the first token of this forward's input within the batch whose masks it
+    /// must draw: 0, unless a data-parallel rank computes rows of a micro-batch that starts
+    /// elsewhere (then element e of the input is element `dropoutOffset·in + e` of the whole).
+    public var dropoutOffset = 0
     public var isTraining = true
 
     public init(base: any LinearLayer, a: Tensor, b: Tensor, scale: Float, dropout: Float = 0, rng: RandomGenerator) {
@@ -62,10 +66,13 @@ public final class LoRALinear: GroupableLinear {
     public func forward(_ x: Tensor) -> Tensor {  // x [..., I] → [..., O]
         if canJoinGroup { return Tensor.linearGroup(x, [groupMember()]) }
         let frozen = base.forward(x)
-        let dropped = isTraining && dropout > 0 ? x.dropout(probability: dropout, rng: &dropoutRNG) : x
+        let dropped = isTraining && dropout > 0 ? x.dropout(probability: dropout, rng: &dropoutRNG, offset: maskOffset) : x
         let update = dropped.matmul(a, transposeB: true).matmul(b, transposeB: true)  // [..., r] → [..., O]
         return frozen + update.scaled(by: scale)
     }
+
+    /// The mask counter of this forward's first input element.
+    var maskOffset: UInt64 { UInt64(dropoutOffset) &* UInt64(base.inputFeatures) }
 
     public var canJoinGroup: Bool { frozenBase?.isFrozen ?? false }
 
@@ -74,7 +81,7 @@ public final class LoRALinear: GroupableLinear {
     /// it), here, once per forward.
     public func groupMember() -> LinearGroupMember {
         guard let frozenBase else { preconditionFailure("LoRALinear: a group member needs a frozen base") }
-        let mask = isTraining && dropout > 0 ? DropoutMask(probability: dropout, seed: dropoutRNG.next()) : nil
+        let mask = isTraining && dropout > 0 ? DropoutMask(probability: dropout, seed: dropoutRNG.next(), offset: maskOffset) : nil
         return LinearGroupMember(base: frozenBase, adapter: LowRankUpdate(a: a, b: b, scale: scale, mask: mask))
     }
 

@@ -15,6 +15,13 @@
 @_exported import struct Training.RunDirectory
 @_exported import class Training.Trainer
 @_exported import struct Training.LearningRateSchedule
+@_exported import struct Training.ParallelStepReport
+@_exported import struct Training.BatchShare
+@_exported import protocol Training.GradientReducer
+@_exported import enum Training.ReducerError
+@_exported import class Training.SingleProcess
+@_exported import class Training.MPIReducer
+@_exported import enum Training.DataParallel
 
 @_exported import enum Architectures.BasePrecision
 @_exported import struct Architectures.ModelConfig

@@ -12,6 +12,12 @@ import Training
 /// caller answers `.stop` to end the run with a saved, resumable checkpoint (a Ctrl-C handler
 /// does exactly that).
 ///
+/// Under Open MPI's `mpirun` the run is data-parallel without any change to the program:
+/// every process (rank) builds the same `FineTune`, computes its share of each step's global
+/// batch, and the ranks sum their gradients before every step (see ``Trainer`` and
+/// ``BatchShare``). Every rank emits the events; rank 0 alone writes checkpoints (and emits
+/// `.saved`). A `.stop` answered on any rank stops every rank together, one step later.
+///
 /// ```swift
 /// let recipe = try Recipe(yaml: text, source: "my.yaml")
 /// let run = try FineTune(recipe: recipe, runDirectory: "checkpoints/my-run")
@@ -35,9 +41,20 @@ public final class FineTune {
 
     /// Sets up a run of `recipe` over `base` (loaded from `recipe.model.path` when nil) into
     /// `runDirectory`; with `resume`, continues the checkpoint's run (its recipe must be
-    /// `recipe`, see ``resuming(_:overrides:runDirectory:base:)``).
-    public init(recipe: Recipe, base given: BaseModel? = nil, runDirectory: String, resume: Checkpoint? = nil, resumePath: String = "") throws(LorikeetError) {
+    /// `recipe`, see ``resuming(_:overrides:runDirectory:base:reducer:)``). `reducer` connects the
+    /// ranks of a data-parallel run; nil: Open MPI when `mpirun` started this process, else one
+    /// process (and MPI is never loaded).
+    public init(recipe: Recipe, base given: BaseModel? = nil, runDirectory: String, resume: Checkpoint? = nil, resumePath: String = "",
+                reducer givenReducer: (any GradientReducer)? = nil) throws(LorikeetError) {
         let loadStart = Date()
+        let reducer: any GradientReducer
+        if let givenReducer { reducer = givenReducer } else {
+            do { reducer = try DataParallel.reducer() } catch { throw .parallel(error.description) }
+        }
+        let t = recipe.training
+        guard t.batchSize * t.gradientAccumulation >= reducer.ranks else {
+            throw .recipe("a step's global batch has \(t.batchSize * t.gradientAccumulation) rows (training.batch_size \(t.batchSize) × training.grad_accumulation \(t.gradientAccumulation)) for \(reducer.ranks) ranks: give every rank at least one row (raise training.grad_accumulation or training.batch_size, or run fewer ranks)")
+        }
         let base: BaseModel
         if let given { base = given } else { base = try BaseModel(loading: recipe.model.path) }
         let identity = try base.identity()
@@ -53,7 +70,8 @@ public final class FineTune {
         let (train, valid) = try lorikeet {
             try RecipeData.load(recipe, encoder: encoder, cache: TokenizationCache(directory: CacheLocation.tokenizedData))
         }
-        let trainer = Trainer(model: model, adapter: adapter, recipe: recipe, train: train, validation: valid, padID: base.tokenizer.eos ?? 0)
+        let trainer = Trainer(model: model, adapter: adapter, recipe: recipe, train: train, validation: valid, padID: base.tokenizer.eos ?? 0,
+                              reducer: reducer)
         if let resume { try lorikeet { try trainer.restore(resume, source: resumePath) } }
 
         self.recipe = recipe
@@ -68,38 +86,60 @@ public final class FineTune {
             trainPath: train.path, trainSource: train.source, train: train.statistics,
             packingEfficiency: train.packingEfficiency(trainer.batching, seed: recipe.training.seed),
             validationExamples: valid?.examples.count, skipped: SkippedRecords.of([train, valid]).report,
-            runDirectory: runDirectory, totalSteps: trainer.totalSteps, startStep: trainer.step)
+            runDirectory: runDirectory, totalSteps: trainer.totalSteps, startStep: trainer.step,
+            parallel: reducer.ranks > 1 ? ParallelSummary(rank: reducer.rank, ranks: reducer.ranks, transport: reducer.transport,
+                                                          globalRows: trainer.share.globalRows, rowsPerRank: trainer.share.rowsPerRank,
+                                                          allReduceBytes: trainer.allReduceBytes) : nil)
     }
 
     /// Continues the run saved in the checkpoint at `path`, with the recipe it was started with
     /// plus `overrides` (`section.key=value`).
-    public static func resuming(_ path: String, overrides: [String] = [], runDirectory: String, base: BaseModel? = nil) throws(LorikeetError) -> FineTune {
+    public static func resuming(_ path: String, overrides: [String] = [], runDirectory: String, base: BaseModel? = nil,
+                                reducer: (any GradientReducer)? = nil) throws(LorikeetError) -> FineTune {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint(contentsOf: path) } catch { throw .model(error.description) }
         var recipe = checkpoint.recipe
         if !overrides.isEmpty {
             recipe = try lorikeet { try Recipe(yaml: checkpoint.recipe.yaml, source: path + " (recipe)", overrides: overrides) }
         }
-        return try FineTune(recipe: recipe, base: base, runDirectory: runDirectory, resume: checkpoint, resumePath: path)
+        return try FineTune(recipe: recipe, base: base, runDirectory: runDirectory, resume: checkpoint, resumePath: path, reducer: reducer)
     }
 
     /// Trains to the end of the recipe (or until `progress` answers `.stop`, or early stopping),
     /// saving checkpoints as the recipe says and a final one; returns how it ended.
     public func run(progress: (FineTuneEvent) -> FineTuneDecision) throws(LorikeetError) -> FineTuneOutcome {
-        do { try FileManager.default.createDirectory(atPath: runDirectory.path, withIntermediateDirectories: true) } catch {
-            throw .training("\(runDirectory.path): cannot create the run folder (\(error.localizedDescription))")
+        let reducer = trainer.reducer
+        let parallel = reducer.ranks > 1, leader = reducer.rank == 0
+        // Until the run ends well, leaving this process stops the whole job (MPI_Abort).
+        reducer.setCleanExit(false)
+        let outcome = try train(progress: progress, parallel: parallel, leader: leader)
+        reducer.setCleanExit(true)
+        return outcome
+    }
+
+    func train(progress: (FineTuneEvent) -> FineTuneDecision, parallel: Bool, leader: Bool) throws(LorikeetError) -> FineTuneOutcome {
+        if leader {
+            do { try FileManager.default.createDirectory(atPath: runDirectory.path, withIntermediateDirectories: true) } catch {
+                throw .training("\(runDirectory.path): cannot create the run folder (\(error.localizedDescription))")
+            }
         }
         let t = recipe.training
         var stopRequested = false
-        func emit(_ event: FineTuneEvent) { if progress(event) == .stop { stopRequested = true } }
+        func emit(_ event: FineTuneEvent) {
+            guard progress(event) == .stop else { return }
+            // One process stops now; ranks vote in the next step's all-reduce and stop together.
+            if parallel { trainer.requestStop() } else { stopRequested = true }
+        }
         func save(_ reason: SaveReason) throws(LorikeetError) -> String {
+            let path = runDirectory.stepFile(trainer.step)
+            do { try trainer.verifyRanksAgree() } catch { throw .parallel(error.description) }
+            guard leader else { return path }
             let previous = runDirectory.latest
             do { try runDirectory.save(trainer.checkpoint(base: identity), step: trainer.step, keepLast: recipe.output.keepLast) } catch {
                 // The previous checkpoint is untouched (saves are atomic): the run can go on from it.
                 throw .training(error.description + "\nthe last complete checkpoint is " + (previous ?? "none (nothing was saved yet)")
                                 + "; free space and resume it with --resume latest")
             }
-            let path = runDirectory.stepFile(trainer.step)
             emit(.saved(path: path, step: trainer.step, reason: reason))
             return path
         }
@@ -109,7 +149,7 @@ public final class FineTune {
             guard let loss else { return }
             let improved = trainer.recordValidation(loss)
             var best: String?
-            if improved {
+            if improved && leader {
                 do { try trainer.checkpoint(base: identity).write(to: runDirectory.bestFile) } catch { throw .training(error.description) }
                 best = runDirectory.bestFile
             }
@@ -119,9 +159,11 @@ public final class FineTune {
         while !trainer.finished {
             let report: StepReport
             do { report = try trainer.trainStep() } catch {
+                if case .parallel(let e) = error { throw .parallel(e.description) }
                 guard case .nonFiniteLoss = error else { throw .training(error.description) }
                 throw .training(error.description + "\nlast good checkpoint: " + (runDirectory.latest ?? "none yet (nothing was saved before this step)"))
             }
+            if report.parallel?.stopRequested == true { stopRequested = true }
             emit(.step(report))
             if t.evalEvery > 0, report.step % t.evalEvery == 0, report.step < trainer.totalSteps {
                 try validate()
@@ -228,4 +270,20 @@ public struct FineTuneSummary: Sendable {
     public var totalSteps: Int
     /// The step the run starts from (nonzero when resumed).
     public var startStep: Int
+    /// How the ranks share each step (nil for one process).
+    public var parallel: ParallelSummary?
+}
+
+/// A data-parallel run's layout, as set up.
+public struct ParallelSummary: Sendable, Equatable {
+    /// This process's rank and the number of ranks.
+    public var rank: Int, ranks: Int
+    /// What carries the all-reduce.
+    public var transport: String
+    /// Rows of a step's global batch (training.batch_size × training.grad_accumulation).
+    public var globalRows: Int
+    /// The fewest and most rows a rank computes per step.
+    public var rowsPerRank: ClosedRange<Int>
+    /// Bytes each step's all-reduce sums (every LoRA gradient, Float32, and three extras).
+    public var allReduceBytes: Int
 }

@@ -24,11 +24,14 @@ public enum LorikeetError: Error, CustomStringConvertible {
     case evaluation(String)
     /// The request itself is inconsistent (flags that exclude each other, a missing input).
     case invalidRequest(String)
+    /// The ranks of a data-parallel run could not start, talk or agree (each message names the rank).
+    case parallel(String)
 
     /// The message for a person.
     public var description: String {
         switch self {
-        case .model(let s), .recipe(let s), .data(let s), .training(let s), .export(let s), .evaluation(let s), .invalidRequest(let s):
+        case .model(let s), .recipe(let s), .data(let s), .training(let s), .export(let s), .evaluation(let s), .invalidRequest(let s),
+             .parallel(let s):
             return s
         }
     }
@@ -47,6 +50,7 @@ public enum LorikeetError: Error, CustomStringConvertible {
         case let e as TrainingError: return .training(e.description)
         case let e as ExportError: return .export(e.description)
         case let e as EvaluationError: return .evaluation(e.description)
+        case let e as ReducerError: return .parallel(e.description)
         default: return .invalidRequest("\(error)")
         }
     }

@@ -22,6 +22,10 @@ struct BenchTrain: ParsableCommand {
         --config llama-1b|llama-7b-shape builds a model of that shape with random NF4 weights (no \
         download) and prints its memory at rest per base parameter, to see how time and memory grow \
         with size: lorikeet bench train --config llama-7b-shape --batch 1 --seq 128 --steps 1 --rounds 1
+        --ranks N runs the same training under mpirun with 1 and with N ranks (each rank --batch rows \
+        per step, --threads-per-rank threads) and prints tokens/s per rank, the all-reduce's share of \
+        the step, scaling efficiency, the measured all-reduce bandwidth, and a projection to 64 ranks: \
+        lorikeet bench train --ranks 2 --compute bf16 --dropout 0.05
         """)
 
     @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
@@ -38,21 +42,18 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Timed steps (after one warm-up step).") var steps = 5
     @Option(help: "Also run ../shared/peers/peft_train_bench.py with MODE=fp32|bf16|nf4, interleaved with ours.") var vsPeft: String?
     @Option(help: "Rounds when comparing with PEFT (ours, theirs, ours, theirs, …).") var rounds = 3
+    @Option(help: "Also run under mpirun with 1 and with this many ranks (data-parallel scaling).") var ranks: Int?
+    @Option(help: "With --ranks: engine threads per rank (LORIKEET_THREADS).") var threadsPerRank = 1
+    @Option(help: "With --ranks: Open MPI transport between ranks, shm (default) or tcp (--mca btl tcp,self).") var transport = "shm"
+    @Flag(help: .hidden) var rankWorker = false
 
     func run() throws {
         guard batch > 0, seq > 1, rank > 0, steps > 0, rounds > 0, (0..<1).contains(dropout) else { throw ValidationError("--batch, --seq, --rank, --steps, --rounds must be positive and --dropout in [0, 1)") }
         guard ["on", "off"].contains(checkpointing) else { throw ValidationError("--checkpointing is on or off") }
         guard ComputeDType(rawValue: compute) != nil else { throw ValidationError("--compute is f32 or bf16") }
-        var document = RecipeDocument()
-        do {
-            for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)", "lora.dropout=\(dropout)",
-                      "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
-                      "training.eval_every=0", "training.steps=\(steps + 1)", "training.compute_dtype=\(compute)",
-                      "training.checkpoint_keep_mb=\(keepMb)"] { try document.override(s) }
-            try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))
-        } catch { throw CLIError(error.description) }
-        let recipe: Recipe
-        do { recipe = try Recipe(document) } catch { throw CLIError(error.description) }
+        if rankWorker { return try runRankWorker() }
+        if let ranks { return try runRanks(ranks) }
+        let recipe = try makeRecipe()
         let (decoder, name) = try loadModel()
         // At rest: the base encoded as it will be trained over, before the adapter and any step.
         do { try decoder.quantizeBase(to: recipe.base) } catch { throw CLIError(error.description) }
@@ -114,6 +115,20 @@ struct BenchTrain: ParsableCommand {
               + "mapped fresh \(fresh.joined(separator: ", ")); returned to the system \(perStep.map { String($0.unmapped) }.joined(separator: ", ")); "
               + "small (malloc) \(perStep.map { String($0.small) }.joined(separator: ", "))")
         print(BenchTiming.peakMemoryLine)
+    }
+
+    /// The recipe these flags describe; `gradientAccumulation` micro-batches of --batch rows
+    /// per step (one per rank in a --ranks run).
+    func makeRecipe(gradientAccumulation: Int = 1) throws -> Recipe {
+        var document = RecipeDocument()
+        do {
+            for s in ["training.batch_size=\(batch)", "data.max_seq_len=\(seq)", "lora.rank=\(rank)", "lora.alpha=\(2 * rank)", "lora.dropout=\(dropout)",
+                      "quantization.base=\(base)", "training.gradient_checkpointing=\(checkpointing == "on")", "training.warmup_steps=0",
+                      "training.eval_every=0", "training.steps=\(steps + 1)", "training.compute_dtype=\(compute)",
+                      "training.checkpoint_keep_mb=\(keepMb)", "training.grad_accumulation=\(gradientAccumulation)"] { try document.override(s) }
+            try document.override("lora.targets=" + (targets == "all-linear" ? "all-linear" : "[\(targets)]"))
+        } catch { throw CLIError(error.description) }
+        do { return try Recipe(document) } catch { throw CLIError(error.description) }
     }
 
     /// The model named by --model, or the synthetic shape named by --config.

@@ -39,7 +39,8 @@ public struct TrainerState: Sendable, Equatable {
     public var moments: [String: (m: [Float], v: [Float])]
     /// The next batch of the data order (global: the same whatever the number of processes).
     public var dataCursor: DataCursor
-    /// Each adapted module's dropout generator.
+    /// Each adapted module's dropout root: micro-batch m of step s draws its masks from
+    /// `root.derived(s, m)`, so the roots do not move while training.
     public var dropoutGenerators: [String: RandomGenerator]
     public var bestValidationLoss: Double?
     public var evaluationsWithoutImprovement: Int
@@ -75,7 +76,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 ///     optimizer/m/<name>, optimizer/v/<name>   AdamW moments
 ///     optimizer/step, state/step        Int64
 ///     state/data_cursor                 Int64 [epoch, next batch of that epoch's packing plan]
-///     state/dropout_rng/<module>        Int64 [4] (generator state, bit patterns)
+///     state/dropout_rng/<module>        Int64 [4] (dropout root generator state, bit patterns)
 ///     state/best_validation             Float32 [1] (NaN: none yet), state/evals_without_improvement
 ///     metrics/{step,loss,lr,tokens_per_second,validation_step,validation_loss}
 ///     recipe                            the effective recipe (YAML)

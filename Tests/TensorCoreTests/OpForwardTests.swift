@@ -166,6 +166,41 @@ final class OpForwardTests: XCTestCase {
         XCTAssertEqual(Double(dropped) / 10_000, 0.25, accuracy: 0.02)
     }
 
+    /// A slice starting at element k, dropped with offset k, gets exactly the whole tensor's
+    /// mask there (a data-parallel rank computing rows of a micro-batch), forward and backward,
+    /// at odd offsets and lengths (SIMD bodies and tails).
+    func testDropoutOfASliceWithItsOffsetIsTheSliceOfTheDropout() {
+        let x = Fixtures.tensor([7, 37], seed: 21)
+        var whole = RandomGenerator(seed: 8)
+        let all = x.dropout(probability: 0.3, rng: &whole).scalars
+        for (start, count) in [(0, 37), (37, 111), (5, 200), (74, 185), (1, 1)] {
+            var rng = RandomGenerator(seed: 8)
+            let part = Tensor(shape: [count], scalars: Array(x.scalars[start..<start + count]))
+            XCTAssertEqual(part.dropout(probability: 0.3, rng: &rng, offset: UInt64(start)).scalars, Array(all[start..<start + count]), "\(start)+\(count)")
+            let mask = DropoutMask(probability: 0.3, seed: 0x5EED_0000 &+ UInt64(start), offset: UInt64(start))
+            let wholeMask = DropoutMask(probability: 0.3, seed: mask.seed)
+            let ones = [Float](repeating: 1, count: 259)
+            var dxWhole = [Float](repeating: 0, count: 259), dxPart = [Float](repeating: 0, count: count)
+            wholeMask.accumulateGradient(ones, into: &dxWhole, count: 259)
+            mask.accumulateGradient(Array(ones.prefix(count)), into: &dxPart, count: count)
+            XCTAssertEqual(dxPart, Array(dxWhole[start..<start + count]))
+        }
+        var other = RandomGenerator(seed: 8)
+        XCTAssertNotEqual(Tensor(shape: [37], scalars: Array(x.scalars[37..<74])).dropout(probability: 0.3, rng: &other).scalars, Array(all[37..<74]),
+                          "without the offset the slice draws another mask")
+    }
+
+    func testDerivedGeneratorsDependOnStateAndKeysOnly() {
+        var g = RandomGenerator(seed: 3)
+        let before = g.derived(4, 1)
+        XCTAssertEqual(g, RandomGenerator(seed: 3), "deriving does not advance")
+        XCTAssertEqual(RandomGenerator(seed: 3).derived(4, 1), before)
+        _ = g.next()
+        XCTAssertNotEqual(g.derived(4, 1), before)
+        let keys = [(0, 0), (0, 1), (1, 0), (4, 1), (1, 4)].map { RandomGenerator(seed: 3).derived(UInt64($0.0), UInt64($0.1)).state.0 }
+        XCTAssertEqual(Set(keys).count, keys.count)
+    }
+
     func testActivationsMatchFormulas() {
         let x = Fixtures.tensor([101], seed: 17, scale: 6)
         let xs = x.scalars.map(Double.init)

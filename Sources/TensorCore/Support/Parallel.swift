@@ -8,11 +8,14 @@ import CBLAS
 /// own threads and a second pool both waiting in `sched_yield` between their jobs, a 2-core
 /// training step spent ~15% of its time switching between spinning threads.
 public enum Parallel {
-    /// Worker count: `LORIKEET_THREADS` if set, else the number of active cores.
+    /// Worker count: `LORIKEET_THREADS` if set, else the number of active cores divided among
+    /// the processes `mpirun` started on this machine (`OMPI_COMM_WORLD_LOCAL_SIZE`), so N
+    /// ranks on one host do not each spin a pool over every core.
     public static let threadCount: Int = {
-        if let text = ProcessInfo.processInfo.environment["LORIKEET_THREADS"],
-           let n = Int(text), n > 0 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let environment = ProcessInfo.processInfo.environment
+        if let text = environment["LORIKEET_THREADS"], let n = Int(text), n > 0 { return n }
+        let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) }.map { max(1, $0) } ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / local)
     }()
 
     /// Runs `body` over disjoint chunks covering `0..<count`, on up to `threadCount` threads.

@@ -50,6 +50,26 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
         return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
     }
 
+    /// A generator for the use named by the keys `a`, `b` (a training step and a micro-batch),
+    /// derived from this state without advancing it: the same state and keys always give the
+    /// same stream, whichever process asks and whatever it drew before; other keys give
+    /// unrelated streams.
+    public func derived(_ a: UInt64, _ b: UInt64) -> RandomGenerator {
+        func mix(_ x: UInt64) -> UInt64 {  // SplitMix64's finaliser
+            var z = x &+ 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var h = mix(state.0)
+        h = mix(h ^ state.1)
+        h = mix(h ^ state.2)
+        h = mix(h ^ state.3)
+        h = mix(h ^ a)
+        h = mix(h ^ b)
+        return RandomGenerator(seed: h)
+    }
+
     /// An independent generator derived from this one (e.g. one per data-loader worker).
     public mutating func split() -> RandomGenerator { RandomGenerator(seed: next()) }
 }
