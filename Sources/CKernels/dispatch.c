@@ -133,6 +133,31 @@ void lk_matvec_q4_1_f32(const void *blocks, size_t rows, size_t count, const flo
                 lk_matvec_q4_1_f32_scalar(blocks, rows, count, x, y))
 }
 
+void lk_matvec_q5_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q5_0_f32_avx512(blocks, rows, count, x, y), lk_matvec_q5_0_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q5_0_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q5_1_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q5_1_f32_avx512(blocks, rows, count, x, y), lk_matvec_q5_1_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q5_1_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q4_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q4_k_f32_avx512(blocks, rows, count, x, y), lk_matvec_q4_k_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q4_k_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q5_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q5_k_f32_avx512(blocks, rows, count, x, y), lk_matvec_q5_k_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q5_k_f32_scalar(blocks, rows, count, x, y))
+}
+
+void lk_matvec_q6_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    LK_DISPATCH(lk_matvec_q6_k_f32_avx512(blocks, rows, count, x, y), lk_matvec_q6_k_f32_avx2(blocks, rows, count, x, y),
+                lk_matvec_q6_k_f32_scalar(blocks, rows, count, x, y))
+}
+
 // One row is a matrix of one row: the single-row dots share the matrix kernels.
 float lk_dot_q8_0_f32(const void *blocks, const float *x, size_t count) {
     float y;

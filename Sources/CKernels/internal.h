@@ -21,6 +21,11 @@
     void lk_matvec_q4_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     void lk_matvec_q4_1_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     float lk_dot_f16_f32_##SUFFIX(const void *h, const float *x, size_t n);                      \
+    void lk_matvec_q5_0_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q5_1_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q4_k_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q5_k_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
+    void lk_matvec_q6_k_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, float *y); \
     void lk_dropout_f32_##SUFFIX(uint64_t seed, uint64_t first, const float *x, float *out, size_t n, \
                                  uint32_t threshold, float scale);                               \
     void lk_dropout_backward_f32_##SUFFIX(uint64_t seed, uint64_t first, const float *dy, float *dx, \
@@ -129,5 +134,23 @@ static inline float lk_expf_scalar(float x) {
 }
 
 static inline float lk_sigmoid_scalar(float x) { return 1.0f / (1.0f + lk_expf_scalar(-x)); }
+
+/// A little-endian 32-bit word at any alignment (Q5_0/Q5_1's fifth bits).
+static inline uint32_t lk_load_u32le(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/// The 6-bit scale and minimum of sub-block j (0..7) packed in a Q4_K/Q5_K block's 12 bytes:
+/// j < 4 in the low 6 bits of bytes j and j + 4; j ≥ 4 in a nibble of byte j + 4 and the top
+/// 2 bits of bytes j − 4 and j.
+static inline void lk_k_scale_min(int j, const unsigned char *q, int *scale, int *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
 
 #endif

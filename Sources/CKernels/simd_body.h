@@ -321,3 +321,174 @@ float LK_FN(lk_dot_f16_f32)(const void *h, const float *x, size_t n) {
     }
     return hsum(acc0 + acc1) + lk_dot_f16_f32_scalar(p + 2 * i, x + i, n - i);
 }
+
+// ---- Q5_0, Q5_1 and the K-quants ------------------------------------------------------------
+// Codes are rebuilt lane-wise in integer vectors (nibble | high bits) and converted to float;
+// each sub-block's Σcode·x is scaled once by its integer scale, and a super-block's sum once
+// by d. The Σx of the minimum terms (Q5_1, Q4_K, Q5_K) is summed per 32 weights once per call
+// for a segment of x, then shared by all rows, like Q4_1's.
+
+typedef uint32_t vu32 __attribute__((ext_vector_type(LK_W)));
+
+static inline vu8 load_u8(const unsigned char *q) { vu8 v; __builtin_memcpy(&v, q, sizeof v); return v; }
+static inline vf u8_to_f(vu8 v) { return __builtin_convertvector(v, vf); }
+
+/// Lanes j0 … j0 + LK_W − 1 of the 32-bit word qh, as 0 or 16.
+static inline vu8 fifth_bits(uint32_t qh, int j0) {
+    vu32 shift, word = qh;
+    for (int l = 0; l < LK_W; l++) shift[l] = (uint32_t)(j0 + l);
+    return __builtin_convertvector((word >> shift) & 1u, vu8) << 4;
+}
+
+/// Σ (code − offset)·x over one 32-weight block of Q5_0/Q5_1 (nibbles q[16], high bits qh).
+static inline vf q5_block(const unsigned char *q, uint32_t qh, const float *x, float offset) {
+    vf s = splat(0.0f);
+    for (int j = 0; j < 16; j += LK_W) {
+        vu8 v = load_u8(q + j);
+        s = vfma(u8_to_f((v & (unsigned char)0x0F) | fifth_bits(qh, j)) - offset, load(x + j), s);
+        s = vfma(u8_to_f((v >> 4) | fifth_bits(qh, j + 16)) - offset, load(x + 16 + j), s);
+    }
+    return s;
+}
+
+void LK_FN(lk_matvec_q5_0_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    const unsigned char *b = blocks;
+    for (size_t r = 0; r < rows; r++) {
+        vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+        size_t k = 0;
+        for (; k + 2 <= count; k += 2, b += 44) {
+            acc0 = vfma(splat(block_scale(b)), q5_block(b + 6, lk_load_u32le(b + 2), x + 32 * k, 16.0f), acc0);
+            acc1 = vfma(splat(block_scale(b + 22)), q5_block(b + 28, lk_load_u32le(b + 24), x + 32 * k + 32, 16.0f), acc1);
+        }
+        if (k < count) { acc0 = vfma(splat(block_scale(b)), q5_block(b + 6, lk_load_u32le(b + 2), x + 32 * k, 16.0f), acc0); b += 22; }
+        y[r] = hsum_tree(acc0 + acc1);
+    }
+}
+
+/// Segments of x whose per-32-weight sums fit on the stack: 64 blocks of 32 (Q5_1) or 8
+/// super-blocks of 256 (K-quants), 2048 weights either way.
+#define LK_SEGMENT_SUMS 64
+
+void LK_FN(lk_matvec_q5_1_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    const unsigned char *base = blocks;
+    float sums[LK_SEGMENT_SUMS];
+    if (count == 0) for (size_t r = 0; r < rows; r++) y[r] = 0.0f;
+    for (size_t k0 = 0; k0 < count; k0 += LK_SEGMENT_SUMS) {
+        const size_t n = count - k0 < LK_SEGMENT_SUMS ? count - k0 : LK_SEGMENT_SUMS;
+        const float *xs = x + 32 * k0;
+        block_sums(xs, n, sums);
+        for (size_t r = 0; r < rows; r++) {
+            const unsigned char *b = base + (r * count + k0) * 24;
+            vf acc = splat(0.0f);
+            float m = 0.0f;
+            for (size_t k = 0; k < n; k++, b += 24) {
+                acc = vfma(splat(block_scale(b)), q5_block(b + 8, lk_load_u32le(b + 4), xs + 32 * k, 0.0f), acc);
+                m += block_scale(b + 2) * sums[k];
+            }
+            const float part = hsum_tree(acc) + m;
+            y[r] = k0 == 0 ? part : y[r] + part;
+        }
+    }
+}
+
+/// One Q4_K (bits 4) or Q5_K (bits 5) super-block: d·Σ sc_j·Σq·x − dmin·Σ m_j·Σx_j, the vector
+/// part added to acc and the minimum part returned. `sums` holds Σx of its 8 sub-blocks.
+static inline float k45_superblock(const unsigned char *b, const float *x, const float *sums, int bits, vf *acc) {
+    const unsigned char *qh = b + 16, *qs = b + (bits == 4 ? 16 : 48);
+    vf part = splat(0.0f);
+    float mins = 0.0f;
+    for (int c = 0; c < 4; c++) {
+        int sc1, m1, sc2, m2;
+        lk_k_scale_min(2 * c, b + 4, &sc1, &m1);
+        lk_k_scale_min(2 * c + 1, b + 4, &sc2, &m2);
+        const unsigned char *q = qs + 32 * c;
+        const float *xc = x + 64 * c;
+        vf s1 = splat(0.0f), s2 = splat(0.0f);
+        for (int l = 0; l < 32; l += LK_W) {
+            vu8 v = load_u8(q + l), lo = v & (unsigned char)0x0F, hi = v >> 4;
+            if (bits == 5) {
+                vu8 h = load_u8(qh + l);
+                lo |= ((h >> (unsigned char)(2 * c)) & (unsigned char)1) << 4;
+                hi |= ((h >> (unsigned char)(2 * c + 1)) & (unsigned char)1) << 4;
+            }
+            s1 = vfma(u8_to_f(lo), load(xc + l), s1);
+            s2 = vfma(u8_to_f(hi), load(xc + 32 + l), s2);
+        }
+        part = vfma(splat((float)sc1), s1, part);
+        part = vfma(splat((float)sc2), s2, part);
+        mins += (float)m1 * sums[2 * c] + (float)m2 * sums[2 * c + 1];
+    }
+    *acc = vfma(splat(block_scale(b)), part, *acc);
+    return block_scale(b + 2) * mins;
+}
+
+static inline void matvec_k45(const unsigned char *base, size_t rows, size_t count, const float *x, float *y, int bits) {
+    const size_t bytes = bits == 4 ? 144 : 176, segment = LK_SEGMENT_SUMS / 8;
+    float sums[LK_SEGMENT_SUMS];
+    if (count == 0) for (size_t r = 0; r < rows; r++) y[r] = 0.0f;
+    for (size_t k0 = 0; k0 < count; k0 += segment) {
+        const size_t n = count - k0 < segment ? count - k0 : segment;
+        const float *xs = x + 256 * k0;
+        block_sums(xs, 8 * n, sums);
+        for (size_t r = 0; r < rows; r++) {
+            const unsigned char *b = base + (r * count + k0) * bytes;
+            vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+            float m0 = 0.0f, m1 = 0.0f;
+            size_t k = 0;
+            for (; k + 2 <= n; k += 2, b += 2 * bytes) {
+                m0 += k45_superblock(b, xs + 256 * k, sums + 8 * k, bits, &acc0);
+                m1 += k45_superblock(b + bytes, xs + 256 * k + 256, sums + 8 * k + 8, bits, &acc1);
+            }
+            if (k < n) m0 += k45_superblock(b, xs + 256 * k, sums + 8 * k, bits, &acc0);
+            const float part = hsum_tree(acc0 + acc1) - (m0 + m1);
+            y[r] = k0 == 0 ? part : y[r] + part;
+        }
+    }
+}
+
+void LK_FN(lk_matvec_q4_k_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    matvec_k45(blocks, rows, count, x, y, 4);
+}
+
+void LK_FN(lk_matvec_q5_k_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    matvec_k45(blocks, rows, count, x, y, 5);
+}
+
+/// One Q6_K super-block: d·Σ_g scale_g·Σ(q − 32)·x over its 16 groups of 16 weights (a vector
+/// of LK_W ≤ 16 lanes never straddles two groups).
+static inline void q6_superblock(const unsigned char *b, const float *x, vf *acc) {
+    const signed char *sc = (const signed char *)(b + 192);
+    vf part = splat(0.0f);
+    for (int half = 0; half < 2; half++) {
+        const unsigned char *ql = b + 64 * half, *qh = b + 128 + 32 * half;
+        const float *xh = x + 128 * half;
+        const signed char *sh = sc + 8 * half;
+        for (int l = 0; l < 32; l += LK_W) {
+            vu8 a = load_u8(ql + l), c = load_u8(ql + 32 + l), h = load_u8(qh + l);
+            vf q1 = u8_to_f((a & (unsigned char)0x0F) | ((h & (unsigned char)3) << 4)) - 32.0f;
+            vf q2 = u8_to_f((c & (unsigned char)0x0F) | (((h >> 2) & (unsigned char)3) << 4)) - 32.0f;
+            vf q3 = u8_to_f((a >> 4) | (((h >> 4) & (unsigned char)3) << 4)) - 32.0f;
+            vf q4 = u8_to_f((c >> 4) | ((h >> 6) << 4)) - 32.0f;
+            const int g = l / 16;
+            part = vfma(splat((float)sh[g]), q1 * load(xh + l), part);
+            part = vfma(splat((float)sh[g + 2]), q2 * load(xh + 32 + l), part);
+            part = vfma(splat((float)sh[g + 4]), q3 * load(xh + 64 + l), part);
+            part = vfma(splat((float)sh[g + 6]), q4 * load(xh + 96 + l), part);
+        }
+    }
+    *acc = vfma(splat(block_scale(b + 208)), part, *acc);
+}
+
+void LK_FN(lk_matvec_q6_k_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
+    const unsigned char *b = blocks;
+    for (size_t r = 0; r < rows; r++) {
+        vf acc0 = splat(0.0f), acc1 = splat(0.0f);
+        size_t k = 0;
+        for (; k + 2 <= count; k += 2, b += 420) {
+            q6_superblock(b, x + 256 * k, &acc0);
+            q6_superblock(b + 210, x + 256 * k + 256, &acc1);
+        }
+        if (k < count) { q6_superblock(b, x + 256 * k, &acc0); b += 210; }
+        y[r] = hsum_tree(acc0 + acc1);
+    }
+}

@@ -14,6 +14,27 @@ final class BlockDotTests: XCTestCase {
         let matvec: Matvec, matvecTwin: Matvec
     }
 
+    /// The kinds with a many-row kernel only: Q5_0/Q5_1 (32 weights a block) and the K-quants
+    /// (256 a super-block), with the byte offsets of their half-precision scales.
+    struct MatvecKind {
+        let name: String, blockElements: Int, blockBytes: Int, scaleOffsets: [Int]
+        let decode: Decode
+        let matvec: Matvec, matvecTwin: Matvec
+    }
+
+    var matvecKinds: [MatvecKind] { [
+        MatvecKind(name: "q5_0", blockElements: 32, blockBytes: 22, scaleOffsets: [0], decode: lk_dequant_q5_0,
+                   matvec: lk_matvec_q5_0_f32, matvecTwin: lk_matvec_q5_0_f32_scalar),
+        MatvecKind(name: "q5_1", blockElements: 32, blockBytes: 24, scaleOffsets: [0, 2], decode: lk_dequant_q5_1,
+                   matvec: lk_matvec_q5_1_f32, matvecTwin: lk_matvec_q5_1_f32_scalar),
+        MatvecKind(name: "q4_k", blockElements: 256, blockBytes: 144, scaleOffsets: [0, 2], decode: lk_dequant_q4_k,
+                   matvec: lk_matvec_q4_k_f32, matvecTwin: lk_matvec_q4_k_f32_scalar),
+        MatvecKind(name: "q5_k", blockElements: 256, blockBytes: 176, scaleOffsets: [0, 2], decode: lk_dequant_q5_k,
+                   matvec: lk_matvec_q5_k_f32, matvecTwin: lk_matvec_q5_k_f32_scalar),
+        MatvecKind(name: "q6_k", blockElements: 256, blockBytes: 210, scaleOffsets: [208], decode: lk_dequant_q6_k,
+                   matvec: lk_matvec_q6_k_f32, matvecTwin: lk_matvec_q6_k_f32_scalar),
+    ] }
+
     var kinds: [Kind] { [
         Kind(name: "q8_0", blockBytes: 34, scaleCount: 1, dot: lk_dot_q8_0_f32, twin: lk_dot_q8_0_f32_scalar, decode: lk_dequant_q8_0,
              matvec: lk_matvec_q8_0_f32, matvecTwin: lk_matvec_q8_0_f32_scalar),
@@ -26,6 +47,10 @@ final class BlockDotTests: XCTestCase {
     /// Random codes with half-precision scales of mixed sign and size (one block's first scale
     /// is a subnormal half, another's is zero).
     func blocks(_ kind: Kind, count: Int, seed: UInt64) -> [UInt8] {
+        blocks(blockBytes: kind.blockBytes, scaleOffsets: (0..<kind.scaleCount).map { 2 * $0 }, count: count, seed: seed)
+    }
+
+    func blocks(blockBytes: Int, scaleOffsets: [Int], count: Int, seed: UInt64) -> [UInt8] {
         var state = seed
         func next() -> UInt64 {
             state = state &+ 0x9E37_79B9_7F4A_7C15
@@ -34,15 +59,15 @@ final class BlockDotTests: XCTestCase {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        var bytes = (0..<(count * kind.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+        var bytes = (0..<(count * blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
         for k in 0..<count {
-            for s in 0..<kind.scaleCount {
+            for (s, offset) in scaleOffsets.enumerated() {
                 // Exponent 5...14 (≈ 1e-4 … 0.5), random mantissa and sign.
                 var half = UInt16((next() % 10 + 5) << 10) | UInt16(next() & 0x3FF) | (next() & 1 == 0 ? 0 : 0x8000)
                 if k == 1 && s == 0 { half = 0x0123 }  // subnormal
                 if k == 2 && s == 0 { half = 0 }
-                bytes[k * kind.blockBytes + 2 * s] = UInt8(half & 0xFF)
-                bytes[k * kind.blockBytes + 2 * s + 1] = UInt8(half >> 8)
+                bytes[k * blockBytes + offset] = UInt8(half & 0xFF)
+                bytes[k * blockBytes + offset + 1] = UInt8(half >> 8)
             }
         }
         return bytes
@@ -95,6 +120,46 @@ final class BlockDotTests: XCTestCase {
                 var tolerances: [Double] = []
                 for r in 0..<rows {
                     let row = decoded[(r * 32 * count)..<((r + 1) * 32 * count)]
+                    let exact = zip(row, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let magnitude = zip(row, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    tolerances.append(1e-5 * magnitude + 1e-30)
+                    XCTAssertEqual(Double(twin[r]), exact, accuracy: tolerances[r], "\(kind.name) twin, row \(r) of \(rows)×\(count) blocks")
+                }
+                for level in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] where level.rawValue <= lk_isa_detected().rawValue {
+                    _ = lk_isa_set_limit(level)
+                    var fast = [Float](repeating: .nan, count: rows + 1)  // one past the end must stay untouched
+                    w.withUnsafeBytes { kind.matvec($0.baseAddress, rows, count, x, &fast) }
+                    for r in 0..<rows {
+                        XCTAssertEqual(Double(fast[r]), Double(twin[r]), accuracy: tolerances[r],
+                                       "\(kind.name) \(String(cString: lk_isa_name(level))), row \(r) of \(rows)×\(count) blocks")
+                    }
+                    XCTAssertTrue(fast[rows].isNaN, "\(kind.name) \(String(cString: lk_isa_name(level))) wrote past \(rows) rows")
+                }
+            }
+        }
+    }
+
+    /// Q5_0, Q5_1 and the K-quants: the same checks, on row counts that are not multiples of
+    /// anything, one-block rows, odd block counts (the two-accumulator loops' tails) and rows
+    /// longer than a segment of x's shared sums (64 blocks of 32, 8 super-blocks of 256).
+    func testFiveBitAndKQuantMatvecRowsEqualTwinsAndDecodeThenDot() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for kind in matvecKinds {
+            let shapes = kind.blockElements == 32
+                ? [(0, 3), (2, 0), (1, 1), (3, 1), (5, 2), (7, 18), (4, 63), (3, 64), (3, 65), (2, 129)]
+                : [(0, 2), (2, 0), (1, 1), (3, 1), (5, 2), (7, 3), (3, 7), (3, 8), (3, 9), (2, 17)]
+            for (rows, count) in shapes {
+                let n = kind.blockElements * count
+                let w = blocks(blockBytes: kind.blockBytes, scaleOffsets: kind.scaleOffsets, count: rows * count,
+                               seed: UInt64(rows * 1000 + count) &+ UInt64(kind.blockBytes))
+                let x = inputs(n, seed: UInt64(count) + 5)
+                var decoded = [Float](repeating: 0, count: n * rows)
+                w.withUnsafeBytes { kind.decode($0.baseAddress, rows * count, &decoded) }
+                var twin = [Float](repeating: .nan, count: rows)
+                w.withUnsafeBytes { kind.matvecTwin($0.baseAddress, rows, count, x, &twin) }
+                var tolerances: [Double] = []
+                for r in 0..<rows {
+                    let row = decoded[(r * n)..<((r + 1) * n)]
                     let exact = zip(row, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
                     let magnitude = zip(row, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
                     tolerances.append(1e-5 * magnitude + 1e-30)

@@ -104,6 +104,19 @@ void lk_dequant_q8_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_1(const void *blocks, size_t count, float *out);
 
+/// The same for Q5_0 (22 bytes: d, 32 high bits, 16 bytes of nibbles; (q − 16)·d) and Q5_1
+/// (24 bytes: d, m, high bits, nibbles; q·d + m), 32 weights a block, and for the K-quants,
+/// super-blocks of 256 weights: Q4_K (144 bytes), Q5_K (176), Q6_K (210), decoded as
+/// (d·scale)·q − dmin·min with 6-bit scales/mins per 32 weights (Q4_K, Q5_K) or
+/// (d·scale)·(q − 32) with a signed 8-bit scale per 16 weights (Q6_K). Values equal the `gguf`
+/// package's dequantization bit for bit (tests read fixtures it wrote); GGUFDequantizer's
+/// Swift loop is the naive twin.
+void lk_dequant_q5_0(const void *blocks, size_t count, float *out);
+void lk_dequant_q5_1(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_k(const void *blocks, size_t count, float *out);
+void lk_dequant_q5_k(const void *blocks, size_t count, float *out);
+void lk_dequant_q6_k(const void *blocks, size_t count, float *out);
+
 // ---- Fused dot products over ggml blocks ------------------------------------------------
 /// sum over `count` blocks of the decoded weights times x[0 ..< 32·count], without writing the
 /// decoded weights anywhere: the decode-time matrix-vector product reads each 4- or 8-bit
@@ -126,6 +139,21 @@ void lk_matvec_q4_0_f32(const void *blocks, size_t rows, size_t count, const flo
 void lk_matvec_q4_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
 void lk_matvec_q4_1_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
 void lk_matvec_q4_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+/// The decode-time matrix-vector products of Q5_0, Q5_1 (`count` blocks of 32 per row) and of
+/// the K-quants (`count` super-blocks of 256 per row; x: [256·count]). Within a sub-block the
+/// codes meet x first, then its scale; Q5_1/Q4_K/Q5_K's minimum terms use Σx per 32 weights,
+/// summed once per call for all rows. The `_scalar` twins evaluate each row directly
+/// (scale·Σq·x − min·Σx per sub-block), the reference the SIMD paths are tested against.
+void lk_matvec_q5_0_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q5_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q5_1_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q5_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q4_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q5_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q5_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q6_k_f32(const void *blocks, size_t rows, size_t count, const float *x, float *y);
+void lk_matvec_q6_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, float *y);
 /// sum(h[i] · x[i]) over `n` IEEE half-precision weights (F16 tensors), converted exactly.
 float lk_dot_f16_f32(const void *h, const float *x, size_t n);
 float lk_dot_f16_f32_scalar(const void *h, const float *x, size_t n);
