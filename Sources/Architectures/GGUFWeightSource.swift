@@ -131,26 +131,32 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
                                count: range.count * columns, into: destination)
     }
 
-    /// F16, Q8_0, Q4_0 and Q4_1 rows go through the fused C kernels (a block row is
-    /// columns/32 whole blocks; the block kernels take the whole run of rows in one call);
-    /// other types decode first.
+    /// F16 and every block type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) go through
+    /// the fused C kernels (a row is columns/32 blocks or columns/256 super-blocks, which the
+    /// file's reader checked; the block kernels take the whole run of rows in one call); other
+    /// types (F32, BF16) decode first.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let kernel: (@convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void)?
         switch info.type {
         case .q8_0: kernel = lk_matvec_q8_0_f32
         case .q4_0: kernel = lk_matvec_q4_0_f32
         case .q4_1: kernel = lk_matvec_q4_1_f32
+        case .q5_0: kernel = lk_matvec_q5_0_f32
+        case .q5_1: kernel = lk_matvec_q5_1_f32
+        case .q4_K: kernel = lk_matvec_q4_k_f32
+        case .q5_K: kernel = lk_matvec_q5_k_f32
+        case .q6_K: kernel = lk_matvec_q6_k_f32
         default: kernel = nil
         }
         if info.type == .f16, let base = file.bytes(of: info).baseAddress {
             for (i, row) in range.enumerated() { y[i] = lk_dot_f16_f32(base + row * columns * 2, x, columns) }
             return
         }
-        guard let kernel, let geometry = info.type.blockGeometry, geometry.elements == 32, columns % 32 == 0,
+        guard let kernel, let geometry = info.type.blockGeometry, columns % geometry.elements == 0,
               let base = file.bytes(of: info).baseAddress else {
             return defaultDotRows(range, with: x, into: y)
         }
-        let blocks = columns / 32, rowBytes = blocks * geometry.bytes
+        let blocks = columns / geometry.elements, rowBytes = blocks * geometry.bytes
         kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, y)
     }
 }

@@ -4,8 +4,9 @@ import CKernels
 /// multiply, then add, so results equal the `gguf` Python package's bit for bit).
 public enum GGUFDequantizer {
     /// Decodes `count` elements of `type` starting at element `first` (a multiple of the block
-    /// size) from `bytes` (the whole tensor) into `out`. The common 32-weight blocks go through
-    /// the C kernels; everything else through `decodeNaive`, their tested twin.
+    /// size) from `bytes` (the whole tensor) into `out`. The block types go through the C
+    /// kernels (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K); F32/F16/BF16 through
+    /// `decodeNaive`, their tested twin.
     public static func decode(_ type: GGMLType, bytes: UnsafeRawBufferPointer, first: Int, count: Int,
                               into out: UnsafeMutablePointer<Float>) {
         guard let base = bytes.baseAddress, let (blockElements, blockBytes) = type.blockGeometry else {
@@ -16,6 +17,11 @@ public enum GGUFDequantizer {
         case .q8_0: lk_dequant_q8_0(start, blocks, out)
         case .q4_0: lk_dequant_q4_0(start, blocks, out)
         case .q4_1: lk_dequant_q4_1(start, blocks, out)
+        case .q5_0: lk_dequant_q5_0(start, blocks, out)
+        case .q5_1: lk_dequant_q5_1(start, blocks, out)
+        case .q4_K: lk_dequant_q4_k(start, blocks, out)
+        case .q5_K: lk_dequant_q5_k(start, blocks, out)
+        case .q6_K: lk_dequant_q6_k(start, blocks, out)
         default: decodeNaive(type, bytes: bytes, first: first, count: count, into: out)
         }
     }
