@@ -55,7 +55,7 @@ public struct GGUFWeightSource: WeightSource {
             throw .missingTensor(Self.ggufName(name, config: config).map { "\(name) (GGUF: \($0))" } ?? name, source: sourceName)
         }
         guard info.type.isDecodable else {
-            throw .unreadable("\(sourceName): tensor '\(info.name)' is \(info.type.name), which Lorikeet cannot decode yet")
+            throw .unreadable("\(sourceName): tensor '\(info.name)' is \(info.type.name), which Lorikeet cannot decode. \(GGMLType.decodableAdvice)")
         }
         return info
     }

@@ -33,6 +33,12 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         }
     }
 
+    /// What to do about a tensor of a type Lorikeet cannot decode (IQ*, Q2_K, Q3_K, …): the
+    /// types it does decode, and the two ways to get a file made of them.
+    public static let decodableAdvice = "Lorikeet decodes F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K: "
+        + "use the model's Q4_K_M, Q5_K_M, Q6_K or Q8_0 file, or requantize this one to one of those types "
+        + "(llama.cpp: llama-quantize --allow-requantize IN.gguf OUT.gguf Q4_K_M)"
+
     /// Whether `GGUFDequantizer` can decode this type to Float32.
     public var isDecodable: Bool {
         switch self {

@@ -86,7 +86,7 @@ public final class GGUFFile: @unchecked Sendable {
                 throw .malformed(path: path, reason: "tensor '\(name)' has unknown ggml type \(typeNumber); this file may need a newer Lorikeet")
             }
             guard let (blockElements, blockBytes) = type.blockGeometry else {
-                throw .malformed(path: path, reason: "tensor '\(name)' uses \(type.name), which Lorikeet cannot read; requantize the model to Q8_0, Q5_K_M or Q4_K_M")
+                throw .malformed(path: path, reason: "tensor '\(name)' uses \(type.name), which Lorikeet cannot read. \(GGMLType.decodableAdvice)")
             }
             guard dims[0] % blockElements == 0 else {
                 throw .malformed(path: path, reason: "tensor '\(name)': rows of \(dims[0]) elements are not whole \(type.name) blocks of \(blockElements)")
