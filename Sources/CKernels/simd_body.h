@@ -323,30 +323,44 @@ float LK_FN(lk_dot_f16_f32)(const void *h, const float *x, size_t n) {
 }
 
 // ---- Q5_0, Q5_1 and the K-quants ------------------------------------------------------------
-// Codes are rebuilt lane-wise in integer vectors (nibble | high bits) and converted to float;
-// each sub-block's Σcode·x is scaled once by its integer scale, and a super-block's sum once
-// by d. The Σx of the minimum terms (Q5_1, Q4_K, Q5_K) is summed per 32 weights once per call
-// for a segment of x, then shared by all rows, like Q4_1's.
+// Codes are rebuilt in 32-bit integer lanes (each byte zero-extended once, then nibble and
+// high-bit masks and shifts that x86 has natively for 32-bit lanes, unlike bytes) and converted
+// to float; each sub-block's Σcode·x is scaled once by its integer scale, and a super-block's
+// sum once by d. The Σx of the minimum terms (Q5_1, Q4_K, Q5_K) is summed per 32 weights once
+// per call for a segment of x, then shared by all rows, like Q4_1's.
 
 typedef uint32_t vu32 __attribute__((ext_vector_type(LK_W)));
 
-static inline vu8 load_u8(const unsigned char *q) { vu8 v; __builtin_memcpy(&v, q, sizeof v); return v; }
-static inline vf u8_to_f(vu8 v) { return __builtin_convertvector(v, vf); }
+/// LK_W bytes zero-extended to 32-bit lanes.
+static inline vu32 widen(const unsigned char *q) { vu8 v; __builtin_memcpy(&v, q, sizeof v); return __builtin_convertvector(v, vu32); }
+static inline vf u32_to_f(vu32 v) { return __builtin_convertvector((vi)v, vf); }
 
-/// Lanes j0 … j0 + LK_W − 1 of the 32-bit word qh, as 0 or 16.
-static inline vu8 fifth_bits(uint32_t qh, int j0) {
+/// Bits j0 … j0 + LK_W − 1 of the 32-bit word qh, each as 0 or 16.
+static inline vu32 fifth_bits(uint32_t qh, int j0) {
     vu32 shift, word = qh;
     for (int l = 0; l < LK_W; l++) shift[l] = (uint32_t)(j0 + l);
-    return __builtin_convertvector((word >> shift) & 1u, vu8) << 4;
+    return ((word >> shift) & 1u) << 4;
 }
 
 /// Σ (code − offset)·x over one 32-weight block of Q5_0/Q5_1 (nibbles q[16], high bits qh).
 static inline vf q5_block(const unsigned char *q, uint32_t qh, const float *x, float offset) {
+#if LK_W == 16
+    // The nibble indexes a 16-entry table by lane permute; the fifth bit is a lane mask that
+    // adds 16 where it is set.
+    const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 shifted = _mm512_sub_ps(table, _mm512_set1_ps(offset)), sixteen = _mm512_set1_ps(16.0f);
+    __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+    __m512 lo = _mm512_permutexvar_ps(codes, shifted);  // vpermps reads 4 bits
+    __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), shifted);
+    lo = _mm512_mask_add_ps(lo, (__mmask16)(qh & 0xFFFF), lo, sixteen);
+    hi = _mm512_mask_add_ps(hi, (__mmask16)(qh >> 16), hi, sixteen);
+    return vfma((vf)hi, load(x + 16), (vf)lo * load(x));
+#endif
     vf s = splat(0.0f);
     for (int j = 0; j < 16; j += LK_W) {
-        vu8 v = load_u8(q + j);
-        s = vfma(u8_to_f((v & (unsigned char)0x0F) | fifth_bits(qh, j)) - offset, load(x + j), s);
-        s = vfma(u8_to_f((v >> 4) | fifth_bits(qh, j + 16)) - offset, load(x + 16 + j), s);
+        vu32 v = widen(q + j);
+        s = vfma(u32_to_f((v & 0x0Fu) | fifth_bits(qh, j)) - offset, load(x + j), s);
+        s = vfma(u32_to_f((v >> 4) | fifth_bits(qh, j + 16)) - offset, load(x + 16 + j), s);
     }
     return s;
 }
@@ -391,29 +405,52 @@ void LK_FN(lk_matvec_q5_1_f32)(const void *blocks, size_t rows, size_t count, co
     }
 }
 
+/// Σ lo·x[0..32) and Σ hi·x[32..64) over 32 bytes of Q4_K/Q5_K nibbles, the low nibbles
+/// being one sub-block's codes and the high nibbles the next one's; `qh`/`bit` add the fifth
+/// bit (Q5_K: bit `bit` of qh[l] for the low code, bit + 1 for the high), or qh is NULL.
+static inline void k_nibble_pair(const unsigned char *q, const unsigned char *qh, int bit, const float *x, vf *s1, vf *s2) {
+#if LK_W == 16
+    // The codes index a 16-entry table by lane permute (no conversions); Q5_K's fifth bit is a
+    // lane mask (bit `bit` or bit + 1 of qh[l]) that adds 16.
+    const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), sixteen = _mm512_set1_ps(16.0f);
+    for (int l = 0; l < 32; l += 16) {
+        __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + l)));
+        __m512 lo = _mm512_permutexvar_ps(codes, table);  // vpermps reads 4 bits
+        __m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), table);
+        if (qh) {
+            __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + l)));
+            lo = _mm512_mask_add_ps(lo, _mm512_test_epi32_mask(h, _mm512_set1_epi32(1 << bit)), lo, sixteen);
+            hi = _mm512_mask_add_ps(hi, _mm512_test_epi32_mask(h, _mm512_set1_epi32(2 << bit)), hi, sixteen);
+        }
+        *s1 = vfma((vf)lo, load(x + l), *s1);
+        *s2 = vfma((vf)hi, load(x + 32 + l), *s2);
+    }
+    return;
+#endif
+    for (int l = 0; l < 32; l += LK_W) {
+        vu32 v = widen(q + l), lo = v & 0x0Fu, hi = v >> 4;
+        if (qh) {
+            vu32 h = widen(qh + l);
+            lo |= ((h >> (uint32_t)bit) & 1u) << 4;
+            hi |= ((h >> (uint32_t)(bit + 1)) & 1u) << 4;
+        }
+        *s1 = vfma(u32_to_f(lo), load(x + l), *s1);
+        *s2 = vfma(u32_to_f(hi), load(x + 32 + l), *s2);
+    }
+}
+
 /// One Q4_K (bits 4) or Q5_K (bits 5) super-block: d·Σ sc_j·Σq·x − dmin·Σ m_j·Σx_j, the vector
 /// part added to acc and the minimum part returned. `sums` holds Σx of its 8 sub-blocks.
 static inline float k45_superblock(const unsigned char *b, const float *x, const float *sums, int bits, vf *acc) {
-    const unsigned char *qh = b + 16, *qs = b + (bits == 4 ? 16 : 48);
+    const unsigned char *qh = bits == 5 ? b + 16 : 0, *qs = b + (bits == 4 ? 16 : 48);
     vf part = splat(0.0f);
     float mins = 0.0f;
     for (int c = 0; c < 4; c++) {
         int sc1, m1, sc2, m2;
         lk_k_scale_min(2 * c, b + 4, &sc1, &m1);
         lk_k_scale_min(2 * c + 1, b + 4, &sc2, &m2);
-        const unsigned char *q = qs + 32 * c;
-        const float *xc = x + 64 * c;
         vf s1 = splat(0.0f), s2 = splat(0.0f);
-        for (int l = 0; l < 32; l += LK_W) {
-            vu8 v = load_u8(q + l), lo = v & (unsigned char)0x0F, hi = v >> 4;
-            if (bits == 5) {
-                vu8 h = load_u8(qh + l);
-                lo |= ((h >> (unsigned char)(2 * c)) & (unsigned char)1) << 4;
-                hi |= ((h >> (unsigned char)(2 * c + 1)) & (unsigned char)1) << 4;
-            }
-            s1 = vfma(u8_to_f(lo), load(xc + l), s1);
-            s2 = vfma(u8_to_f(hi), load(xc + 32 + l), s2);
-        }
+        k_nibble_pair(qs + 32 * c, qh, 2 * c, x + 64 * c, &s1, &s2);
         part = vfma(splat((float)sc1), s1, part);
         part = vfma(splat((float)sc2), s2, part);
         mins += (float)m1 * sums[2 * c] + (float)m2 * sums[2 * c + 1];
@@ -464,11 +501,11 @@ static inline void q6_superblock(const unsigned char *b, const float *x, vf *acc
         const float *xh = x + 128 * half;
         const signed char *sh = sc + 8 * half;
         for (int l = 0; l < 32; l += LK_W) {
-            vu8 a = load_u8(ql + l), c = load_u8(ql + 32 + l), h = load_u8(qh + l);
-            vf q1 = u8_to_f((a & (unsigned char)0x0F) | ((h & (unsigned char)3) << 4)) - 32.0f;
-            vf q2 = u8_to_f((c & (unsigned char)0x0F) | (((h >> 2) & (unsigned char)3) << 4)) - 32.0f;
-            vf q3 = u8_to_f((a >> 4) | (((h >> 4) & (unsigned char)3) << 4)) - 32.0f;
-            vf q4 = u8_to_f((c >> 4) | ((h >> 6) << 4)) - 32.0f;
+            vu32 a = widen(ql + l), c = widen(ql + 32 + l), h = widen(qh + l);
+            vf q1 = u32_to_f((a & 0x0Fu) | ((h & 3u) << 4)) - 32.0f;
+            vf q2 = u32_to_f((c & 0x0Fu) | ((h & 0x0Cu) << 2)) - 32.0f;
+            vf q3 = u32_to_f((a >> 4) | (h & 0x30u)) - 32.0f;
+            vf q4 = u32_to_f((c >> 4) | ((h >> 2) & 0x30u)) - 32.0f;
             const int g = l / 16;
             part = vfma(splat((float)sh[g]), q1 * load(xh + l), part);
             part = vfma(splat((float)sh[g + 2]), q2 * load(xh + 32 + l), part);
