@@ -2,9 +2,13 @@ import Quantization
 import TensorCore
 
 /// How the frozen base's projections are held during training (the recipe's
-/// `quantization.base`): QLoRA's NF4, ggml's Q8_0, or plain Float32 (classic LoRA).
+/// `quantization.base`): QLoRA's NF4, ggml's Q8_0, plain Float32 (classic LoRA), or `source`:
+/// the model file's own blocks (Q4_K, Q5_0, Q4_1, …), decoded panel by panel, so the adapter
+/// learns against exactly the weights llama.cpp will serve, with no re-encoding error and no
+/// more memory than the file; projections the file stores as floats (F32/F16/BF16, or a
+/// safetensors folder) are encoded as NF4 instead, which keeps QLoRA's memory.
 public enum BasePrecision: String, Sendable, CaseIterable, Codable {
-    case nf4, q8_0, f32
+    case nf4, q8_0, f32, source
 }
 
 extension BasePrecision {
@@ -19,6 +23,8 @@ extension BasePrecision {
             }
             return Q8_0Matrix(quantizing: dense)
         case .f32: return DenseMatrix(dense)
+        case .source:
+            throw .invalidConfig("\(name): the base 'source' keeps the file's blocks and cannot re-encode a corrected weight (pissa/loftq); use nf4, q8_0 or f32")
         }
     }
 }
@@ -43,10 +49,12 @@ extension DecoderModel {
             guard failure == nil, name != "lm_head", let frozen = layer as? QuantizedLinear else { return layer }
             switch (precision, frozen.weight) {  // already what was asked: nothing to do
             case (.nf4, is NF4Matrix), (.q8_0, is Q8_0Matrix), (.f32, is DenseMatrix): return layer
+            case (.source, _) where !Self.storedAsFloats(frozen.weight): return layer
             default: break
             }
             do throws(ModelError) {
-                let encoded = try precision.encode(frozen.weight.decoded(), name: name)
+                let target = precision == .source ? BasePrecision.nf4 : precision  // floats: NF4
+                let encoded = try target.encode(frozen.weight.decoded(), name: name)
                 return QuantizedLinear(weight: encoded, bias: frozen.bias, panelRows: frozen.panelRows)
             } catch {
                 failure = error
@@ -54,6 +62,12 @@ extension DecoderModel {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Whether a projection is held as plain floats (F32/F16/BF16 GGUF tensors, safetensors
+    /// weights), which `source` encodes as NF4 rather than keep at 16 or 32 bits per weight.
+    static func storedAsFloats(_ matrix: any QuantizedMatrix) -> Bool {
+        ["f32", "f16", "bf16"].contains(matrix.encodingName)
     }
 
     /// Bytes of all encoded weights (embedding, projections, head when separate).

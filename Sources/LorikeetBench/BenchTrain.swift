@@ -34,7 +34,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Tokens per row.") var seq = 256
     @Option(help: "LoRA rank.") var rank = 16
     @Option(help: "all-linear or a comma-separated list of module names.") var targets = "all-linear"
-    @Option(help: "Base precision: nf4, q8_0, f32.") var base = "nf4"
+    @Option(help: "Base precision: nf4, q8_0, f32, source.") var base = "nf4"
     @Option(help: "Recompute each layer in backward (on) or keep activations (off).") var checkpointing = "on"
     @Option(help: "What the frozen base's matmuls compute in: f32 or bf16 (training.compute_dtype).") var compute = "f32"
     @Option(help: "MiB of frozen-base products checkpointed layers keep for their recomputation (training.checkpoint_keep_mb).") var keepMb = 0

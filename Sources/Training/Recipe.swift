@@ -82,9 +82,11 @@ public struct Recipe: Codable, Sendable, Equatable {
         }
     }
 
-    /// `quantization:` — how the frozen base is held while training.
+    /// `quantization:` — how the frozen base is held while training. The default, `source`,
+    /// trains over a quantized GGUF's own blocks (what llama.cpp serves, no re-encoding loss,
+    /// no more memory than the file) and encodes float weights as NF4.
     public struct QuantizationSection: Codable, Sendable, Equatable {
-        public var base = BasePrecision.nf4
+        public var base = BasePrecision.source
     }
 
     /// `training:` — the optimisation.

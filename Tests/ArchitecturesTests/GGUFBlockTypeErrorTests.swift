@@ -11,6 +11,13 @@ final class GGUFBlockTypeErrorTests: XCTestCase {
     /// except `blk.0.attn_q.weight`, which is `type` with deterministic bytes (finite fp16
     /// scales), written last so that cutting the file's tail cuts its blocks.
     func writeModel(qType: GGMLType, dropLastBytes: Int = 0) throws -> String {
+        let path = try Self.writeModel(qType: qType, dropLastBytes: dropLastBytes)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    /// The model file at a new temporary path, left for the caller to remove.
+    static func writeModel(qType: GGMLType, dropLastBytes: Int = 0) throws -> String {
         let hidden = 256, ffn = 256, vocab = 8
         let metadata: [(String, GGUFValue)] = [
             ("general.architecture", .string("llama")), ("llama.vocab_size", .uint32(UInt32(vocab))),
@@ -31,7 +38,7 @@ final class GGUFBlockTypeErrorTests: XCTestCase {
             f32("blk.0.attn_output.weight", [hidden, hidden]),
             f32("blk.0.ffn_gate.weight", [ffn, hidden]), f32("blk.0.ffn_up.weight", [ffn, hidden]), f32("blk.0.ffn_down.weight", [hidden, ffn]),
         ]
-        let (elements, blockBytes) = try XCTUnwrap(qType.blockGeometry)
+        guard let (elements, blockBytes) = qType.blockGeometry else { throw CocoaError(.fileWriteUnknown) }
         let blocks = hidden * hidden / elements
         var bytes = (0..<(blocks * blockBytes)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 17) }
         for b in 0..<blocks where qType == .q4_K {  // d, dmin = 0.001 (fp16 0x1419)
@@ -44,7 +51,6 @@ final class GGUFBlockTypeErrorTests: XCTestCase {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             try data.dropLast(dropLastBytes).write(to: URL(fileURLWithPath: path))
         }
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
 

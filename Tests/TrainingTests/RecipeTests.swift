@@ -42,7 +42,7 @@ final class RecipeTests: XCTestCase {
 
     func testBadValuesAndCustomTagsAreRefused() throws {
         let cases: [(String, String)] = [
-            ("quantization.base=int3", "one of nf4, q8_0, f32"),
+            ("quantization.base=int3", "one of nf4, q8_0, f32, source"),
             ("lora.rank=0", "an integer ≥ 1"),
             ("training.schedule=step", "one of constant, linear, cosine"),
             ("lora.dropout=2", "a number in"),

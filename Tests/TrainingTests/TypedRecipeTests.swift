@@ -19,7 +19,7 @@ final class TypedRecipeTests: XCTestCase {
         ("data.over_long", .string("truncate")), ("data.valid_fraction", .double(0.05)), ("data.skip_invalid", .bool(false)),
         ("lora.rank", .int(16)), ("lora.alpha", .double(32)), ("lora.dropout", .double(0.05)), ("lora.rslora", .bool(false)),
         ("lora.targets", .string("all-linear")), ("lora.layers", .null), ("lora.init", .string("default")), ("lora.loftq_iter", .int(1)),
-        ("quantization.base", .string("nf4")), ("training.steps", .int(150)), ("training.epochs", .int(0)), ("training.batch_size", .int(4)),
+        ("quantization.base", .string("source")), ("training.steps", .int(150)), ("training.epochs", .int(0)), ("training.batch_size", .int(4)),
         ("training.grad_accumulation", .int(1)), ("training.gradient_checkpointing", .bool(true)), ("training.checkpoint_keep_mb", .int(0)),
         ("training.compute_dtype", .string("f32")), ("training.learning_rate", .double(2e-4)), ("training.schedule", .string("cosine")),
         ("training.warmup_steps", .int(10)), ("training.min_lr_ratio", .double(0.1)), ("training.weight_decay", .double(0)),
@@ -68,7 +68,7 @@ final class TypedRecipeTests: XCTestCase {
             do { _ = try Recipe(yaml: yaml, source: "r.yaml"); return "accepted" } catch { return error.description }
         }
         XCTAssertEqual(message("lora:\n  rank: many\n"), "recipe key 'lora.rank': many is not valid; expected an integer")
-        XCTAssertEqual(message("quantization:\n  base: nf5\n"), "recipe key 'quantization.base': nf5 is not valid; expected one of nf4, q8_0, f32")
+        XCTAssertEqual(message("quantization:\n  base: nf5\n"), "recipe key 'quantization.base': nf5 is not valid; expected one of nf4, q8_0, f32, source")
         XCTAssertEqual(message("training:\n  batch_size: 0\n"), "recipe key 'training.batch_size': 0 is not valid; expected an integer ≥ 1")
         XCTAssertEqual(message("lora:\n  dropout: 2\n"), "recipe key 'lora.dropout': 2.0 is not valid; expected a number in 0.0...0.9")
         XCTAssertEqual(message("lora:\n  layers: [0, x]\n"), "recipe key 'lora.layers': x is not valid; expected a list of integers")
