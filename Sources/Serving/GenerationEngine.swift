@@ -33,6 +33,11 @@ final class Job: @unchecked Sendable {
         continuation.onTermination = { [weak self] _ in self?.cancel() }
     }
 
+    /// Set by the engine once the job has ended (its handler stops watching the connection).
+    var isFinished: Bool { cancelLock.withLock { finishedFlag } }
+    func markFinished() { cancelLock.withLock { finishedFlag = true } }
+    private var finishedFlag = false
+
     /// The client went away: the engine drops the sequence at its next step.
     func cancel() { cancelLock.withLock { cancelledFlag = true } }
     var isCancelled: Bool { cancelLock.withLock { cancelledFlag } }
@@ -174,6 +179,7 @@ final class GenerationEngine: @unchecked Sendable {
 
     private func finish(_ job: Job) {
         job.done = true
+        job.markFinished()
         job.generation = nil
         job.session = nil  // frees the sequence's KV cache
         job.continuation.finish()

@@ -4,8 +4,8 @@ import Lorikeet
 import NIOCore
 
 extension LorikeetServer {
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func makeRouter() -> Router<ServeRequestContext> {
+        let router = Router(context: ServeRequestContext.self)
         router.add(middleware: ErrorMiddleware(server: self))
         router.get("/health") { [self] _, _ -> Response in
             let load = engine.load, finished = engine.finished
@@ -21,8 +21,8 @@ extension LorikeetServer {
             guard let entry = registry.entry(id) else { throw APIError.unknownModel(id, known: registry.names) }
             return Self.json(OpenAIResponses.model(entry, base: registry.baseName))
         }
-        router.post("/v1/chat/completions") { [self] request, _ -> Response in try await complete(request, chat: true) }
-        router.post("/v1/completions") { [self] request, _ -> Response in try await complete(request, chat: false) }
+        router.post("/v1/chat/completions") { [self] request, context -> Response in try await complete(request, context: context, chat: true) }
+        router.post("/v1/completions") { [self] request, context -> Response in try await complete(request, context: context, chat: false) }
         router.post("/v1/adapters") { [self] request, _ -> Response in try await addAdapter(request) }
         router.delete("/v1/adapters/{name}") { [self] _, context -> Response in
             let name = context.parameters.get("name") ?? ""
@@ -79,11 +79,20 @@ extension LorikeetServer {
 
     /// A chat or text completion: admitted by the engine (or refused before any byte of an
     /// answer), then answered whole or streamed.
-    func complete(_ request: Request, chat: Bool) async throws -> Response {
+    func complete(_ request: Request, context: ServeRequestContext, chat: Bool) async throws -> Response {
         let parsed = try CompletionRequest(body: try await body(of: request), chat: chat)
         guard let entry = registry.entry(parsed.model) else { throw APIError.unknownModel(parsed.model, known: registry.names) }
         let job = Job(entry: entry, request: parsed)
         try engine.submit(job)
+        // Until the job ends: a client that closes its side frees the slot at the next step.
+        if let watcher = await context.watcher() {
+            Task.detached {
+                while !job.isFinished {
+                    if watcher.isClosed { job.cancel(); break }
+                    try? await Task.sleep(nanoseconds: 100_000_000)
+                }
+            }
+        }
         let reader = EventReader(job: job)
         // The first event says whether the prompt fits.
         switch await reader.next() {
@@ -95,11 +104,7 @@ extension LorikeetServer {
         let created = Int(Date().timeIntervalSince1970)
         let model = parsed.model
         if !parsed.stream {
-            let summary = try await request.body.consumeWithInboundCloseHandler { _ in
-                await reader.summary()
-            } onInboundClosed: {
-                job.cancel()
-            }
+            let summary = await reader.summary()
             guard let summary else { throw APIError(status: 499, message: "the client closed the connection", type: "server_error") }
             return Self.json(OpenAIResponses.completion(id: id, created: created, model: model, chat: chat, summary: summary))
         }
@@ -154,7 +159,7 @@ final class EventReader: @unchecked Sendable {
 /// Turns every error into OpenAI's error body (never Hummingbird's empty 500), and checks the
 /// API key on `/v1/` routes.
 struct ErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ServeRequestContext
     let server: LorikeetServer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -45,7 +45,8 @@ public final class LorikeetServer: @unchecked Sendable {
         defer { engine.stop() }
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10,
                                                                         maxHeaderFieldCount: 100)
-        let http = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(options.idleTimeout)), httpDecoderConfiguration: decoder)
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionWatcher()], idleTimeout: .seconds(Int64(options.idleTimeout)),
+                                              httpDecoderConfiguration: decoder)
         let app = Application(router: makeRouter(), server: .http1(configuration: http),
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "lorikeet"),
                               onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
