@@ -150,8 +150,9 @@ final class HostileRequestTests: XCTestCase {
         var head = "GET /health HTTP/1.1\r\nHost: x\r\n"
         for i in 0..<2000 { head += "X-Filler-\(i): \(String(repeating: "y", count: 100))\r\n" }
         client.send(fd, Array((head + "\r\n").utf8))
-        let reply = try? client.receive(fd)
-        if let reply { XCTAssertTrue((400..<500).contains(reply.status), "oversized headers: \(reply.status)") }
+        // NIO's decoder answers this one before the router: a bare 400, then the connection closes.
+        let reply = try client.receive(fd)
+        XCTAssertEqual(reply.status, 400, "oversized headers")
         try assertStillServing("oversized headers")
     }
 
