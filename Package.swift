@@ -82,7 +82,7 @@ let package = Package(
                           ]),
         .executableTarget(name: "LorikeetBench",
                           dependencies: [
-                              "Lorikeet", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",
+                              "Lorikeet", "Serving", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",
                               "Datasets", "LoRA", "Training", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ]),
