@@ -107,7 +107,8 @@ struct BenchServe: ParsableCommand {
         let many = Phase()
         let failures = Failures()
         let manyStart = Date()
-        DispatchQueue.concurrentPerform(iterations: clients) { c in
+        // One thread per client (concurrentPerform would run only as many at once as there are cores).
+        runConcurrently(clients) { c in
             for r in 0..<requests {
                 let i = c * requests + r
                 do { many.add(try client.ask(model: names[i % names.count], question: Self.questions[i % Self.questions.count], maxTokens: maxTokens)) } catch {
@@ -131,6 +132,20 @@ struct BenchServe: ParsableCommand {
     }
 
     final class Bound: @unchecked Sendable { var port = 0 }
+
+    /// Runs `body(0..<n)` on n threads at once and waits for all of them.
+    func runConcurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let group = DispatchGroup()
+        for i in 0..<n {
+            group.enter()
+            let thread = Thread {
+                body(i)
+                group.leave()
+            }
+            thread.start()
+        }
+        group.wait()
+    }
 
     final class Failures: @unchecked Sendable {
         private let lock = NSLock()

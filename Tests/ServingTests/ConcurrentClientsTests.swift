@@ -34,9 +34,27 @@ final class ConcurrentClientsTests: XCTestCase {
 
         let results = ResultBox(count: requests.count)
         let start = Date()
-        DispatchQueue.concurrentPerform(iterations: requests.count) { i in
-            results.set(i, (try? ask(requests[i])) ?? "client error")
+        // One thread per client, all at once (concurrentPerform would run only as many as there are cores).
+        let group = DispatchGroup()
+        let inFlight = ResultBox(count: 1)
+        for i in requests.indices {
+            group.enter()
+            Thread {
+                results.set(i, (try? ask(requests[i])) ?? "client error")
+                group.leave()
+            }.start()
         }
+        // While they run, the server holds all 16 sequences at once.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let running = try? fixture.client.request("GET", "/health").json["running"] as? Int, running >= 16 {
+                inFlight.set(0, "16")
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        group.wait()
+        XCTAssertEqual(inFlight.values[0], "16", "16 sequences decoded at once")
         let concurrentSeconds = Date().timeIntervalSince(start)
         for i in requests.indices {
             XCTAssertEqual(results.values[i], sequential[i], "request \(i) (\(requests[i].model), \(requests[i].question))")
