@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev liblapacke-dev libhdf5-dev).
@@ -61,19 +63,26 @@ let package = Package(
                 dependencies: ["TensorCore", "Quantization", "Formats", "Architectures", "LoRA", "Tokenization",
                                "Datasets", "Decoding", "Training", "Export", "Evaluation"]),
 
+        // The OpenAI-compatible HTTP server over the facade. Apart from `Lorikeet`, so that a
+        // program importing the library never compiles a web server.
+        .target(name: "Serving",
+                dependencies: ["Lorikeet", .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "NIOCore", package: "swift-nio")]),
+
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],
                 path: "Sources/TestSupport"),
 
         .executableTarget(name: "LorikeetCLI",
                           dependencies: [
-                              "Lorikeet", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding", "Datasets", "LoRA",
+                              "Lorikeet", "Serving", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding", "Datasets", "LoRA",
                               "Training", "Export", "Evaluation", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ]),
         .executableTarget(name: "LorikeetBench",
                           dependencies: [
-                              "Lorikeet", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",
+                              "Lorikeet", "Serving", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",
                               "Datasets", "LoRA", "Training", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ]),
@@ -91,6 +100,7 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport", "CHDF5"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetCLITests", dependencies: ["LorikeetCLI", "Formats", "Architectures", "LoRA", "Training", "Export", "Evaluation", "Tokenization", "Quantization", "TensorCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LorikeetTests", dependencies: ["Lorikeet"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Lorikeet", "Training", "LoRA", "Formats", "Architectures", "TensorCore", "TestSupport"]),
         .testTarget(name: "LorikeetBenchTests", dependencies: ["LorikeetBench"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CLAPACKE", "CHDF5"]),
     ]

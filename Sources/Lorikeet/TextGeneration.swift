@@ -152,6 +152,17 @@ public struct TextGeneration: AsyncSequence {
     /// An iterator over this generation (iterate it once).
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(state: state) }
 
+    /// The next event, computed on the calling thread: a scheduler that interleaves many
+    /// generations (a server) calls it once per turn. Prefill happens on the first call; nil
+    /// after the summary.
+    public func nextEvent() -> GenerationEvent? { state.nextEvent() }
+
+    /// Ends the generation at its next step (a client went away); the summary still follows.
+    public func stop() { state.run.stop() }
+
+    /// Tokens of the prompt after encoding: with the reply's budget, what the context must hold.
+    public var promptTokens: Int { state.promptTokens }
+
     /// Runs the generation to its end on this thread, handing each piece of text to `onText`
     /// (return false to stop); returns the summary.
     @discardableResult

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorikeet bench",
         abstract: "Benchmarks that print ratios against a baseline measured in the same run.",
-        subcommands: [BenchGemm.self, BenchKernels.self, BenchTokenize.self, BenchData.self, BenchTrain.self, BenchEpoch.self, BenchGenerate.self]
+        subcommands: [BenchGemm.self, BenchKernels.self, BenchTokenize.self, BenchData.self, BenchTrain.self, BenchEpoch.self, BenchGenerate.self, BenchServe.self]
     )
 
     static func main() {

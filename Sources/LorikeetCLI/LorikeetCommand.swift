@@ -18,7 +18,7 @@ struct LorikeetCommand: ParsableCommand {
         version: version,
         subcommands: [
             TrainCommand.self, EvalCommand.self, GenerateCommand.self, MergeCommand.self, ExportCommand.self,
-            InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self, PlotCommand.self, LogitsCommand.self,
+            InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self, PlotCommand.self, LogitsCommand.self, ServeCommand.self,
             BenchCommand.self,
         ]
     )

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks that print ratios against a baseline measured in the same run (runs lorikeet-bench).")
 
-    @Argument(parsing: .captureForPassthrough, help: "Arguments for lorikeet-bench (gemm, kernels, tokenize, data, train, epoch, generate).")
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for lorikeet-bench (gemm, kernels, tokenize, data, train, epoch, generate, serve).")
     var arguments: [String] = []
 
     func run() throws {
