@@ -13,6 +13,8 @@ import XCTest
 final class InterruptedSaveTests: XCTestCase {
     static let loopFolder = "LORIKEET_SAVE_LOOP_DIR"
 
+    static let paddedSteps = 3 << 20
+
     /// Only runs as the child of `testKilledSavesLeaveOnlyCompleteCheckpoints`: trains and
     /// saves every step, with a padded archive so that most of its time is spent writing.
     func testSaveLoopChild() throws {
@@ -21,11 +23,14 @@ final class InterruptedSaveTests: XCTestCase {
         }
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["training.steps=100000"]))
         let run = RunDirectory(path: folder)
-        let padding = HDF5Archive.FloatArray(shape: [12, 1 << 20], values: [Float](repeating: 0.5, count: 12 << 20))  // 48 MiB
+        // A long metrics history (60 MiB; the reader refuses datasets its schema does not name).
+        let padding = HDF5Archive.FloatArray(shape: [Self.paddedSteps], values: [Float](repeating: 0.5, count: Self.paddedSteps))
+        let steps = [Int64](repeating: 1, count: Self.paddedSteps)
         while true {
             _ = try trainer.trainStep()
             var archive = trainer.checkpoint(base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")).archive
-            archive.floatArrays["padding"] = padding
+            for name in ["metrics/loss", "metrics/lr", "metrics/tokens_per_second"] { archive.floatArrays[name] = padding }
+            archive.intArrays["metrics/step"] = steps
             try run.save(archive: archive, step: trainer.step, keepLast: 2)
         }
     }
@@ -110,7 +115,7 @@ final class InterruptedSaveTests: XCTestCase {
             XCTAssertFalse(files.isEmpty, "round \(round)")
             for file in files {
                 let archive = try HDF5Archive(contentsOf: file)  // every checkpoint under a real name is whole
-                XCTAssertEqual(archive.floatArrays["padding"]?.values.count, 12 << 20, file)
+                XCTAssertEqual(archive.floatArrays["metrics/loss"]?.values.count, Self.paddedSteps, file)
                 XCTAssertNotNil(archive.strings["recipe"], file)
             }
             lastStep = try XCTUnwrap(run.latest.flatMap(Self.step))
