@@ -72,6 +72,15 @@ final class HDF5HostileFileTests: XCTestCase {
         assertRefused(try craft("name.h5", datasets: [(long, lk_H5T_NATIVE_FLOAT(), [1])]), "object name is 5000 bytes")
     }
 
+    /// Found by scripts/fuzz.sh checkpoint: an object header whose size field asks libhdf5 for
+    /// about a terabyte. libhdf5's allocation fails and the file is refused by path.
+    func testFuzzFoundTerabyteHeaderIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-terabyte-object-header").path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
+        }
+    }
+
     func testAStringJustUnderTheLimitIsRead() throws {
         let path = directory + "/ok.h5"
         var archive = HDF5Archive()
