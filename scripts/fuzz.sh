@@ -48,6 +48,7 @@ for harness in "${harnesses[@]}"; do
     artifacts="$scratch/artifacts/$harness"
     mkdir -p "$corpus" "$artifacts"
     [ -n "$(ls -A "$corpus")" ] || seed "$harness" "$corpus"
+    rm -f "$artifacts"/*  # this run's findings only (earlier ones: keep them as regression tests)
     echo "== $harness: $seconds s, corpus $(ls "$corpus" | wc -l) files" >&2
     # allocator_may_return_null: libhdf5 checks malloc's result, and a file may ask it for a
     # terabyte (a real allocator returns NULL and HDF5 reports an error; ASan would abort).
