@@ -80,6 +80,9 @@ let package = Package(
                               "Training", "Export", "Evaluation", "CBLAS", "CKernels",
                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                           ]),
+        // libFuzzer harnesses (scripts/fuzz.sh builds them with -sanitize=fuzzer,address in a
+        // separate scratch path); built normally, a replayer of inputs through the same harnesses.
+        .executableTarget(name: "LorikeetFuzz", dependencies: ["Formats", "Tokenization", "Datasets", "Training"]),
         .executableTarget(name: "LorikeetBench",
                           dependencies: [
                               "Lorikeet", "Serving", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",

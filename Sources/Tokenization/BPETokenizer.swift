@@ -19,11 +19,10 @@ public final class BPETokenizer: Tokenizer {
     let ids: [String: Int32]
     /// (left id, right id) packed in 64 bits → (rank, merged id).
     let merges: [UInt64: (rank: Int32, merged: Int32)]
-    /// Byte-level character → its single-character token id.
-    let characterIDs: [Character: Int32]
-    /// Pieces seen before → their ids (text repeats words constantly).
-    let cache = Mutex([String: [Int32]]())
-    static let cacheLimit = 1 << 16
+    /// byte → the id of its byte-level character's token (-1: not in the vocabulary).
+    let byteIDs: [Int32]
+    /// Pieces seen before → their ids (bounded: see `WordCache`).
+    let cache = Mutex(WordCache<String>())
 
     public init(tokens: [String], merges: [String], tokenTypes: [Int], preTokenizer: PreTokenizer,
                 bos: Int32?, eos: Int32?, unknown: Int32? = nil, addBOS: Bool, ignoreMerges: Bool = false,
@@ -46,8 +45,7 @@ public final class BPETokenizer: Tokenizer {
         }
         // Byte tokens: some vocabularies omit bytes (StarCoder lacks 0xF1 and the bytes UTF-8
         // never uses); text needing one gets the unknown token, or an error if there is none.
-        var characterIDs: [Character: Int32] = [:]
-        for c in ByteLevel.characters { if let id = ids[String(c)] { characterIDs[c] = id } }
+        let byteIDs = ByteLevel.characters.map { ids[String($0)] ?? -1 }
         var special: [String: Int32] = [:]
         for (i, type) in tokenTypes.enumerated() where (type == 3 || type == 4) && i < tokens.count && !tokens[i].isEmpty {
             special[tokens[i]] = Int32(i)
@@ -55,7 +53,7 @@ public final class BPETokenizer: Tokenizer {
         self.tokens = tokens
         self.ids = ids
         self.merges = table.mapValues { (rank: $0.0, merged: $0.1) }
-        self.characterIDs = characterIDs
+        self.byteIDs = byteIDs
         self.specialTokens = special
         self.splitter = SpecialTokenSplitter(special)
         self.preTokenizer = preTokenizer
@@ -80,32 +78,25 @@ public final class BPETokenizer: Tokenizer {
         return out
     }
 
-    /// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank (leftmost first).
+    /// BPE on one pre-token: its bytes as byte-level tokens, then `mergeSymbols`; short pieces
+    /// go through the word cache.
     func encodePiece(_ piece: String) throws(TokenizerError) -> [Int32] {
-        if let hit = cache.withLock({ $0[piece] }) { return hit }
+        let byteCount = piece.utf8.count
+        let cacheable = byteCount <= WordCache<String>.defaultMaxKeyBytes
+        if cacheable, let hit = cache.withLock({ $0.lookup(piece) }) { return hit }
         if ignoreMerges, let id = ids[ByteLevel.encode(piece.utf8)] { return [id] }
         var symbols: [Int32] = []
-        for c in ByteLevel.encode(piece.utf8) {
-            guard let id = characterIDs[c] ?? unknown else {
-                let byte = ByteLevel.bytes[c] ?? 0
-                throw .unsupported("text \(piece.debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
+        symbols.reserveCapacity(byteCount)
+        for byte in piece.utf8 {
+            let id = byteIDs[Int(byte)]
+            if id >= 0 { symbols.append(id); continue }
+            guard let unknown else {
+                throw .unsupported("text \(piece.prefix(200).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
             }
-            symbols.append(id)
+            symbols.append(unknown)
         }
-        while symbols.count > 1 {
-            var best = -1, bestRank = Int32.max, bestMerged: Int32 = 0
-            for k in 0..<(symbols.count - 1) {
-                let key = UInt64(UInt32(bitPattern: symbols[k])) << 32 | UInt64(UInt32(bitPattern: symbols[k + 1]))
-                if let m = merges[key], m.rank < bestRank { best = k; bestRank = m.rank; bestMerged = m.merged }
-            }
-            if best < 0 { break }
-            symbols[best] = bestMerged
-            symbols.remove(at: best + 1)
-        }
-        cache.withLock { c in
-            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
-            c[piece] = symbols
-        }
+        mergeSymbols(&symbols)
+        if cacheable { cache.withLock { $0.insert(piece, keyBytes: byteCount, ids: symbols) } }
         return symbols
     }
 

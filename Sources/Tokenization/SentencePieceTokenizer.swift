@@ -31,9 +31,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     /// Whether no piece can span a word start (a ▁ after another character), so words can be
     /// encoded apart and cached: true when no piece has a ▁ after a character other than ▁.
     let wordsAreIndependent: Bool
-    /// Words seen before → their ids.
-    let cache = Mutex([[UInt8]: [Int32]]())
-    static let cacheLimit = 1 << 16
+    /// Words seen before → their ids (bounded: see `WordCache`).
+    let cache = Mutex(WordCache<[UInt8]>())
     /// (left id, right id) packed in 64 bits → (rank, merged id), for merge-list vocabularies.
     let mergeRanks: [UInt64: (rank: Int32, merged: Int32)]?
 
@@ -165,18 +164,19 @@ public final class SentencePieceTokenizer: Tokenizer {
     }
 
     func encodeCachedWord(_ word: ArraySlice<UInt8>, into out: inout [Int32]) throws(TokenizerError) {
+        // A long word (a blob without spaces) is encoded once and not remembered.
+        guard word.count <= WordCache<[UInt8]>.defaultMaxKeyBytes else { return try encodeWord(word, into: &out) }
         let key = Array(word)
-        if let hit = cache.withLock({ $0[key] }) { out += hit; return }
+        if let hit = cache.withLock({ $0.lookup(key) }) { out += hit; return }
         var ids: [Int32] = []
         try encodeWord(word, into: &ids)
-        cache.withLock { c in
-            if c.count >= Self.cacheLimit { c.removeAll(keepingCapacity: true) }
-            c[key] = ids
-        }
+        cache.withLock { $0.insert(key, keyBytes: key.count, ids: ids) }
         out += ids
     }
 
-    /// Merges over one word's characters (▁ already in place), then byte fallback.
+    /// Merges over one word's characters (▁ already in place), then byte fallback. A priority
+    /// queue of adjacent pairs, O(n log n) in the word's length; `encodeWordNaive` is its
+    /// rescanning twin.
     func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int32]) throws(TokenizerError) {
         let buffer = Array(word)
         // Symbol i covers buffer[start[i] ..< start[i] + length[i]] (one UTF-8 character to begin
@@ -228,18 +228,19 @@ public final class SentencePieceTokenizer: Tokenizer {
         }
         var i = 0
         while i >= 0 {
-            let piece = buffer[start[i]..<(start[i] + length[i])]
-            if let id = pieceIDs[piece] {
-                out.append(id)
-            } else {
-                for byte in piece {
-                    guard let id = byteIDs[Int(byte)] ?? unknown else {
-                        throw .unsupported("text \(String(decoding: buffer, as: UTF8.self).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
-                    }
-                    out.append(id)
-                }
-            }
+            try emit(buffer[start[i]..<(start[i] + length[i])], of: buffer, into: &out)
             i = next[i]
+        }
+    }
+
+    /// One merged symbol's id, or its bytes' `<0xNN>` tokens when it is not a piece (byte fallback).
+    func emit(_ piece: ArraySlice<UInt8>, of word: [UInt8], into out: inout [Int32]) throws(TokenizerError) {
+        if let id = pieceIDs[piece] { out.append(id); return }
+        for byte in piece {
+            guard let id = byteIDs[Int(byte)] ?? unknown else {
+                throw .unsupported("text \(String(decoding: word.prefix(200), as: UTF8.self).debugDescription) needs byte 0x\(String(byte, radix: 16, uppercase: true)), which this vocabulary cannot represent")
+            }
+            out.append(id)
         }
     }
 

@@ -1,6 +1,7 @@
 import Datasets
 import Formats
 import Foundation
+import LoRA
 import TensorCore
 
 /// The base a run trained over: an adapter only fits the exact weights it was trained against.
@@ -162,6 +163,13 @@ public struct Checkpoint: Sendable, Equatable {
         guard let yaml = a.strings["recipe"] else {
             throw invalid("not a Lorikeet checkpoint (no recipe); a PEFT adapter is a folder with adapter_config.json")
         }
+        try Self.checkNames(a, path: path)
+        guard yaml.utf8.count <= Self.maxRecipeBytes else { throw invalid("its recipe is \(yaml.utf8.count) bytes; a recipe is a few kilobytes (at most \(Self.maxRecipeBytes))") }
+        for key in Self.baseKeys {
+            if let s = a.strings["base/" + key], s.utf8.count > Self.maxBaseStringBytes {
+                throw invalid("'base/\(key)' is \(s.utf8.count) bytes long (at most \(Self.maxBaseStringBytes))")
+            }
+        }
         do { recipe = try Recipe(yaml: yaml, source: path + " (recipe)") } catch { throw invalid(error.description) }
         base = BaseIdentity(name: a.strings["base/name"] ?? "unknown", path: a.strings["base/path"] ?? "",
                             sha256: a.strings["base/sha256"] ?? "", license: a.strings["base/license"] ?? "unknown")
@@ -186,6 +194,16 @@ public struct Checkpoint: Sendable, Equatable {
             guard a.shape[0] == b.shape[1] else {
                 throw invalid("'\(name)' has rank \(a.shape[0]) but its lora_B \(b.shape) has \(b.shape[1]) columns")
             }
+            guard a.shape[0] == recipe.lora.rank else {
+                throw invalid("'\(name)' has rank \(a.shape[0]) but the checkpoint's recipe says lora.rank \(recipe.lora.rank)")
+            }
+        }
+        for name in adapter.keys where name.hasSuffix(".lora_B.weight") {
+            guard adapter[String(name.dropLast(".lora_B.weight".count)) + ".lora_A.weight"] != nil else { throw invalid("'\(name)' has no matching lora_A tensor") }
+        }
+        let config = recipe.lora.config
+        for name in adapter.keys where !config.targets(Self.moduleName(name)) {
+            throw invalid("adapter tensor '\(name)' is for a module the recipe's lora.targets and lora.layers do not select")
         }
         self.adapter = adapter
 
@@ -201,6 +219,16 @@ public struct Checkpoint: Sendable, Equatable {
               let cursor = a.intArrays["state/data_cursor"], cursor.count == 2, cursor[0] >= 0, cursor[1] >= 0 else {
             throw invalid("incomplete training state (optimizer/step, state/step and state/data_cursor must be non-negative)")
         }
+        // Far beyond any run, and small enough that step arithmetic can never overflow.
+        for (key, values) in [("state/step", [step]), ("optimizer/step", [optimizerStep]), ("state/data_cursor", cursor),
+                              ("state/evals_without_improvement", a.intArrays["state/evals_without_improvement"] ?? [])] {
+            guard values.count <= 2, values.allSatisfy({ $0 >= 0 && $0 <= Self.maxCount }) else {
+                throw invalid("'\(key)' holds \(values.prefix(4)); expected non-negative counts up to \(Self.maxCount)")
+            }
+        }
+        if let best = a.floatArrays["state/best_validation"], best.shape != [1] {
+            throw invalid("'state/best_validation' has shape \(best.shape); expected [1]")
+        }
         var moments: [String: (m: [Float], v: [Float])] = [:]
         for (name, tensor) in adapter {
             let m = a.floatArrays["optimizer/m/" + name], v = a.floatArrays["optimizer/v/" + name]
@@ -208,14 +236,21 @@ public struct Checkpoint: Sendable, Equatable {
                 if m == nil && v == nil { continue }
                 throw invalid("optimizer moments of '\(name)' are incomplete")
             }
-            guard m.values.count == tensor.values.count, v.values.count == tensor.values.count else {
-                throw invalid("optimizer moments of '\(name)' do not match its shape \(tensor.shape)")
+            guard m.shape == tensor.shape, v.shape == tensor.shape, m.values.count == tensor.values.count, v.values.count == tensor.values.count else {
+                throw invalid("optimizer moments of '\(name)' (\(m.shape), \(v.shape)) do not match its shape \(tensor.shape)")
+            }
+            guard m.values.allSatisfy(\.isFinite), v.values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw invalid("optimizer moments of '\(name)' hold NaN, infinite or negative second-moment values")
             }
             moments[name] = (m.values, v.values)
         }
         var generators: [String: RandomGenerator] = [:]
         for (key, s) in a.intArrays where key.hasPrefix("state/dropout_rng/") {
             guard s.count == 4 else { throw invalid("'\(key)' holds \(s.count) values; a generator state is 4") }
+            let module = String(key.dropFirst("state/dropout_rng/".count))
+            guard adapter.keys.contains(where: { Self.moduleName($0) == module }) else {
+                throw invalid("'\(key)' is the dropout generator of '\(module)', which has no adapter tensors")
+            }
             generators[String(key.dropFirst("state/dropout_rng/".count))] = RandomGenerator(
                 state: (UInt64(bitPattern: s[0]), UInt64(bitPattern: s[1]), UInt64(bitPattern: s[2]), UInt64(bitPattern: s[3])))
         }
@@ -234,6 +269,40 @@ public struct Checkpoint: Sendable, Equatable {
         m.validationSteps = (a.intArrays["metrics/validation_step"] ?? []).map { Int($0) }
         m.validationLosses = (a.floatArrays["metrics/validation_loss"]?.values ?? []).map(Double.init)
         return m
+    }
+
+    /// Bounds on what a stranger's file may claim: a recipe is a few kilobytes, a base's name,
+    /// path, hash and license are short, a step or data position is far below 2^40.
+    static let maxRecipeBytes = 1 << 20
+    static let maxBaseStringBytes = 1 << 14
+    static let maxCount: Int64 = 1 << 40
+    static let baseKeys = ["name", "path", "sha256", "license"]
+
+    /// Every dataset must be one the schema above names, in the kind (float, integer, string) it
+    /// is written as: anything else is a file from another tool or a tampered one.
+    static func checkNames(_ a: HDF5Archive, path: String) throws(CheckpointError) {
+        let adapterNames = Set(a.floatArrays.keys.filter { $0.hasPrefix("adapter/") }.map { String($0.dropFirst("adapter/".count)) })
+        let floats: Set<String> = ["state/best_validation", "metrics/loss", "metrics/lr", "metrics/tokens_per_second", "metrics/validation_loss"]
+        let ints: Set<String> = ["optimizer/step", "state/step", "state/data_cursor", "state/evals_without_improvement", "metrics/step", "metrics/validation_step"]
+        let strings = Set(["recipe"] + baseKeys.map { "base/" + $0 })
+        func fail(_ name: String, _ kind: String) -> CheckpointError {
+            .invalid(path: path, reason: "unknown \(kind) dataset '\(name.prefix(200))' (not part of a Lorikeet checkpoint)")
+        }
+        for name in a.floatArrays.keys where !name.hasPrefix("adapter/") && !floats.contains(name) {
+            guard let rest = ["optimizer/m/", "optimizer/v/"].first(where: name.hasPrefix).map({ String(name.dropFirst($0.count)) }) else { throw fail(name, "Float32") }
+            guard adapterNames.contains(rest) else {
+                throw .invalid(path: path, reason: "optimizer moments '\(name.prefix(200))' belong to no adapter tensor")
+            }
+        }
+        for name in a.intArrays.keys where !ints.contains(name) && !name.hasPrefix("state/dropout_rng/") { throw fail(name, "Int64") }
+        for name in a.strings.keys where !strings.contains(name) { throw fail(name, "string") }
+    }
+
+    /// The module path of a PEFT tensor name (`base_model.model.<module>.lora_A.weight`).
+    static func moduleName(_ name: String) -> String {
+        let prefix = "base_model.model."
+        guard name.hasPrefix(prefix) else { return name }
+        return String(name.dropFirst(prefix.count).dropLast(".lora_A.weight".count))
     }
 
     /// `base_model.model.<module path>.lora_A.weight` or `…lora_B.weight`, the module path made

@@ -164,3 +164,40 @@ final class EvalFlagTests: XCTestCase {
         XCTAssertThrowsError(try EvalCommand.parse(["--data", "d.jsonl", "--generate", "--max-tokens", "0"]))
     }
 }
+
+/// `lorikeet tokenize --file`: texts past the argument limit (128 KiB on Linux) come from a
+/// file, with the same ids as the argument form; bad files are named in the error.
+final class TokenizeFileTests: XCTestCase {
+    func testFileGivesTheArgumentsIdsAndTakesLongLines() throws {
+        guard FileManager.default.fileExists(atPath: CacheLocation.embeddedModel) else { throw XCTSkip("embedded model missing: run scripts/setup.sh") }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-tokenize-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let text = "Hello world, <|im_start|>user 12345 naïve 中文"
+        try text.write(toFile: folder + "/t.txt", atomically: true, encoding: .utf8)
+        let fromArgument = try DataPreviewCommandTests.run(["tokenize", text], cache: folder)
+        let fromFile = try DataPreviewCommandTests.run(["tokenize", "--file", folder + "/t.txt"], cache: folder)
+        XCTAssertEqual(fromArgument.status, 0, fromArgument.output)
+        XCTAssertEqual(fromFile.status, 0, fromFile.output)
+        XCTAssertEqual(fromFile.output, fromArgument.output)
+
+        let missing = try DataPreviewCommandTests.run(["tokenize", "--file", folder + "/none.txt"], cache: folder)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains(folder + "/none.txt"), missing.output)
+        let both = try DataPreviewCommandTests.run(["tokenize", "--file", folder + "/t.txt", "hello"], cache: folder)
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.output.contains("not both"), both.output)
+        try Data([0x61, 0xFF, 0x62]).write(to: URL(fileURLWithPath: folder + "/bad.txt"))
+        let bad = try DataPreviewCommandTests.run(["tokenize", "--file", folder + "/bad.txt"], cache: folder)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("bad.txt") && bad.output.contains("offset 1"), bad.output)
+
+        // 300,000 letters (past the argument limit): one piece, all of it merged.
+        try String(repeating: "ab", count: 150_000).write(toFile: folder + "/long.txt", atomically: true, encoding: .utf8)
+        let long = try DataPreviewCommandTests.run(["tokenize", "--file", folder + "/long.txt"], cache: folder)
+        XCTAssertEqual(long.status, 0, String(long.output.suffix(200)))
+        let count = long.output.split(separator: "\n").last.flatMap { Int($0.split(separator: " ")[0]) } ?? 0
+        XCTAssertGreaterThan(count, 0)
+        XCTAssertLessThan(count, 100_000, String(long.output.suffix(200)))
+    }
+}

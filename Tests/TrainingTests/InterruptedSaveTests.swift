@@ -13,6 +13,8 @@ import XCTest
 final class InterruptedSaveTests: XCTestCase {
     static let loopFolder = "LORIKEET_SAVE_LOOP_DIR"
 
+    static let paddedSteps = 4 << 20
+
     /// Only runs as the child of `testKilledSavesLeaveOnlyCompleteCheckpoints`: trains and
     /// saves every step, with a padded archive so that most of its time is spent writing.
     func testSaveLoopChild() throws {
@@ -21,11 +23,14 @@ final class InterruptedSaveTests: XCTestCase {
         }
         let trainer = try TrainingLoopTests.trainer(try TrainingLoopTests.recipe(["training.steps=100000"]))
         let run = RunDirectory(path: folder)
-        let padding = HDF5Archive.FloatArray(shape: [12, 1 << 20], values: [Float](repeating: 0.5, count: 12 << 20))  // 48 MiB
+        // A long metrics history (80 MiB; the reader refuses datasets its schema does not name).
+        let padding = HDF5Archive.FloatArray(shape: [Self.paddedSteps], values: [Float](repeating: 0.5, count: Self.paddedSteps))
+        let steps = [Int64](repeating: 1, count: Self.paddedSteps)
         while true {
             _ = try trainer.trainStep()
             var archive = trainer.checkpoint(base: BaseIdentity(name: "tiny", path: "", sha256: "-", license: "")).archive
-            archive.floatArrays["padding"] = padding
+            for name in ["metrics/loss", "metrics/lr", "metrics/tokens_per_second"] { archive.floatArrays[name] = padding }
+            archive.intArrays["metrics/step"] = steps
             try run.save(archive: archive, step: trainer.step, keepLast: 2)
         }
     }
@@ -99,7 +104,9 @@ final class InterruptedSaveTests: XCTestCase {
             // Wait for this round's first new checkpoint, then kill at a random moment.
             let deadline = Date().addingTimeInterval(60)
             while run.latest.flatMap(Self.step) ?? 0 <= lastStep, Date() < deadline, child.isRunning { usleep(5_000) }
-            usleep(useconds_t(20_000 + rng.next() % 400_000))
+            // Anywhere in the next save cycle (about 1.5 s in a loaded debug build, most of it
+            // building the 80 MiB image before the partial file appears).
+            usleep(useconds_t(20_000 + rng.next() % 2_500_000))
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             XCTAssertEqual(child.terminationReason, .uncaughtSignal, "round \(round): the child must have been killed, not have failed")
@@ -110,7 +117,7 @@ final class InterruptedSaveTests: XCTestCase {
             XCTAssertFalse(files.isEmpty, "round \(round)")
             for file in files {
                 let archive = try HDF5Archive(contentsOf: file)  // every checkpoint under a real name is whole
-                XCTAssertEqual(archive.floatArrays["padding"]?.values.count, 12 << 20, file)
+                XCTAssertEqual(archive.floatArrays["metrics/loss"]?.values.count, Self.paddedSteps, file)
                 XCTAssertNotNil(archive.strings["recipe"], file)
             }
             lastStep = try XCTUnwrap(run.latest.flatMap(Self.step))

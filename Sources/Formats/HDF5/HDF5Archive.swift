@@ -165,18 +165,35 @@ extension HDF5Archive {
         }
         guard visited >= 0 else { throw .malformed(path: path, reason: "cannot list its contents (truncated or damaged?)") }
 
+        guard names.count <= Self.maxObjects else {
+            throw .malformed(path: path, reason: "it holds \(names.count) objects; Lorikeet reads at most \(Self.maxObjects)")
+        }
+        if let long = names.first(where: { $0.utf8.count > Self.maxNameBytes }) {
+            throw .malformed(path: path, reason: "an object name is \(long.utf8.count) bytes long (at most \(Self.maxNameBytes)): '\(long.prefix(80))…'")
+        }
+
         self.init()
+        // What all datasets together may claim: even compressed data cannot shrink a
+        // thousandfold, so a bigger claim is damage (or a chunked dataset never written, whose
+        // fill value HDF5 would hand back without limit).
+        var budget = fileSize.multipliedReportingOverflow(by: 1024).partialValue + (64 << 20)
         for name in names {
             let object = H5Oopen(file, name, lk_H5P_DEFAULT())
             guard object >= 0 else { throw .malformed(path: path, reason: "'\(name)' cannot be opened (truncated or damaged?)") }
             defer { H5Oclose(object) }
             guard H5Iget_type(object) == H5I_DATASET else { continue }  // groups, named types
-            try read(dataset: object, name: name, path: path, fileSize: fileSize)
+            try read(dataset: object, name: name, path: path, fileSize: fileSize, budget: &budget)
         }
     }
 
+    /// Limits on what a file may claim beyond the size budget: object count, name length and one
+    /// string's length (a recipe is kilobytes).
+    static let maxObjects = 1 << 20
+    static let maxNameBytes = 4096
+    static let maxStringBytes = 16 << 20
+
     /// Reads one open dataset into the map its type belongs to.
-    mutating func read(dataset set: hid_t, name: String, path: String, fileSize: Int) throws(FormatError) {
+    mutating func read(dataset set: hid_t, name: String, path: String, fileSize: Int, budget: inout Int) throws(FormatError) {
         let type = H5Dget_type(set), space = H5Dget_space(set)
         defer { H5Tclose(type); H5Sclose(space) }
         guard type >= 0, space >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable type or dataspace") }
@@ -196,6 +213,15 @@ extension HDF5Archive {
             dims.append(d)
             count = product
         }
+        // A fixed-length string's one element is its whole length.
+        if H5Tget_class(type) == H5T_STRING, H5Tis_variable_str(type) <= 0, elementSize > Self.maxStringBytes {
+            throw .malformed(path: path, reason: "dataset '\(name)': a string of \(elementSize) bytes (at most \(Self.maxStringBytes))")
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        budget -= overflow ? Int.max : bytes
+        guard budget >= 0 else {
+            throw .malformed(path: path, reason: "dataset '\(name)' \(hdims) takes the datasets past what a \(fileSize)-byte file can hold")
+        }
         let failed = FormatError.malformed(path: path, reason: "dataset '\(name)': read failed (truncated or damaged?)")
         switch H5Tget_class(type) {
         case H5T_FLOAT where H5Tget_size(type) == 4:
@@ -210,6 +236,9 @@ extension HDF5Archive {
             intArrays[name] = values
         case H5T_STRING where count == 1:
             guard let text = readString(set, type: type, space: space) else { throw failed }
+            guard text.utf8.count <= Self.maxStringBytes else {
+                throw .malformed(path: path, reason: "dataset '\(name)': a string of \(text.utf8.count) bytes (at most \(Self.maxStringBytes))")
+            }
             strings[name] = text
         default:
             throw .malformed(path: path, reason: "dataset '\(name)' has a type or shape Lorikeet does not read (Float32 arrays, 1-D signed Int64 arrays and single strings only)")

@@ -13,13 +13,29 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Print the vocabulary pieces instead of ids.") var pieces = false
     @Flag(help: "Treat special-token text (<|im_start|>, …) as plain text, as user data is.") var plainSpecial = false
     @Flag(help: "Prepend the BOS token if the model asks for one.") var bos = false
-    @Argument(help: "The text to tokenize.") var text: String
+    @Option(help: "Read the text from this UTF-8 file ('-': standard input) instead of the argument (long texts exceed the argument limit).")
+    var file: String?
+    @Argument(help: "The text to tokenize.") var text: String?
+
+    func validate() throws {
+        guard (text == nil) != (file == nil) else { throw ValidationError("give the text either as an argument or with --file, not both") }
+    }
 
     func run() throws {
         let tokenizer = try ModelText(loading: model).tokenizer
         let encoded: [Int32]
-        do { encoded = try tokenizer.encode(text, addBOS: bos ? nil : false, parseSpecial: !plainSpecial) } catch {
-            throw CLIError(error.description)
+        do {
+            if let file {
+                let contents = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+                guard let data = contents else { throw CLIError("\(file): cannot read the file") }
+                encoded = try tokenizer.encode(utf8: [UInt8](data), addBOS: bos ? nil : false, parseSpecial: !plainSpecial)
+            } else {
+                encoded = try tokenizer.encode(text ?? "", addBOS: bos ? nil : false, parseSpecial: !plainSpecial)
+            }
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            throw CLIError((file.map { "\($0): " } ?? "") + "\(error)")
         }
         if pieces {
             print(tokenizer.pieces(encoded).map { $0.debugDescription }.joined(separator: " "))

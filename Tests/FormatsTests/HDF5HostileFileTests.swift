@@ -1,0 +1,92 @@
+import CHDF5
+import Formats
+import Foundation
+import XCTest
+
+/// Files crafted with the HDF5 C API, as a stranger could make them, that claim more than they
+/// hold: each is refused by name before Lorikeet allocates what it claims.
+final class HDF5HostileFileTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        _ = lk_H5_silence_errors()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-h5-hostile-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// A file of datasets created but never written: `dims` per dataset, chunked (storage only
+    /// for written chunks, so the file stays tiny whatever it claims) unless `chunked` is false.
+    func craft(_ name: String, datasets: [(name: String, type: hid_t, dims: [UInt64])], chunked: Bool = true) throws -> String {
+        let path = directory + "/" + name
+        let file = H5Fcreate(path, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        XCTAssertGreaterThanOrEqual(file, 0)
+        let links = H5Pcreate(lk_H5P_LINK_CREATE())
+        H5Pset_create_intermediate_group(links, 1)
+        defer { H5Pclose(links) }
+        for d in datasets {
+            var dims = d.dims.map { hsize_t($0) }
+            let space = dims.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), &dims, nil)
+            let properties = H5Pcreate(lk_H5P_DATASET_CREATE())
+            if chunked, !dims.isEmpty {
+                var chunk = dims.map { _ in hsize_t(1) }
+                chunk[chunk.count - 1] = min(dims[dims.count - 1], 1 << 16)
+                XCTAssertGreaterThanOrEqual(H5Pset_chunk(properties, Int32(chunk.count), &chunk), 0)
+            }
+            let set = H5Dcreate2(file, d.name, d.type, space, links, properties, lk_H5P_DEFAULT())
+            guard set >= 0 else { throw XCTSkip("this libhdf5 refuses to create \(d.dims) (\(d.name))") }
+            H5Dclose(set); H5Pclose(properties); H5Sclose(space)
+        }
+        H5Fclose(file)
+        return path
+    }
+
+    func assertRefused(_ path: String, _ words: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path), file: file, line: line) { error in
+            guard case FormatError.malformed = error else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains(words), "\(error) should name \(words)", file: file, line: line)
+        }
+    }
+
+    func testAbsurdShapesAreRefused() throws {
+        let float = lk_H5T_NATIVE_FLOAT()
+        // 2^40 floats (4 TiB) in a file of a few kilobytes.
+        assertRefused(try craft("huge.h5", datasets: [("adapter/x", float, [1 << 40])]), "'adapter/x': absurd size")
+        // A shape whose product overflows 64 bits.
+        assertRefused(try craft("overflow.h5", datasets: [("adapter/y", float, [1 << 40, 1 << 40])]), "'adapter/y': absurd size")
+    }
+
+    func testManyDatasetsCannotClaimMoreThanTheFileTogether() throws {
+        // Each 40 MB claim passes alone; ten of them in a small file do not.
+        let datasets = (0..<10).map { (name: "metrics/m\($0)", type: lk_H5T_NATIVE_FLOAT(), dims: [UInt64(10_000_000)]) }
+        assertRefused(try craft("many.h5", datasets: datasets), "past what a")
+    }
+
+    func testHugeStringsAndNamesAreRefused() throws {
+        let string = H5Tcopy(lk_H5T_C_S1())
+        defer { H5Tclose(string) }
+        H5Tset_size(string, 1 << 30)  // one 1 GiB fixed-length string, never written
+        assertRefused(try craft("string.h5", datasets: [("recipe", string, [])], chunked: false), "'recipe': a string of 1073741824 bytes")
+        let long = String(repeating: "n", count: 5_000)
+        assertRefused(try craft("name.h5", datasets: [(long, lk_H5T_NATIVE_FLOAT(), [1])]), "object name is 5000 bytes")
+    }
+
+    /// Found by scripts/fuzz.sh checkpoint: an object header whose size field asks libhdf5 for
+    /// about a terabyte. libhdf5's allocation fails and the file is refused by path.
+    func testFuzzFoundTerabyteHeaderIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-terabyte-object-header").path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
+        }
+    }
+
+    func testAStringJustUnderTheLimitIsRead() throws {
+        let path = directory + "/ok.h5"
+        var archive = HDF5Archive()
+        archive.strings["recipe"] = String(repeating: "r", count: 1 << 20)
+        archive.floatArrays["metrics/loss"] = .init(shape: [3], values: [1, 2, 3])
+        try archive.write(to: path)
+        XCTAssertEqual(try HDF5Archive(contentsOf: path), archive)
+    }
+}

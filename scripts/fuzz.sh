@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# libFuzzer over Lorikeet's parsers of untrusted input, with AddressSanitizer.
+#   scripts/fuzz.sh [HARNESS|all] [SECONDS_EACH]     (default: all, 60 s each)
+# Harnesses: gguf safetensors jsonl jinja recipe set tokenizer-json checkpoint
+# (Sources/LorikeetFuzz/Harness.swift). The sanitizer build lives in its own scratch path
+# ($LORIKEET_FUZZ_SCRATCH, default .build-fuzz); the package's normal build is untouched.
+# Seeds come from committed fixtures; an input slower than 1 s counts as a failure (-timeout=1).
+# Crashes land in $SCRATCH/artifacts/HARNESS/; replay one with the normal build:
+#   swift build --product LorikeetFuzz && .build/debug/LorikeetFuzz HARNESS FILE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+which=${1:-all}
+seconds=${2:-60}
+scratch=${LORIKEET_FUZZ_SCRATCH:-$root/.build-fuzz}
+harnesses=(gguf safetensors jsonl jinja recipe set tokenizer-json checkpoint)
+[ "$which" = all ] || harnesses=("$which")
+
+swift build -c release --scratch-path "$scratch" --product LorikeetFuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLORIKEET_FUZZ >&2
+fuzzer="$scratch/release/LorikeetFuzz"
+
+# Seeds: committed fixtures (small ones), plus a checkpoint written by the normal build.
+seed() {
+    local harness=$1 corpus=$2
+    case $harness in
+        gguf) find Tests -name '*.gguf' -size -2M -exec cp {} "$corpus/" \; ;;
+        safetensors) find Tests -name '*.safetensors' -size -2M -exec cp {} "$corpus/" \; ;;
+        jsonl) cp Tests/FuzzSeeds/jsonl/* "$corpus/" ;;
+        set) cp Tests/FuzzSeeds/set/* "$corpus/" ;;
+        recipe) cp recipes/*.yaml "$corpus/" ;;
+        jinja) python3 -c '
+import json, sys
+d = json.load(open("Tests/TokenizationTests/Fixtures/template-goldens.json"))
+for name, template in d["templates"].items():
+    open(sys.argv[1] + "/" + name + ".jinja", "w").write(template if isinstance(template, str) else template.get("template", ""))
+' "$corpus" ;;
+        tokenizer-json) cp Tests/TokenizationTests/Fixtures/tokenizer-json/*.json "$corpus/" ;;
+        checkpoint)
+            swift build --product LorikeetFuzz >&2
+            "$root/.build/debug/LorikeetFuzz" seed-checkpoint "$corpus/seed.h5" ;;
+    esac
+}
+
+status=0
+for harness in "${harnesses[@]}"; do
+    corpus="$scratch/corpus/$harness"
+    artifacts="$scratch/artifacts/$harness"
+    mkdir -p "$corpus" "$artifacts"
+    [ -n "$(ls -A "$corpus")" ] || seed "$harness" "$corpus"
+    rm -f "$artifacts"/*  # this run's findings only (earlier ones: keep them as regression tests)
+    echo "== $harness: $seconds s, corpus $(ls "$corpus" | wc -l) files" >&2
+    # allocator_may_return_null: libhdf5 checks malloc's result, and a file may ask it for a
+    # terabyte (a real allocator returns NULL and HDF5 reports an error; ASan would abort).
+    # detect_leaks=0: Foundation's FileManager.contents(atPath:) leaks 4 KiB on an empty file.
+    ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 LORIKEET_FUZZ_HARNESS=$harness "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=4096 \
+        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" 2>&1 | tee "$scratch/$harness.log" | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY)' || true
+    if ls "$artifacts"/* >/dev/null 2>&1; then echo "$harness: failing inputs in $artifacts" >&2; status=1; fi
+done
+exit $status
