@@ -160,7 +160,7 @@ extension GGUFWeightSource {
     /// Gemma's 1 (its RMSNorm multiplies by the stored weight; the model here keeps
     /// Hugging Face's `1 + w`), nothing for the others.
     static func storedNormOffset(_ config: ModelConfig) -> Float? {
-        config.family == .gemma || config.family == .gemma2 ? 1 : nil
+        config.family.isGemma ? 1 : nil
     }
 
     /// Whether the GGUF stores this projection's rows permuted for llama.cpp's RoPE (and by how
