@@ -37,6 +37,8 @@ public struct ModelSummary: Sendable {
     public var organization: String?
     /// The license as the model states it, or nil when it does not.
     public var license: String?
+    /// The license's kind and one-line summary, from Lorikeet's table.
+    public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
     /// The decoder's configuration, or why it cannot be read.
     public var config: Result<ModelConfig, ModelError>
     /// The architecture name the file declares (even when Lorikeet does not support it).
@@ -59,7 +61,7 @@ public struct ModelSummary: Sendable {
         return mix.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.bytes > $1.bytes }
     }
 
-    /// Reads the summary of `argument`: a `.gguf` file, a Hugging Face folder or `smollm2`.
+    /// Reads the summary of `argument`: a `.gguf` file, a Hugging Face folder or a short name (`smollm2`, `gemma3-270m`, `qwen2.5-coder-0.5b`).
     public init(inspecting argument: String) throws(LorikeetError) {
         let location: ModelLocation
         do { location = try ModelLocation.resolve(argument) } catch { throw .model(error.description) }
@@ -73,7 +75,7 @@ public struct ModelSummary: Sendable {
             bytes = file.fileSize
             name = m["general.name"]?.string
             organization = m["general.organization"]?.string
-            license = m["general.license"]?.string
+            license = m["general.license"].map { _ in ModelLicense.identify(m["general.license"]?.string, name: m["general.license.name"]?.string).identifier }
             declaredArchitecture = m["general.architecture"]?.string
             do { config = .success(try ModelConfig(gguf: file)) } catch { config = .failure(error) }
             tensors = file.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, encoding: $0.type.name, bytes: $0.range.count) }

@@ -1,0 +1,29 @@
+import Foundation
+import Formats
+import Architectures
+import XCTest
+
+/// The short names of the cached models (`smollm2`, `gemma3-270m`, `qwen2.5-coder-0.5b`) work
+/// wherever a model path does; an unknown name lists them.
+final class ShortModelNameTests: XCTestCase {
+    func testRealTestBasesByShortName() throws {
+        for (name, path, words) in [("gemma3-270m", CacheLocation.gemma3Model, ["gemma3: 18 layers", ModelLicense.identify("gemma").line]),
+                                    ("qwen2.5-coder-0.5b", CacheLocation.qwenCoderModel, ["qwen2: 24 layers", "vocab 151936"])] {
+            guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) missing: run scripts/setup.sh") }
+            XCTAssertEqual(try ModelLocation.resolve(name), .gguf(path))
+            let cache = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-names-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: cache) }
+            let result = try DataPreviewCommandTests.run(["inspect", name], cache: cache)
+            XCTAssertEqual(result.status, 0, result.output)
+            for word in words { XCTAssertTrue(result.output.contains(word), "\(name): \(word)\n\(result.output)") }
+        }
+    }
+
+    func testUnknownNameListsTheShortNames() {
+        XCTAssertThrowsError(try ModelLocation.resolve("gemma3-27b")) { error in
+            let message = "\(error)"
+            for name in ["'smollm2'", "'gemma3-270m'", "'qwen2.5-coder-0.5b'"] { XCTAssertTrue(message.contains(name), message) }
+        }
+        XCTAssertEqual(ModelLocation.namedModels.map(\.name), ["smollm2", "gemma3-270m", "qwen2.5-coder-0.5b"])
+    }
+}
