@@ -12,6 +12,7 @@ extension ModelConfig {
         let path = file.path
         func fail(_ why: String) -> ModelError { .invalidConfig("\(path): \(why)") }
         guard let arch = file.metadata["general.architecture"]?.string else { throw fail("missing general.architecture") }
+        try Self.refuseMultimodal(file, arch: arch)
         guard let family = Family(rawValue: arch), Self.ggufFamilies.contains(family) else {
             throw .unsupportedArchitecture(arch, supported: Self.ggufFamilies.map(\.rawValue) + ["(as GGUF; others load from Hugging Face folders)"])
         }
@@ -47,6 +48,18 @@ extension ModelConfig {
         if let factors = try Self.ropeFrequencyFactors(file) { ropeScaling = .frequencyFactors(factors) }
         try applyFamilyVariations(file, arch: arch)
         try validate()
+    }
+
+    /// Vision projectors (llama.cpp's `mmproj` files, architecture `clip`) and GGUFs that carry a
+    /// vision tower next to the decoder are named as such: Lorikeet fine-tunes text decoders.
+    static func refuseMultimodal(_ file: GGUFFile, arch: String) throws(ModelError) {
+        if arch == "clip" || file.metadata["clip.has_vision_encoder"] != nil || file.metadata["clip.projector_type"] != nil {
+            let projector = file.metadata["clip.projector_type"]?.string.map { " (\($0))" } ?? ""
+            throw .unreadable("\(file.path): a vision projector (mmproj)\(projector) of a multimodal model, not a language model; Lorikeet fine-tunes text decoders — give it the text model's GGUF")
+        }
+        if let vision = file.tensors.first(where: { $0.name.hasPrefix("v.") || $0.name.hasPrefix("mm.") }) {
+            throw .unreadable("\(file.path): a multimodal \(arch) GGUF (vision tensor '\(vision.name)'); Lorikeet fine-tunes text decoders only — use a text-only GGUF of the model")
+        }
     }
 
     /// The named variations GGUF metadata carries for each family, or that llama.cpp derives
