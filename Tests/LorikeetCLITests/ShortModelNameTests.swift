@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Architectures
+import Training
 import XCTest
 
 /// The short names of the cached models (`smollm2`, `gemma3-270m`, `qwen2.5-coder-0.5b`) work
@@ -25,5 +26,18 @@ final class ShortModelNameTests: XCTestCase {
             for name in ["'smollm2'", "'gemma3-270m'", "'qwen2.5-coder-0.5b'"] { XCTAssertTrue(message.contains(name), message) }
         }
         XCTAssertEqual(ModelLocation.namedModels.map(\.name), ["smollm2", "gemma3-270m", "qwen2.5-coder-0.5b"])
+    }
+
+    /// Every recipe under recipes/ parses and names its base by a short name.
+    func testRecipesParseAndNameTheirBase() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("recipes").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertEqual(files, ["gemma3-270m-foldoc.yaml", "qwen2.5-coder-0.5b-foldoc.yaml", "smollm2-foldoc.yaml"])
+        for file in files {
+            let recipe = try Recipe(yaml: String(contentsOfFile: folder + "/" + file, encoding: .utf8), source: file)
+            XCTAssertEqual(recipe.model.path + "-foldoc.yaml", file)
+            XCTAssertTrue(ModelLocation.namedModels.contains { $0.name == recipe.model.path }, file)
+        }
     }
 }
