@@ -1,6 +1,7 @@
 import Architectures
 import Formats
 import Foundation
+import Tokenization
 import Training
 
 /// What a model file or folder holds, read from its headers only (nothing is decoded): what
@@ -53,6 +54,8 @@ public struct ModelSummary: Sendable {
     public var tokenizer: String
     /// Characters of the chat template, when there is one.
     public var chatTemplateCharacters: Int?
+    /// The file has no template and Lorikeet uses its built-in one for the architecture.
+    public var chatTemplateIsBuiltIn = false
 
     /// Encodings by total bytes, largest first.
     public var encodings: [(encoding: String, tensors: Int, bytes: Int)] {
@@ -84,6 +87,10 @@ public struct ModelSummary: Sendable {
             let count = m["tokenizer.ggml.tokens"]?.array?.count ?? 0
             tokenizer = "\(m["tokenizer.ggml.model"]?.string ?? "none")\(m["tokenizer.ggml.pre"]?.string.map { " (pre-tokenizer \($0))" } ?? ""), \(count) tokens, bos \(m["tokenizer.ggml.bos_token_id"]?.int.map(String.init) ?? "-"), eos \(m["tokenizer.ggml.eos_token_id"]?.int.map(String.init) ?? "-")"
             chatTemplateCharacters = m["tokenizer.chat_template"]?.string?.count
+            if chatTemplateCharacters == nil, let builtIn = ChatTemplate.builtInSource(architecture: declaredArchitecture) {
+                chatTemplateCharacters = builtIn.count
+                chatTemplateIsBuiltIn = true
+            }
         case .huggingFaceFolder(let path):
             let folder: SafetensorsFolder
             do { folder = try SafetensorsFolder(path: path) } catch { throw .model(error.description) }

@@ -8,7 +8,7 @@ import XCTest
 /// wherever a model path does; an unknown name lists them.
 final class ShortModelNameTests: XCTestCase {
     func testRealTestBasesByShortName() throws {
-        for (name, path, words) in [("gemma3-270m", CacheLocation.gemma3Model, ["gemma3: 18 layers", ModelLicense.identify("gemma").line]),
+        for (name, path, words) in [("gemma3-270m", CacheLocation.gemma3Model, ["gemma3: 18 layers", ModelLicense.identify("gemma").line, "none in the file: Lorikeet's built-in turn template"]),
                                     ("qwen2.5-coder-0.5b", CacheLocation.qwenCoderModel, ["qwen2: 24 layers", "vocab 151936"])] {
             guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) missing: run scripts/setup.sh") }
             XCTAssertEqual(try ModelLocation.resolve(name), .gguf(path))

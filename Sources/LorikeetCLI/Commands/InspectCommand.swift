@@ -37,7 +37,7 @@ struct InspectCommand: ParsableCommand {
             row("dtypes", s.encodings.map { "\($0.encoding) (\(mib($0.bytes)))" }.joined(separator: ", "))
         }
         row("tokenizer", s.tokenizer)
-        row("chat template", s.chatTemplateCharacters.map { "\($0) characters" } ?? "none")
+        row("chat template", s.chatTemplateCharacters.map { "\($0) characters" + (s.chatTemplateIsBuiltIn ? " (none in the file: Lorikeet's built-in turn template for it)" : "") } ?? "none")
         if tensors {
             print("")
             let width = max(34, (s.tensors.map(\.name.count).max() ?? 0) + 1)
