@@ -6,12 +6,14 @@ public struct DecoderLayer {
     public let index: Int
     let attentionNorm: Tensor            // [C]
     let mlpNorm: Tensor                  // [C]
-    let postAttentionNorm: Tensor?       // [C] Gemma 2
-    let postMLPNorm: Tensor?             // [C] Gemma 2
-    let qNorm: Tensor?, kNorm: Tensor?   // [D] Qwen3
+    let postAttentionNorm: Tensor?       // [C] Gemma 2/3
+    let postMLPNorm: Tensor?             // [C] Gemma 2/3
+    let qNorm: Tensor?, kNorm: Tensor?   // [D] Qwen3, Gemma 3
     /// q, k, v (or Phi-3's fused qkv) and o, keyed by their module-name suffix.
     private(set) var projections: [String: any LinearLayer]
     let window: Int?
+    /// This layer's rotary frequencies (Gemma 3's windowed layers have their own base).
+    let rope: RotaryEmbedding
 
     init(index: Int, config: ModelConfig, weights: any WeightSource) throws(ModelError) {
         self.index = index
@@ -59,6 +61,7 @@ public struct DecoderLayer {
         p[S.down] = try linear(S.down, out: c, in: f)
         projections = p
         window = config.window(ofLayer: index)
+        rope = config.rotaryEmbedding(ofLayer: index)
     }
 
     func projection(_ suffix: String) -> any LinearLayer {
@@ -68,7 +71,7 @@ public struct DecoderLayer {
 
     /// x [B, T, C] → [B, T, C]. With a cache (generation, B = 1), the new keys and values are
     /// stored after the cached positions and attention runs over all of them.
-    func forward(_ x: Tensor, config: ModelConfig, rope: RotaryEmbedding, positions: IntTensor, segments: IntTensor?,
+    func forward(_ x: Tensor, config: ModelConfig, positions: IntTensor, segments: IntTensor?,
                  cache: KVCache? = nil) -> Tensor {
         typealias S = WeightNames.Suffix
         let (b, t) = (x.shape[0], x.shape[1])

@@ -18,7 +18,7 @@ extension DecoderModel {
             let past = Int32(cache.length)
             let positions = IntTensor(shape: [1, n], scalars: (0..<Int32(n)).map { past + $0 })
             var x = embed(IntTensor(shape: [1, n], scalars: ids))  // [1, Tn, C]
-            for layer in layers { x = layer.forward(x, config: config, rope: rope, positions: positions, segments: nil, cache: cache) }
+            for layer in layers { x = layer.forward(x, config: config, positions: positions, segments: nil, cache: cache) }
             cache.commit(n)
             let last = Tensor(shape: [1, c], scalars: Array(x.scalars[((n - 1) * c)..<(n * c)]))
             let normed = Tensor.rmsNorm(last, weight: finalNorm, eps: config.rmsNormEps, weightOffset: config.normWeightOffset)

@@ -11,7 +11,6 @@ public final class DecoderModel {
     public private(set) var layers: [DecoderLayer]
     public let finalNorm: Tensor                // [C]
     public private(set) var head: any LinearLayer  // C → V (the embedding itself when tied)
-    let rope: RotaryEmbedding
 
     public init(config: ModelConfig, weights: any WeightSource) throws(ModelError) {
         try config.validate()
@@ -28,7 +27,6 @@ public final class DecoderModel {
         for index in 0..<config.layerCount {
             layers.append(try DecoderLayer(index: index, config: config, weights: weights))
         }
-        rope = config.rotaryEmbedding
     }
 
     /// Final hidden states [B, T, C] for token ids [B, T]. Positions restart per packed
@@ -51,9 +49,9 @@ public final class DecoderModel {
         var x = input
         let dtype = options.computeDType
         for layer in layers {
-            let (config, rope) = (config, rope)
+            let config = config
             guard options.gradientCheckpointing else {
-                x = layer.forward(x, config: config, rope: rope, positions: positions, segments: segments)
+                x = layer.forward(x, config: config, positions: positions, segments: segments)
                 continue
             }
             let linears = layer.namedLinears.map(\.layer)
@@ -61,7 +59,7 @@ public final class DecoderModel {
             x = Tensor.checkpointed(x, parameters: linears.flatMap(\.trainableParameters),
                                     rewind: { for (linear, state) in zip(linears, states) { linear.randomState = state } },
                                     { input in
-                                        withComputeDType(dtype) { layer.forward(input, config: config, rope: rope, positions: positions, segments: segments) }
+                                        withComputeDType(dtype) { layer.forward(input, config: config, positions: positions, segments: segments) }
                                     })
         }
         return x

@@ -96,6 +96,19 @@ extension GGUFWeightSource {
         "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate_up_proj": "ffn_up",
     ]
 
+    /// The Hugging Face name of a GGUF tensor name in a file of `config`'s layout: the inverse
+    /// of `ggufName` (Gemma 2/3's sandwich norms renamed as there).
+    public static func huggingFaceName(_ gguf: String, config: ModelConfig) -> String? {
+        guard config.sandwichNorms else { return huggingFaceName(gguf) }
+        let sandwich = ["post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
+                        "post_ffw_norm": "post_feedforward_layernorm"]
+        let parts = gguf.split(separator: ".")
+        if parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), parts[3] == "weight", let module = sandwich[String(parts[2])] {
+            return WeightNames.layer(layer, module + ".weight")
+        }
+        return huggingFaceName(gguf)
+    }
+
     /// The Hugging Face name of a GGUF tensor name: the inverse of `ggufName` for the
     /// unfused (Llama-style) layout, which is the one Lorikeet reads from GGUF.
     public static func huggingFaceName(_ gguf: String) -> String? {
@@ -165,8 +178,8 @@ extension GGUFWeightSource {
     /// What llama.cpp's converter adds to every norm scale of this family before writing it:
     /// Gemma's 1 (its RMSNorm multiplies by the stored weight; the model here keeps
     /// Hugging Face's `1 + w`), nothing for the others.
-    static func storedNormOffset(_ config: ModelConfig) -> Float? {
-        config.family == .gemma || config.family == .gemma2 ? 1 : nil
+    public static func storedNormOffset(_ config: ModelConfig) -> Float? {
+        config.family.isGemma ? 1 : nil
     }
 
     /// Whether the GGUF stores this projection's rows permuted for llama.cpp's RoPE (and by how

@@ -4,7 +4,7 @@ extension ModelConfig {
     /// Families whose GGUF layout Lorikeet has verified against files written by llama.cpp's
     /// converter (Tests/ArchitecturesTests/Fixtures/*/model.gguf). Mistral is not listed: the converter
     /// writes it as `llama`.
-    public static let ggufFamilies: [Family] = [.llama, .qwen2, .qwen3, .gemma, .gemma2, .phi3]
+    public static let ggufFamilies: [Family] = [.llama, .qwen2, .qwen3, .gemma, .gemma2, .gemma3, .phi3]
 
     /// Reads the `{arch}.*` hyperparameters of a GGUF file, with the defaults llama.cpp assumes
     /// for keys its converter leaves out (Gemma writes no RoPE base, Gemma 2 no attention scale).
@@ -12,6 +12,7 @@ extension ModelConfig {
         let path = file.path
         func fail(_ why: String) -> ModelError { .invalidConfig("\(path): \(why)") }
         guard let arch = file.metadata["general.architecture"]?.string else { throw fail("missing general.architecture") }
+        try Self.refuseMultimodal(file, arch: arch)
         guard let family = Family(rawValue: arch), Self.ggufFamilies.contains(family) else {
             throw .unsupportedArchitecture(arch, supported: Self.ggufFamilies.map(\.rawValue) + ["(as GGUF; others load from Hugging Face folders)"])
         }
@@ -49,6 +50,18 @@ extension ModelConfig {
         try validate()
     }
 
+    /// Vision projectors (llama.cpp's `mmproj` files, architecture `clip`) and GGUFs that carry a
+    /// vision tower next to the decoder are named as such: Lorikeet fine-tunes text decoders.
+    static func refuseMultimodal(_ file: GGUFFile, arch: String) throws(ModelError) {
+        if arch == "clip" || file.metadata["clip.has_vision_encoder"] != nil || file.metadata["clip.projector_type"] != nil {
+            let projector = file.metadata["clip.projector_type"]?.string.map { " (\($0))" } ?? ""
+            throw .unreadable("\(file.path): a vision projector (mmproj)\(projector) of a multimodal model, not a language model; Lorikeet fine-tunes text decoders — give it the text model's GGUF")
+        }
+        if let vision = file.tensors.first(where: { $0.name.hasPrefix("v.") || $0.name.hasPrefix("mm.") }) {
+            throw .unreadable("\(file.path): a multimodal \(arch) GGUF (vision tensor '\(vision.name)'); Lorikeet fine-tunes text decoders only — use a text-only GGUF of the model")
+        }
+    }
+
     /// The named variations GGUF metadata carries for each family, or that llama.cpp derives
     /// from the architecture name (mirroring `init(huggingFace:)`'s choices).
     mutating func applyFamilyVariations(_ file: GGUFFile, arch: String) throws(ModelError) {
@@ -59,7 +72,7 @@ extension ModelConfig {
             break  // the converter stores no sliding window for these
         case .qwen3:
             qkNorm = true
-        case .gemma, .gemma2:
+        case .gemma, .gemma2, .gemma3:
             normWeightOffset = 1
             scaleEmbeddings = true
             activation = .geluTanh
@@ -73,22 +86,53 @@ extension ModelConfig {
                 windowPattern = .all
             }
         }
-        guard family == .gemma2 else { return }
+        switch family {
+        case .gemma2: applyGemma2(file, arch: arch)
+        case .gemma3: applyGemma3(file, arch: arch)
+        default: break
+        }
+    }
+
+    /// Gemma 2: sandwich norms, soft-capping, a window on every other layer.
+    private mutating func applyGemma2(_ file: GGUFFile, arch: String) {
+        func value(_ key: String) -> GGUFValue? { file.metadata["\(arch).\(key)"] }
         sandwichNorms = true
         attentionSoftcap = value("attn_logit_softcapping")?.double.map(Float.init)
         finalLogitSoftcap = value("final_logit_softcapping")?.double.map(Float.init)
         slidingWindow = value("attention.sliding_window")?.int ?? 4096  // llama.cpp's default for Gemma 2
-        if let kinds = value("attention.sliding_window_pattern")?.array {
-            windowPattern = .layers(kinds.map { $0.bool == true })
-        } else if let period = value("attention.sliding_window_pattern")?.int, period > 0 {
-            // llama.cpp: in every `period` layers, all but the last slide.
-            windowPattern = .layers((0..<layerCount).map { $0 % period < period - 1 })
-        } else {
-            windowPattern = .evenLayers
-        }
+        windowPattern = Self.ggufWindowPattern(value("attention.sliding_window_pattern"), layers: layerCount) ?? .evenLayers
         // GGUF has no query_pre_attn_scalar; llama.cpp scales by key_length^-½ except for Gemma 2
         // 27B (46 layers), whose scalar is hidden / heads.
         if layerCount == 46 { queryPreAttentionScalar = Float(hiddenSize / headCount) }
+    }
+
+    /// Gemma 3 as llama.cpp runs it: sandwich norms and QK-norm (all stored as 1 + w), a
+    /// window on five of every six layers, whose RoPE base is 10 000 and unscaled, while global
+    /// layers use the file's base and scaling. No attention soft-capping.
+    private mutating func applyGemma3(_ file: GGUFFile, arch: String) {
+        func value(_ key: String) -> GGUFValue? { file.metadata["\(arch).\(key)"] }
+        sandwichNorms = true
+        qkNorm = true
+        finalLogitSoftcap = value("final_logit_softcapping")?.double.map(Float.init)
+        // llama.cpp: no window (or 0) means every layer is global.
+        if let window = value("attention.sliding_window")?.int, window > 0 {
+            slidingWindow = window
+            // Period 6 (layers 5, 11, … global) unless the file lists each layer's kind.
+            windowPattern = Self.ggufWindowPattern(value("attention.sliding_window_pattern"), layers: layerCount)
+                ?? .layers((0..<layerCount).map { $0 % 6 < 5 })
+            // llama.cpp's rope_freq_base_train_swa (default 10 000), transformers' rope_local_base_freq.
+            slidingRopeTheta = value("rope.freq_base_swa")?.double.map(Float.init) ?? 10_000
+        }
+        // As for Gemma 2: no key; llama.cpp uses key_length except for the 27B (62 layers).
+        if layerCount == 62 { queryPreAttentionScalar = Float(hiddenSize / headCount) }
+    }
+
+    /// `attention.sliding_window_pattern` as llama.cpp writes it: a bool per layer, or a period
+    /// in which all but the last layer slide (0: all of them).
+    static func ggufWindowPattern(_ stored: GGUFValue?, layers: Int) -> WindowPattern? {
+        if let kinds = stored?.array { return .layers(kinds.map { $0.bool == true }) }
+        if let period = stored?.int, period >= 0 { return .layers((0..<layers).map { period == 0 || $0 % period < period - 1 }) }
+        return nil
     }
 
     /// llama.cpp's `rope_freqs` tensor (Llama 3.x scaling as one divisor per rotary pair), if present.

@@ -10,14 +10,20 @@ extension ModelConfig {
             return v
         }
         guard let type = json["model_type"]?.string else { throw fail("missing 'model_type'") }
-        guard let family = Family(rawValue: type) else {
-            throw .unsupportedArchitecture(type, supported: Family.allCases.map(\.rawValue))
+        if type == "gemma3" || json["vision_config"] != nil {
+            throw fail("'\(type)' is a multimodal (image and text) model; Lorikeet trains text decoders only (Gemma 3 text models say gemma3_text)")
+        }
+        guard let family = Self.huggingFaceFamilies[type] else {
+            throw .unsupportedArchitecture(type, supported: Self.huggingFaceFamilies.keys.sorted())
         }
         let heads = try int("num_attention_heads")
         let hidden = try int("hidden_size")
-        let rope = json["rope_parameters"] ?? json["rope_scaling"]
+        var rope = json["rope_parameters"] ?? json["rope_scaling"]
+        // transformers 5 keys Gemma 3's RoPE by layer kind; 4 has rope_local_base_freq.
+        let slidingRope = rope?["sliding_attention"]
+        if let global = rope?["full_attention"] { rope = global }
         let theta = rope?["rope_theta"]?.double ?? json["rope_theta"]?.double ?? 10_000
-        let isGemma = family == .gemma || family == .gemma2
+        let isGemma = family.isGemma
         self.init(family: family, vocabSize: try int("vocab_size"), hiddenSize: hidden,
                   layerCount: try int("num_hidden_layers"), headCount: heads,
                   kvHeadCount: json["num_key_value_heads"]?.int ?? heads,
@@ -56,17 +62,24 @@ extension ModelConfig {
         case .llama, .mistral: attentionBias = json["attention_bias"]?.bool ?? false
         case .qwen2: attentionBias = true
         case .qwen3: attentionBias = json["attention_bias"]?.bool ?? false; qkNorm = true
-        case .gemma, .gemma2:
+        case .gemma, .gemma2, .gemma3:
             normWeightOffset = 1
             scaleEmbeddings = true
             attentionBias = json["attention_bias"]?.bool ?? false
         case .phi3: fusedQKV = true; fusedGateUp = true
         }
-        if family == .gemma2 {
+        if family == .gemma2 || family == .gemma3 {
             sandwichNorms = true
             attentionSoftcap = json["attn_logit_softcapping"]?.double.map(Float.init)
             finalLogitSoftcap = json["final_logit_softcapping"]?.double.map(Float.init)
             queryPreAttentionScalar = json["query_pre_attn_scalar"]?.double.map(Float.init)
+        }
+        if family == .gemma3 {
+            qkNorm = true
+            if let kind = slidingRope?["rope_type"]?.string, kind != "default" {
+                throw fail("RoPE type '\(kind)' on sliding layers is not supported (Gemma 3 uses default)")
+            }
+            slidingRopeTheta = Float(slidingRope?["rope_theta"]?.double ?? json["rope_local_base_freq"]?.double ?? 10_000)
         }
 
         // Sliding windows: layer_types when present, else the family's rule.
@@ -76,6 +89,9 @@ extension ModelConfig {
         } else if slidingWindow != nil {
             switch family {
             case .gemma2: windowPattern = .evenLayers
+            case .gemma3:  // transformers 4.5x: in every `sliding_window_pattern` layers, the last is global
+                let period = json["sliding_window_pattern"]?.int ?? 6
+                windowPattern = .layers((0..<layerCount).map { ($0 + 1) % max(period, 1) != 0 })
             case .qwen2, .qwen3: windowPattern = json["use_sliding_window"]?.bool == true ? .all : .none
             default: windowPattern = .all
             }
@@ -83,4 +99,14 @@ extension ModelConfig {
         if windowPattern != .none && slidingWindow == nil { windowPattern = .none }
         try validate()
     }
+}
+
+extension ModelConfig {
+    /// `model_type` values of config.json and the family each one configures.
+    public static let huggingFaceFamilies: [String: Family] = {
+        var table = Dictionary(uniqueKeysWithValues: Family.allCases.map { ($0.rawValue, $0) })
+        table["gemma3"] = nil           // the multimodal wrapper (Gemma3ForConditionalGeneration)
+        table["gemma3_text"] = .gemma3  // Gemma3ForCausalLM
+        return table
+    }()
 }

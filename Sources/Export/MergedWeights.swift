@@ -57,10 +57,10 @@ public struct MergedWeights {
     /// them from the base; they have no Hugging Face tensor.
     public static let ggufConfigurationTensors: Set<String> = ["rope_freqs.weight"]
 
-    /// The weight tensors of a GGUF file under Hugging Face names, in file order.
-    public static func entries(gguf file: GGUFFile) throws(ModelError) -> [(name: String, rank: Int)] {
+    /// The weight tensors of a GGUF file of `config`'s layout under Hugging Face names, in file order.
+    public static func entries(gguf file: GGUFFile, config: ModelConfig) throws(ModelError) -> [(name: String, rank: Int)] {
         try file.tensors.filter { !ggufConfigurationTensors.contains($0.name) }.map { info throws(ModelError) in
-            guard let name = GGUFWeightSource.huggingFaceName(info.name) else {
+            guard let name = GGUFWeightSource.huggingFaceName(info.name, config: config) else {
                 throw .unreadable("\(file.path): tensor '\(info.name)' has no Hugging Face counterpart Lorikeet knows; it cannot be merged")
             }
             return (name, info.dimensions.count)

@@ -46,7 +46,9 @@ public struct PEFTExport {
         # LoRA adapter for \(adapter.baseName)
 
         \(adapter.provenance) \
-        The base model's license (\(adapter.license)) applies to its use with this adapter.\(recipe)
+        The base model's license (\(adapter.license)) applies to its use with this adapter.
+
+        License: \(ModelLicense.identify(adapter.license).line)\(recipe)
 
         """
     }

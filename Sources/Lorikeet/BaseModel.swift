@@ -32,7 +32,7 @@ public final class BaseModel {
     public internal(set) var adapter: AppliedAdapter?
     private var cachedSHA256: String?
 
-    /// Loads `argument`: a `.gguf` file, a Hugging Face folder, or `smollm2`. Work on weights
+    /// Loads `argument`: a `.gguf` file, a Hugging Face folder, or a short name (`smollm2`, `gemma3-270m`, `qwen2.5-coder-0.5b`). Work on weights
     /// alone (merging, logits) can pass `requiresTokenizer: false` for a Hugging Face folder
     /// without tokenizer files; anything that encodes text then fails naming the folder.
     public convenience init(loading argument: String, requiresTokenizer: Bool = true) throws(LorikeetError) {
@@ -51,9 +51,11 @@ public final class BaseModel {
             do { file = try GGUFFile(path: path) } catch { throw .model(error.description) }
             model = try lorikeet { try DecoderModel(ggufPath: path) }
             tokenizer = try lorikeet { try makeTokenizer(gguf: file) }
-            chatTemplate = try lorikeet { try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) } }
+            let source = file.metadata["tokenizer.chat_template"]?.string
+                ?? ChatTemplate.builtInSource(architecture: file.metadata["general.architecture"]?.string)
+            chatTemplate = try lorikeet { try source.map { try ChatTemplate(source: $0) } }
             name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
-            license = file.metadata["general.license"]?.string ?? "unknown"
+            license = ModelLicense.identify(file.metadata["general.license"]?.string, name: file.metadata["general.license.name"]?.string).identifier
         case .huggingFaceFolder(let path):
             self.path = path
             let folder = HuggingFaceFolderFiles(path: path)
@@ -66,6 +68,9 @@ public final class BaseModel {
             (name, license) = folder.card()
         }
     }
+
+    /// The license's kind and one-line summary, from Lorikeet's table.
+    public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
 
     /// The model's configuration (architecture and sizes).
     public var config: ModelConfig { model.config }
@@ -150,17 +155,23 @@ struct HuggingFaceFolderFiles {
         do { return try ChatTemplate(source: source) } catch { throw .model("\(file): chat template: \(error.description)") }
     }
 
-    /// Name and license from README.md's front matter (`license:`, `base_model:`/`model_name:`).
+    /// Name and license from README.md's front matter (`license:`, with `license_name:` when
+    /// that is "other"; `base_model:`/`model_name:`), else config.json's `license`.
     func card() -> (name: String, license: String) {
-        var name = (path as NSString).lastPathComponent, license = "unknown"
-        guard let card = try? String(contentsOfFile: path + "/README.md", encoding: .utf8), card.hasPrefix("---") else { return (name, license) }
-        for line in card.split(separator: "\n").dropFirst().prefix(while: { $0 != "---" }) {
-            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[1].isEmpty else { continue }
-            if parts[0] == "license" { license = parts[1] }
-            if parts[0] == "base_model" || parts[0] == "model_name" { name = parts[1] }
+        var name = (path as NSString).lastPathComponent
+        var stated: String?, statedName: String?
+        if let card = try? String(contentsOfFile: path + "/README.md", encoding: .utf8), card.hasPrefix("---") {
+            for line in card.split(separator: "\n").dropFirst().prefix(while: { $0 != "---" }) {
+                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[1].isEmpty else { continue }
+                let value = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                if parts[0] == "license" { stated = value }
+                if parts[0] == "license_name" { statedName = value }
+                if parts[0] == "base_model" || parts[0] == "model_name" { name = value }
+            }
         }
-        return (name, license)
+        if stated == nil, let config = try? JSONValue(contentsOf: path + "/config.json") { stated = config["license"]?.string }
+        return (name, ModelLicense.identify(stated, name: statedName).identifier)
     }
 }
 

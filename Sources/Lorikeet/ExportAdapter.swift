@@ -44,6 +44,8 @@ public struct ExportResult: Sendable {
     public var license: String
     /// False when the base's license is not a permissive one (it governs the adapter's use).
     public var licenseIsPermissive: Bool
+    /// The license's kind and one-line summary (what every command prints).
+    public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
     /// The adapter was trained over a rewritten base (PiSSA/LoftQ) and converted for the original.
     public var converted: Bool
     /// The base file differs from the one a checkpoint records (its layout must still match).

@@ -24,6 +24,8 @@
 @_exported import enum Training.DataParallel
 
 @_exported import enum Architectures.BasePrecision
+@_exported import struct Formats.ModelLicense
+
 @_exported import struct Architectures.ModelConfig
 @_exported import enum Architectures.ModelLocation
 @_exported import class Architectures.DecoderModel

@@ -51,6 +51,8 @@ public struct MergeResult: Sendable {
     public var license: String
     /// False when the base's license is not a permissive one (the merged model carries it).
     public var licenseIsPermissive: Bool
+    /// The license's kind and one-line summary (what every command prints).
+    public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
 }
 
 extension MergeRequest {
@@ -66,7 +68,7 @@ extension MergeRequest {
             let file: GGUFFile
             do { file = try GGUFFile(path: path) } catch { throw .model(error.description) }
             weightSource = GGUFWeightSource(file: file, config: base.config)
-            entries = try lorikeet { try MergedWeights.entries(gguf: file) }
+            entries = try lorikeet { try MergedWeights.entries(gguf: file, config: base.config) }
             baseFiles = .gguf(file, base.config)
             ggufBase = (file, base.config)
         case .huggingFaceFolder(let path):

@@ -1,6 +1,7 @@
 import Architectures
 import Formats
 import Foundation
+import Tokenization
 import Training
 
 /// What a model file or folder holds, read from its headers only (nothing is decoded): what
@@ -37,6 +38,8 @@ public struct ModelSummary: Sendable {
     public var organization: String?
     /// The license as the model states it, or nil when it does not.
     public var license: String?
+    /// The license's kind and one-line summary, from Lorikeet's table.
+    public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
     /// The decoder's configuration, or why it cannot be read.
     public var config: Result<ModelConfig, ModelError>
     /// The architecture name the file declares (even when Lorikeet does not support it).
@@ -51,6 +54,8 @@ public struct ModelSummary: Sendable {
     public var tokenizer: String
     /// Characters of the chat template, when there is one.
     public var chatTemplateCharacters: Int?
+    /// The file has no template and Lorikeet uses its built-in one for the architecture.
+    public var chatTemplateIsBuiltIn = false
 
     /// Encodings by total bytes, largest first.
     public var encodings: [(encoding: String, tensors: Int, bytes: Int)] {
@@ -59,7 +64,7 @@ public struct ModelSummary: Sendable {
         return mix.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.bytes > $1.bytes }
     }
 
-    /// Reads the summary of `argument`: a `.gguf` file, a Hugging Face folder or `smollm2`.
+    /// Reads the summary of `argument`: a `.gguf` file, a Hugging Face folder or a short name (`smollm2`, `gemma3-270m`, `qwen2.5-coder-0.5b`).
     public init(inspecting argument: String) throws(LorikeetError) {
         let location: ModelLocation
         do { location = try ModelLocation.resolve(argument) } catch { throw .model(error.description) }
@@ -73,7 +78,7 @@ public struct ModelSummary: Sendable {
             bytes = file.fileSize
             name = m["general.name"]?.string
             organization = m["general.organization"]?.string
-            license = m["general.license"]?.string
+            license = m["general.license"].map { _ in ModelLicense.identify(m["general.license"]?.string, name: m["general.license.name"]?.string).identifier }
             declaredArchitecture = m["general.architecture"]?.string
             do { config = .success(try ModelConfig(gguf: file)) } catch { config = .failure(error) }
             tensors = file.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, encoding: $0.type.name, bytes: $0.range.count) }
@@ -82,6 +87,10 @@ public struct ModelSummary: Sendable {
             let count = m["tokenizer.ggml.tokens"]?.array?.count ?? 0
             tokenizer = "\(m["tokenizer.ggml.model"]?.string ?? "none")\(m["tokenizer.ggml.pre"]?.string.map { " (pre-tokenizer \($0))" } ?? ""), \(count) tokens, bos \(m["tokenizer.ggml.bos_token_id"]?.int.map(String.init) ?? "-"), eos \(m["tokenizer.ggml.eos_token_id"]?.int.map(String.init) ?? "-")"
             chatTemplateCharacters = m["tokenizer.chat_template"]?.string?.count
+            if chatTemplateCharacters == nil, let builtIn = ChatTemplate.builtInSource(architecture: declaredArchitecture) {
+                chatTemplateCharacters = builtIn.count
+                chatTemplateIsBuiltIn = true
+            }
         case .huggingFaceFolder(let path):
             let folder: SafetensorsFolder
             do { folder = try SafetensorsFolder(path: path) } catch { throw .model(error.description) }

@@ -20,7 +20,7 @@ struct BenchGenerate: ParsableCommand {
         Example: lorikeet bench generate --vs-llamacpp --rounds 5
         """)
 
-    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "Prompt tokens prefilled in one batch.") var promptTokens = 128
     @Option(help: "Tokens decoded one at a time after the prompt.") var tokens = 64
     @Option(help: "Rounds (medians are reported).") var rounds = 3

@@ -10,7 +10,7 @@ struct BenchTokenize: ParsableCommand {
         commandName: "tokenize",
         abstract: "Tokenizer throughput on one core (MB/s of UTF-8 text), first and warm passes.")
 
-    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "A UTF-8 text file (default: the FOLDOC dictionary, decompressed).") var file: String?
     @Option(help: "Megabytes of the text to use.") var megabytes = 4
 

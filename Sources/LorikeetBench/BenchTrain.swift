@@ -28,7 +28,7 @@ struct BenchTrain: ParsableCommand {
         lorikeet bench train --ranks 2 --compute bf16 --dropout 0.05
         """)
 
-    @Option(help: "A .gguf file or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "Instead of --model, a synthetic shape with random NF4 weights: llama-1b, llama-7b-shape.") var config: String?
     @Option(help: "Rows per batch.") var batch = 4
     @Option(help: "Tokens per row.") var seq = 256

@@ -70,6 +70,15 @@ final class GGUFArchitectureParityTests: XCTestCase {
         XCTAssertEqual(config.finalLogitSoftcap, 5)
     }
 
+    /// Gemma 3 as the converter writes it: every norm (q/k norms too) stored as 1 + w, the
+    /// window without a pattern key (llama.cpp's period 6), the local base as rope.freq_base_swa.
+    func testGemma3() throws {
+        let config = try assertGGUFMatches("gemma3", family: .gemma3).config
+        XCTAssertEqual((0..<6).map { config.window(ofLayer: $0) }, [4, 4, 4, 4, 4, nil])
+        XCTAssertEqual(config.slidingRopeTheta, 100)
+        XCTAssertEqual(config.ropeScaling, .linear(factor: 8))
+    }
+
     func testPhi3WithFusedProjections() throws {
         let model = try assertGGUFMatches("phi3", family: .phi3)
         XCTAssertEqual(model.namedLinears.map(\.name).filter { $0.hasPrefix("model.layers.0.") },
@@ -109,6 +118,27 @@ final class GGUFArchitectureParityTests: XCTestCase {
         XCTAssertEqual((0..<4).map { period3.window(ofLayer: $0) }, [8, 8, nil, 8])
     }
 
+    /// Gemma 3 as llama.cpp reads it: period 6 (layers 5, 11, 17 global), local base 10 000
+    /// unless rope.freq_base_swa says otherwise, no window key → every layer global,
+    /// key_length^-½ except the 27B (62 layers: hidden / heads).
+    func testGemma3WindowsRopeBasesAndAttentionScale() throws {
+        let window: [(String, GGUFValue)] = [("gemma3.attention.sliding_window", .uint32(512))]
+        let small = try config("gemma3", layers: 18, window)
+        XCTAssertEqual((0..<18).filter { small.window(ofLayer: $0) == nil }, [5, 11, 17])
+        XCTAssertEqual(small.window(ofLayer: 0), 512)
+        XCTAssertEqual(small.slidingRopeTheta, 10_000)
+        XCTAssertEqual(small.rotaryEmbedding(ofLayer: 0), RotaryEmbedding(rotaryDim: 128, base: 10_000))
+        XCTAssertEqual(small.rotaryEmbedding(ofLayer: 5), small.rotaryEmbedding)
+        XCTAssertEqual(small.attentionScale, 1 / Float(128).squareRoot(), accuracy: 1e-7)
+        XCTAssertEqual(try config("gemma3", layers: 62, window).attentionScale, 1 / Float(144).squareRoot(), accuracy: 1e-7)
+        let global = try config("gemma3", layers: 4)
+        XCTAssertEqual((0..<4).map { global.window(ofLayer: $0) }, [nil, nil, nil, nil])
+        let listed = try config("gemma3", layers: 3, window + [("gemma3.rope.freq_base_swa", .float32(500)),
+                                                               ("gemma3.attention.sliding_window_pattern", .array([.bool(false), .bool(true), .bool(false)]))])
+        XCTAssertEqual((0..<3).map { listed.window(ofLayer: $0) }, [nil, 512, nil])
+        XCTAssertEqual(listed.slidingRopeTheta, 500)
+    }
+
     /// Phi-3's window: 0 means none; a positive one applies to every layer, as in transformers.
     func testPhi3Window() throws {
         XCTAssertNil(try config("phi3", layers: 2, [("phi3.attention.sliding_window", .uint32(0))]).window(ofLayer: 0))
@@ -127,5 +157,25 @@ final class GGUFArchitectureParityTests: XCTestCase {
         XCTAssertEqual([mistral.window(ofLayer: 0), mistral.window(ofLayer: 1)], [4, 4])
         let gemma2 = try hf(#"{"model_type":"gemma2","query_pre_attn_scalar":12,"# + sizes + "}")
         XCTAssertEqual(gemma2.attentionScale, 1 / Float(12).squareRoot(), accuracy: 1e-7)
+    }
+
+    /// Gemma 3 configs as transformers 4.5x wrote them (rope_local_base_freq,
+    /// sliding_window_pattern, rope_scaling for the global layers); the multimodal wrapper is
+    /// refused by name.
+    func testGemma3HuggingFaceConfigSpellings() throws {
+        func hf(_ json: String) throws -> ModelConfig {
+            try ModelConfig(huggingFace: try JSONValue(data: Data(json.utf8), path: "config.json"), path: "config.json")
+        }
+        let sizes = #""vocab_size":16,"hidden_size":32,"num_hidden_layers":7,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":48,"head_dim":8"#
+        let old = try hf(#"{"model_type":"gemma3_text","sliding_window":16,"sliding_window_pattern":6,"rope_theta":1000000.0,"rope_local_base_freq":10000.0,"rope_scaling":{"rope_type":"linear","factor":8.0},"query_pre_attn_scalar":8,"# + sizes + "}")
+        XCTAssertEqual(old.family, .gemma3)
+        XCTAssertEqual((0..<7).map { old.window(ofLayer: $0) }, [16, 16, 16, 16, 16, nil, 16])
+        XCTAssertEqual(old.slidingRopeTheta, 10_000)
+        XCTAssertEqual(old.ropeTheta, 1_000_000)
+        XCTAssertEqual(old.ropeScaling, .linear(factor: 8))
+        XCTAssertTrue(old.qkNorm && old.sandwichNorms && old.scaleEmbeddings && old.normWeightOffset == 1 && old.activation == .geluTanh)
+        XCTAssertThrowsError(try hf(#"{"model_type":"gemma3","text_config":{},"vision_config":{},"# + sizes + "}")) { error in
+            XCTAssertTrue("\(error)".contains("multimodal"), "\(error)")
+        }
     }
 }

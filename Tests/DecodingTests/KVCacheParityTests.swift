@@ -4,7 +4,7 @@ import TensorCore
 import XCTest
 
 /// Cached decoding computes the logits transformers computes for the whole sequence at once,
-/// for every architecture's tiny model (sliding windows of 4 and Gemma 2's soft-caps included),
+/// for every architecture's tiny model (sliding windows of 4, Gemma 2's soft-caps and Gemma 3's local RoPE base included),
 /// whether tokens arrive as a prompt, one by one, or in chunks.
 final class KVCacheParityTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -13,7 +13,7 @@ final class KVCacheParityTests: XCTestCase {
     struct Expected: Decodable { let ids: [[Int32]]; let logits_shape: [Int]; let logits: [Float] }
 
     func testCachedDecodingMatchesTransformersForEveryArchitecture() throws {
-        for family in ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"] {
+        for family in ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"] {
             let folder = Self.fixtures + "/" + family
             let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json")))
             let model = try DecoderModel(huggingFaceFolder: folder)

@@ -1,4 +1,6 @@
 import Foundation
+import Formats
+import TensorCore
 import XCTest
 
 /// Bad input of every kind a stranger can hand `lorikeet` (files, recipes, flags, datasets,
@@ -33,6 +35,44 @@ final class BadInputTableTests: XCTestCase {
     }
 
     static func with(_ extra: [String: Data]) -> [String: Data] { goodData.merging(extra) { $1 } }
+
+    /// The bytes of a small GGUF with `metadata` and F32 `tensors` (empty when it cannot be written).
+    static func gguf(_ metadata: [(String, GGUFValue)], tensors: [String] = []) -> Data {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-badgguf-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let payloads = tensors.map { ($0, Tensor(shape: [2, 32], scalars: [Float](repeating: 0.5, count: 64))) }
+        guard (try? GGUFFile.write(metadata: metadata, tensors: payloads, to: path)) != nil else { return Data() }
+        return (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
+    }
+
+    /// Bad models a user may point Lorikeet at: an architecture it does not know, a vision
+    /// projector (llama.cpp's mmproj), a Gemma 3 GGUF that holds its vision tower, a multimodal
+    /// Hugging Face config, a folder without tokenizer files.
+    static var badModelCases: [Case] {
+        let sizes: [(String, GGUFValue)] = [("gemma3.block_count", .uint32(2)), ("gemma3.embedding_length", .uint32(32)),
+                                            ("gemma3.attention.head_count", .uint32(4)), ("gemma3.feed_forward_length", .uint32(48))]
+        let mamba = gguf([("general.architecture", .string("mamba")), ("mamba.block_count", .uint32(2))], tensors: ["token_embd.weight"])
+        let mmproj = gguf([("general.architecture", .string("clip")), ("clip.has_vision_encoder", .bool(true)),
+                           ("clip.projector_type", .string("gemma3"))], tensors: ["v.patch_embd.weight", "mm.input_projection.weight"])
+        let vision = gguf([("general.architecture", .string("gemma3"))] + sizes, tensors: ["token_embd.weight", "v.blk.0.attn_q.weight"])
+        let multimodalConfig = text(#"{"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"], "text_config": {"model_type": "gemma3_text"}, "vision_config": {"model_type": "siglip_vision_model"}}"#)
+        return [
+            Case(name: "unknown architecture", files: with(["x.gguf": mamba]), arguments: ["train", "$D/r.yaml", "--set", "model.path=$D/x.gguf"],
+                 words: ["unsupported architecture 'mamba'", "gemma3"], mustNotExist: ["out"]),
+            Case(name: "unknown architecture (generate)", files: ["x.gguf": mamba], arguments: ["generate", "--model", "$D/x.gguf", "--raw", "--prompt", "hi"],
+                 words: ["unsupported architecture 'mamba'"]),
+            Case(name: "vision projector (mmproj) GGUF", files: with(["mmproj.gguf": mmproj]), arguments: ["train", "$D/r.yaml", "--set", "model.path=$D/mmproj.gguf"],
+                 words: ["$D/mmproj.gguf", "vision projector (mmproj) (gemma3)", "text model's GGUF"], mustNotExist: ["out"]),
+            Case(name: "Gemma 3 GGUF with its vision tower", files: ["g.gguf": vision], arguments: ["generate", "--model", "$D/g.gguf", "--raw", "--prompt", "hi"],
+                 words: ["$D/g.gguf", "multimodal gemma3 GGUF", "v.blk.0.attn_q.weight"]),
+            Case(name: "multimodal Hugging Face config", files: with(["mm/config.json": multimodalConfig]), arguments: ["train", "$D/r.yaml", "--set", "model.path=$D/mm"],
+                 words: ["$D/mm/config.json", "multimodal"], mustNotExist: ["out"]),
+            Case(name: "generate from a HF folder without tokenizer files", arguments: ["generate", "--model", tinyFolder, "--raw", "--prompt", "hi"],
+                 words: ["no tokenizer.json"]),
+            Case(name: "eval on a HF folder without tokenizer files", files: goodData, arguments: ["eval", "--model", tinyFolder, "--data", "$D/data/valid.jsonl"],
+                 words: ["no tokenizer.json"]),
+        ]
+    }
 
     static var cases: [Case] {
         let gguf = try? Data(contentsOf: URL(fileURLWithPath: tiny))
@@ -125,7 +165,7 @@ final class BadInputTableTests: XCTestCase {
             Case(name: "data preview without data", arguments: ["data", "preview"], words: ["--recipe", "--data"]),
             Case(name: "plot of a file that is not a checkpoint", files: ["x.h5": text("nope")], arguments: ["plot", "$D/x.h5"], words: ["$D/x.h5"], mustNotExist: ["x.svg"]),
             Case(name: "mistyped command", arguments: ["trian", "r.yaml"], words: ["unknown command 'trian'", "Did you mean 'train'"], status: 64),
-        ]
+        ] + badModelCases
     }
 
     func testEveryBadInputFailsClearlyAndWritesNothing() throws {

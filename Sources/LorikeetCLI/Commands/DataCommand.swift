@@ -34,7 +34,7 @@ struct PreviewData: ParsableCommand {
         commandName: "preview", abstract: "Show examples as the model sees them (trained tokens marked) and dataset statistics.")
 
     @Option(help: "A recipe (its model, data and settings).") var recipe: String?
-    @Option(help: "Model (without --recipe): a .gguf file, a Hugging Face folder or 'smollm2'.") var model = "smollm2"
+    @Option(help: "Model (without --recipe): a .gguf file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "A JSONL file or a folder with train.jsonl (without --recipe).") var data: String?
     @Option(name: .customLong("set"), help: "Override a recipe key (repeatable).") var overrides: [String] = []
     @Option(help: "Examples to show.") var count = 2

@@ -15,7 +15,7 @@ struct EvalCommand: ParsableCommand {
         Example: lorikeet eval --adapter checkpoints/smollm2-foldoc/best.h5 --data data/foldoc/test.jsonl --limit 20 --compare --generate --report eval.md
         """)
 
-    @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2' (default: the base a checkpoint records, else smollm2).") var model: String?
+    @Option(help: "A .gguf file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b) (default: the base a checkpoint records, else smollm2).") var model: String?
     @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder.") var adapter: String?
     @Option(help: "With --adapter: trained (the base encoded as in training, the default) or original (the weights as stored).")
     var onto: AdapterBase = .trained

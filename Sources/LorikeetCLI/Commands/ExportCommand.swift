@@ -28,8 +28,9 @@ struct ExportCommand: ParsableCommand {
         if result.converted {
             note("\(adapter) was trained over a rewritten base (PiSSA/LoftQ): converted to a plain rank-2r adapter for the original base")
         }
+        note("license: \(result.licenseTerms.line)")
         if !result.licenseIsPermissive {
-            note("note: the base model's license is '\(result.license)'; it governs how this adapter may be used with it")
+            note("note: the base model's license governs how this adapter may be used with it")
         }
         if result.baseDiffers, let base = result.basePath {
             note("note: \(base) is not the exact file the adapter was trained on (SHA-256 differs); its layout must still match")

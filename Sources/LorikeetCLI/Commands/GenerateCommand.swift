@@ -13,7 +13,7 @@ struct GenerateCommand: ParsableCommand {
         Example: lorikeet generate --adapter checkpoints/smollm2-foldoc/best.h5 --prompt "What is a monad?"
         """)
 
-    @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2' (default: the base a checkpoint records, else smollm2).") var model: String?
+    @Option(help: "A .gguf file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b) (default: the base a checkpoint records, else smollm2).") var model: String?
     @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder, applied unmerged.") var adapter: String?
     @Option(help: "With --adapter: trained (the base encoded as in training, the default) or original (the weights as stored).")
     var onto: AdapterBase = .trained

@@ -9,7 +9,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show what a model or checkpoint holds: architecture, sizes, quantization, tokenizer, template and license.")
 
-    @Argument(help: "A .gguf file, a Hugging Face folder, 'smollm2' (the embedded default), or a checkpoint (.h5).") var model: String
+    @Argument(help: "A .gguf file, a Hugging Face folder, a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b), or a checkpoint (.h5).") var model: String
     @Flag(help: "List every tensor with its shape, type and size.") var tensors = false
     @Flag(help: "Also load the model for inference and report the time and peak memory it took.") var load = false
 
@@ -23,7 +23,7 @@ struct InspectCommand: ParsableCommand {
         if case .gguf = s.container {
             row("name", [s.name, s.organization.map { "by \($0)" }].compactMap { $0 }.joined(separator: " "))
         }
-        row("license", s.license ?? "not stated in the file — check the model's card before you fine-tune or share it")
+        row("license", s.licenseTerms.line)
         switch s.config {
         case .success(let config): row("architecture", config.summary)
         case .failure(let error): row("architecture", "\(s.declaredArchitecture ?? "?") — \(error)")
@@ -37,7 +37,7 @@ struct InspectCommand: ParsableCommand {
             row("dtypes", s.encodings.map { "\($0.encoding) (\(mib($0.bytes)))" }.joined(separator: ", "))
         }
         row("tokenizer", s.tokenizer)
-        row("chat template", s.chatTemplateCharacters.map { "\($0) characters" } ?? "none")
+        row("chat template", s.chatTemplateCharacters.map { "\($0) characters" + (s.chatTemplateIsBuiltIn ? " (none in the file: Lorikeet's built-in turn template for it)" : "") } ?? "none")
         if tensors {
             print("")
             let width = max(34, (s.tensors.map(\.name.count).max() ?? 0) + 1)
@@ -61,7 +61,7 @@ struct InspectCommand: ParsableCommand {
         do { c = try Checkpoint(contentsOf: model) } catch { throw CLIError(error.description) }
         row("checkpoint", model)
         row("base", "\(c.base.name) from \(c.base.path) (SHA-256 \(c.base.sha256.prefix(16))…)")
-        row("license", c.base.license)
+        row("license", ModelLicense.identify(c.base.license).line)
         row("lora", "r=\(c.recipe.lora.rank) alpha=\(Float(c.recipe.lora.alpha)) over a \(c.recipe.base.rawValue) base, \(c.adapter.count / 2) modules, \(c.adapter.values.reduce(0) { $0 + $1.values.count }) parameters")
         if let state = c.state {
             row("step", "\(state.step) (data epoch \(state.dataCursor.epoch), batch \(state.dataCursor.index))")

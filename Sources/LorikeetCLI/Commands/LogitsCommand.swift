@@ -8,7 +8,7 @@ struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logits", abstract: "Write the logits of a prompt's token ids (verification).", shouldDisplay: false)
 
-    @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder, applied unmerged.") var adapter: String?
     @Option(help: "With a checkpoint: trained encodes the base as the recipe says (default), original keeps it as stored.")
     var onto: AdapterBase = .trained

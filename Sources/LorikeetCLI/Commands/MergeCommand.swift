@@ -19,7 +19,7 @@ struct MergeCommand: ParsableCommand {
 
     enum DType: String, ExpressibleByArgument, CaseIterable { case f32, f16, bf16 }
 
-    @Option(help: "The base: a GGUF file, a Hugging Face folder or 'smollm2' (default: the base a checkpoint was trained on).")
+    @Option(help: "The base: a GGUF file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b) (default: the base a checkpoint was trained on).")
     var model: String?
     @Option(help: "A Lorikeet checkpoint (.h5) or a PEFT adapter folder.") var adapter: String
     @Option(help: "Output folder (safetensors) or .gguf file (gguf).") var output: String
@@ -41,8 +41,9 @@ struct MergeCommand: ParsableCommand {
         if onto == .trained, result.adapter.onto == .original {
             note("note: a PEFT adapter does not say which quantized base it was trained against; merged onto the weights as stored")
         }
+        note("license: \(result.licenseTerms.line)")
         if !result.licenseIsPermissive {
-            note("note: the base model's license is '\(result.license)'; the merged model is a derivative of it and carries the same license")
+            note("note: the merged model is a derivative of the base and carries the same license")
         }
         switch format {
         case .safetensors:

@@ -8,7 +8,7 @@ struct TemplateCommand: ParsableCommand {
         commandName: "template",
         abstract: "Render a conversation with a model's chat template.")
 
-    @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file, a Hugging Face folder or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Option(help: "A JSON file: a list of {\"role\", \"content\"} messages (or an object with \"messages\" and \"tools\").")
     var messages: String
     @Flag(help: "End with the prompt for the assistant's next turn.") var generationPrompt = false

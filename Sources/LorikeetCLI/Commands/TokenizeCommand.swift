@@ -8,7 +8,7 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Show the token ids or pieces a model's tokenizer produces.")
 
-    @Option(help: "A .gguf file, a Hugging Face folder with tokenizer.json, or 'smollm2'.") var model = "smollm2"
+    @Option(help: "A .gguf file, a Hugging Face folder with tokenizer.json, or a short name (smollm2, gemma3-270m, qwen2.5-coder-0.5b).") var model = "smollm2"
     @Flag(help: "Print ids (the default).") var ids = false
     @Flag(help: "Print the vocabulary pieces instead of ids.") var pieces = false
     @Flag(help: "Treat special-token text (<|im_start|>, …) as plain text, as user data is.") var plainSpecial = false

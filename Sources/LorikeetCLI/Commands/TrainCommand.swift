@@ -101,7 +101,8 @@ struct TrainCommand: ParsableCommand {
         let encoding = recipe.base.rawValue + (recipe.lora.initialization.rewritesBase ? " (\(recipe.lora.initialization.rawValue) residual)" : "")
         let d = s.train
         return """
-        model     \(s.base.name) (\(s.base.license)) from \(s.base.path)
+        model     \(s.base.name) from \(s.base.path)
+        license   \(ModelLicense.identify(s.base.license).line)
         base      \(encoding), \(String(format: "%.1f", Double(s.encodedBaseBytes) / 1_048_576)) MiB encoded, ready in \(String(format: "%.1f", s.setupSeconds)) s
         lora      r=\(recipe.lora.rank) alpha=\(Float(recipe.lora.alpha)) on \(s.adaptedModules) modules, \(s.trainableParameters) trainable parameters
         data      \(s.trainPath) (\(s.trainSource)): \(d.examples) examples, \(d.tokens) tokens (\(d.trainedTokens) trained), \(d.truncated) truncated, \(d.droppedTooLong + d.droppedUntrainable) dropped; packing efficiency \(String(format: "%.0f%%", 100 * s.packingEfficiency))
