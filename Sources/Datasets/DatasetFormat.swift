@@ -76,6 +76,7 @@ public enum Conversation: Sendable, Equatable {
             default: throw RecordError(.wrongType, "field '\(fields.messages)' must be an array of messages")
             }
             guard !messages.isEmpty else { throw RecordError(.noAssistantTurn, "'\(fields.messages)' is empty") }
+            var normalized = messages
             for (i, m) in messages.enumerated() {
                 guard case .object(_, let entry) = m else { throw RecordError(.wrongType, "message \(i) is not an object") }
                 let role: String
@@ -95,9 +96,46 @@ public enum Conversation: Sendable, Equatable {
                 case .none?, nil: if entry["tool_calls"] == nil { throw RecordError(.missingField, "message \(i) has no 'content'") }
                 default: throw RecordError(.wrongType, "message \(i): 'content' must be a string")
                 }
+                normalized[i] = try Self.parsingToolArguments(m, message: i)
             }
             let tools = values[fields.tools].flatMap { v -> JinjaValue? in if case .none = v { return nil }; return v }
-            return .chat(messages: messages, tools: tools)
+            return .chat(messages: normalized, tools: tools)
+        }
+    }
+}
+
+extension Conversation {
+    /// `message` with each tool call's `function.arguments` as a JSON object. The OpenAI API
+    /// sends arguments as a JSON string, while templates (Qwen2.5's, Llama 3.1's) print them with
+    /// `tojson` and transformers documents them as an object: a string would be trained as a
+    /// quoted, escaped string the model never emits. Object arguments are left as they are.
+    static func parsingToolArguments(_ message: JinjaValue, message index: Int) throws(RecordError) -> JinjaValue {
+        guard case .object(let keys, var entry) = message, let calls = entry["tool_calls"] else { return message }
+        switch calls {
+        case .none, .undefined: return message
+        case .array(var list):
+            for (j, call) in list.enumerated() {
+                guard case .object(let callKeys, var callEntry) = call else {
+                    throw RecordError(.wrongType, "message \(index): tool call \(j) is not an object")
+                }
+                // OpenAI nests name and arguments under `function`; some datasets put them on the call.
+                let target: JinjaValue, nested: Bool
+                if case .object? = callEntry["function"], let function = callEntry["function"] { target = function; nested = true } else { target = call; nested = false }
+                guard case .object(let fKeys, var function) = target else { continue }
+                guard case .string(let text)? = function["arguments"] else { continue }
+                let parsed: JinjaValue
+                do { parsed = try JSONReader.parse(text) } catch {
+                    throw RecordError(.wrongType, "message \(index): tool call \(j)'s arguments are a string but not JSON (\(error.description))")
+                }
+                guard case .object = parsed else {
+                    throw RecordError(.wrongType, "message \(index): tool call \(j)'s arguments must be a JSON object")
+                }
+                function["arguments"] = parsed
+                if nested { callEntry["function"] = .object(fKeys, function); list[j] = .object(callKeys, callEntry) } else { list[j] = .object(fKeys, function) }
+            }
+            entry["tool_calls"] = .array(list)
+            return .object(keys, entry)
+        default: throw RecordError(.wrongType, "message \(index): 'tool_calls' must be an array")
         }
     }
 }
