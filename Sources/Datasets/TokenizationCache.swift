@@ -15,7 +15,7 @@ public struct TokenizationCache: Sendable {
     public init(directory: String) { self.directory = directory }
 
     /// Bumped whenever encoding or the file layout changes, so old entries stop matching.
-    static let version = "lorikeet-tokenized-v2"
+    static let version = "lorikeet-tokenized-v3"  // v3: tool-call arguments given as JSON strings are read as objects
 
     public enum Lookup: Sendable {
         case hit(TokenizedFile)
