@@ -6,7 +6,9 @@ import TensorCore
 /// the model file's own blocks (Q4_K, Q5_0, Q4_1, …), decoded panel by panel, so the adapter
 /// learns against exactly the weights llama.cpp will serve, with no re-encoding error and no
 /// more memory than the file; projections the file stores as floats (F32/F16/BF16, or a
-/// safetensors folder) are encoded as NF4 instead, which keeps QLoRA's memory.
+/// safetensors folder) are encoded as NF4 instead, which keeps QLoRA's memory, and so are the
+/// residual weights PiSSA and LoftQ write (they are no longer the file's, so no block of the
+/// file can hold them), which lets those initialisations run under the default.
 public enum BasePrecision: String, Sendable, CaseIterable, Codable {
     case nf4, q8_0, f32, source
 }
@@ -23,8 +25,7 @@ extension BasePrecision {
             }
             return Q8_0Matrix(quantizing: dense)
         case .f32: return DenseMatrix(dense)
-        case .source:
-            throw .invalidConfig("\(name): the base 'source' keeps the file's blocks and cannot re-encode a corrected weight (pissa/loftq); use nf4, q8_0 or f32")
+        case .source: return NF4Matrix(quantizing: dense)  // a weight that is not the file's
         }
     }
 }

@@ -6,8 +6,8 @@ import TensorCore
 import XCTest
 
 /// `quantization.base: source`: the projections a GGUF stores in blocks stay those blocks
-/// (same matrices, same logits), and the ones it stores as floats are encoded as NF4; `source`
-/// cannot re-encode a corrected weight (PiSSA/LoftQ need a real encoding).
+/// (same matrices, same logits), and the ones it stores as floats are encoded as NF4, as is a
+/// corrected weight (PiSSA/LoftQ's residual is no longer the file's).
 final class SourceBasePrecisionTests: XCTestCase {
     func encodings(_ model: DecoderModel) -> [String: String] {
         var out: [String: String] = [:]
@@ -46,10 +46,11 @@ final class SourceBasePrecisionTests: XCTestCase {
         XCTAssertEqual(asStored.count, sourceLogits.count)
     }
 
-    func testSourceCannotReencodeACorrectedWeight() {
-        let dense = Tensor(shape: [2, 32], scalars: (0..<64).map { Float($0) / 64 })
-        XCTAssertThrowsError(try BasePrecision.source.encode(dense, name: "model.layers.0.mlp.up_proj")) { error in
-            XCTAssertTrue("\(error)".contains("model.layers.0.mlp.up_proj") && "\(error)".contains("nf4"), "\(error)")
-        }
+    func testSourceEncodesACorrectedWeightAsNF4() throws {
+        let dense = Tensor(shape: [2, 64], scalars: (0..<128).map { Float($0 % 17) / 17 - 0.5 })
+        let viaSource = try BasePrecision.source.encode(dense, name: "model.layers.0.mlp.up_proj")
+        let viaNF4 = try BasePrecision.nf4.encode(dense, name: "model.layers.0.mlp.up_proj")
+        XCTAssertEqual(viaSource.encodingName, "nf4")
+        XCTAssertEqual(viaSource.decoded().scalars, viaNF4.decoded().scalars)
     }
 }
