@@ -145,8 +145,8 @@ extension MergedWeights {
         case .gemma, .gemma2, .gemma3:
             json["attention_bias"] = c.attentionBias
             json["query_pre_attn_scalar"] = Double(c.queryPreAttentionScalar ?? Float(c.headDim))
-            json["final_logit_softcapping"] = c.finalLogitSoftcap.map(Double.init) ?? NSNull()
-            json["attn_logit_softcapping"] = c.attentionSoftcap.map(Double.init) ?? NSNull()
+            json["final_logit_softcapping"] = c.finalLogitSoftcap.map { Double($0) as Any } ?? NSNull()
+            json["attn_logit_softcapping"] = c.attentionSoftcap.map { Double($0) as Any } ?? NSNull()
             if c.family != .gemma {
                 json["sliding_window"] = c.slidingWindow ?? c.maxPositions
                 json["layer_types"] = (0..<c.layerCount).map { c.window(ofLayer: $0) == nil ? "full_attention" : "sliding_attention" }
