@@ -46,13 +46,16 @@ extension MergedWeights {
         let torchDType = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.rawValue] ?? "float32"
         do {
             try SafetensorsFile.write(tensors, dtype: dtype, metadata: ["format": "pt"], to: folder + "/model.safetensors")
+            var tokenizerNote: String?
             switch base {
             case .gguf(let file, let config):
-                try Self.writeFiles(gguf: file, config: config, torchDType: torchDType, to: folder)
+                tokenizerNote = try Self.writeFiles(gguf: file, config: config, torchDType: torchDType, to: folder)
             case .huggingFace(let source):
                 try Self.copyFiles(huggingFace: source, torchDType: torchDType, to: folder)
             }
-            try AtomicFile.write(Data(modelCard(provenance, format: "safetensors (\(torchDType))").utf8), to: folder + "/README.md")
+            var card = modelCard(provenance, format: "safetensors (\(torchDType))")
+            if let tokenizerNote { card += "\nTokenizer: \(tokenizerNote).\n" }
+            try AtomicFile.write(Data(card.utf8), to: folder + "/README.md")
         } catch let e as FormatError { throw .format(e) } catch let e as TokenizerError { throw .tokenizer(e) }
         catch let e as ExportError { throw e } catch { throw .unsupported("\(folder): \(error)") }
     }
@@ -78,41 +81,109 @@ extension MergedWeights {
     }
 
     /// config.json, generation_config.json, tokenizer.json and tokenizer_config.json from a
-    /// Llama-architecture GGUF's metadata.
-    static func writeFiles(gguf file: GGUFFile, config c: ModelConfig, torchDType: String, to folder: String) throws {
-        guard c.family == .llama else { throw ExportError.unsupported("\(file.path): config.json can be written for Llama GGUFs only, not \(c.family)") }
+    /// GGUF's metadata. The tokenizer files are written for byte-level BPE vocabularies (Llama 3,
+    /// SmolLM2, Qwen2); a SentencePiece vocabulary (Gemma) has no tokenizer.json writer yet, so
+    /// the folder then holds the model only and `tokenizerNote` says so.
+    @discardableResult
+    static func writeFiles(gguf file: GGUFFile, config c: ModelConfig, torchDType: String, to folder: String) throws -> String? {
         let m = file.metadata
-        var rope: [String: Any] = ["rope_type": "default", "rope_theta": Double(c.ropeTheta)]
-        switch c.ropeScaling {
-        case nil: break
-        case .linear(let factor): rope = ["rope_type": "linear", "factor": Double(factor), "rope_theta": Double(c.ropeTheta)]
-        case .llama3, .frequencyFactors:
-            // GGUF keeps Llama 3 scaling as per-pair divisors only; config.json needs the parameters.
-            guard case .llama3(let factor, let low, let high, let original) = c.llama3ScalingReproducingFrequencyFactors ?? c.ropeScaling else {
-                throw ExportError.unsupported("\(file.path): its rope_freqs divisors match no Llama 3 RoPE scaling that config.json can express; merge to --format gguf, or onto the base's Hugging Face folder")
-            }
-            rope = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low), "high_freq_factor": Double(high),
-                    "original_max_position_embeddings": original, "rope_theta": Double(c.ropeTheta)]
-        }
-        var json: [String: Any] = [
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize,
-            "intermediate_size": c.intermediateSize, "num_hidden_layers": c.layerCount, "num_attention_heads": c.headCount,
-            "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim, "hidden_act": "silu",
-            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps), "rope_parameters": rope,
-            "tie_word_embeddings": c.tieWordEmbeddings, "attention_bias": false, "mlp_bias": false,
-            "attention_dropout": 0.0, "use_cache": true, "dtype": torchDType,
-        ]
-        if c.partialRotaryFactor != 1 { json["partial_rotary_factor"] = Double(c.partialRotaryFactor) }
+        var json = try huggingFaceConfig(c, path: file.path)
+        json["dtype"] = torchDType
         var generation: [String: Any] = [:]
         for (key, field) in [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("padding_token_id", "pad_token_id")] {
             if let id = m["tokenizer.ggml." + key]?.int { json[field] = id; generation[field] = id }
         }
-        let (tokenizer, tokenizerConfig) = try TokenizerJSONExport.files(gguf: file, chatTemplate: m["tokenizer.chat_template"]?.string)
         let pretty: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: pretty), to: folder + "/config.json")
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: generation, options: pretty), to: folder + "/generation_config.json")
+        guard m["tokenizer.ggml.model"]?.string == "gpt2" else {
+            return "no tokenizer files: the base's '\(m["tokenizer.ggml.model"]?.string ?? "none")' (SentencePiece) vocabulary cannot be written as tokenizer.json by Lorikeet yet; copy tokenizer.json and tokenizer_config.json from the base model's Hugging Face repository"
+        }
+        let (tokenizer, tokenizerConfig) = try TokenizerJSONExport.files(gguf: file, chatTemplate: m["tokenizer.chat_template"]?.string)
         try AtomicFile.write(tokenizer, to: folder + "/tokenizer.json")
         try AtomicFile.write(tokenizerConfig, to: folder + "/tokenizer_config.json")
+        return nil
+    }
+
+    /// The model part of a transformers `config.json` (transformers 5 spelling: `rope_parameters`,
+    /// `layer_types`) for `c`, which `ModelConfig(huggingFace:)` reads back to the same
+    /// configuration. Families whose Hugging Face layout differs from what Lorikeet merges
+    /// (Phi-3's fused projections) are refused, naming `path`.
+    public static func huggingFaceConfig(_ c: ModelConfig, path: String) throws(ExportError) -> [String: Any] {
+        let architectures: [ModelConfig.Family: (type: String, architecture: String)] = [
+            .llama: ("llama", "LlamaForCausalLM"), .mistral: ("mistral", "MistralForCausalLM"),
+            .qwen2: ("qwen2", "Qwen2ForCausalLM"), .qwen3: ("qwen3", "Qwen3ForCausalLM"),
+            .gemma: ("gemma", "GemmaForCausalLM"), .gemma2: ("gemma2", "Gemma2ForCausalLM"),
+            .gemma3: ("gemma3_text", "Gemma3ForCausalLM"),
+        ]
+        guard let names = architectures[c.family] else {
+            throw .unsupported("\(path): config.json cannot be written for \(c.family.rawValue) yet (supported: \(architectures.keys.map(\.rawValue).sorted().joined(separator: ", "))); merge to --format gguf")
+        }
+        var json: [String: Any] = [
+            "architectures": [names.architecture], "model_type": names.type, "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize,
+            "intermediate_size": c.intermediateSize, "num_hidden_layers": c.layerCount, "num_attention_heads": c.headCount,
+            "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDim,
+            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps),
+            "tie_word_embeddings": c.tieWordEmbeddings, "attention_dropout": 0.0, "use_cache": true,
+        ]
+        let activation = c.activation == .silu ? "silu" : "gelu_pytorch_tanh"
+        if c.family.isGemma { json["hidden_activation"] = activation } else { json["hidden_act"] = activation }
+        if c.partialRotaryFactor != 1 { json["partial_rotary_factor"] = Double(c.partialRotaryFactor) }
+        let global = try ropeParameters(c, path: path)
+        switch c.family {
+        case .llama, .mistral:
+            json["attention_bias"] = c.attentionBias
+            json["mlp_bias"] = false
+            json["rope_parameters"] = global
+        case .qwen2, .qwen3:
+            if c.family == .qwen3 { json["attention_bias"] = c.attentionBias }
+            json["rope_parameters"] = global
+            json["use_sliding_window"] = c.windowPattern != .none
+            json["sliding_window"] = c.windowPattern == .none ? NSNull() : (c.slidingWindow as Any)
+            json["max_window_layers"] = c.layerCount
+            json["layer_types"] = Array(repeating: "full_attention", count: c.layerCount)
+        case .gemma, .gemma2, .gemma3:
+            json["attention_bias"] = c.attentionBias
+            json["query_pre_attn_scalar"] = Double(c.queryPreAttentionScalar ?? Float(c.headDim))
+            json["final_logit_softcapping"] = c.finalLogitSoftcap.map { Double($0) as Any } ?? NSNull()
+            json["attn_logit_softcapping"] = c.attentionSoftcap.map { Double($0) as Any } ?? NSNull()
+            if c.family != .gemma {
+                json["sliding_window"] = c.slidingWindow ?? c.maxPositions
+                json["layer_types"] = (0..<c.layerCount).map { c.window(ofLayer: $0) == nil ? "full_attention" : "sliding_attention" }
+            }
+            if c.family == .gemma3 {
+                guard c.ropeScaling == nil || global["rope_type"] as? String == "linear" else {
+                    throw .unsupported("\(path): Gemma 3 with \(String(describing: c.ropeScaling)) RoPE scaling has no config.json spelling; merge to --format gguf")
+                }
+                json["rope_parameters"] = [
+                    "full_attention": global,
+                    "sliding_attention": ["rope_type": "default", "rope_theta": Double(c.slidingRopeTheta ?? 10_000)],
+                ]
+                json["use_bidirectional_attention"] = false
+            } else {
+                json["rope_parameters"] = global
+            }
+        case .phi3:
+            break  // refused above
+        }
+        return json
+    }
+
+    /// One `rope_parameters` entry (global layers): base and scaling. GGUF keeps Llama 3
+    /// scaling as per-pair divisors only; config.json needs the parameters that reproduce them.
+    static func ropeParameters(_ c: ModelConfig, path: String) throws(ExportError) -> [String: Any] {
+        switch c.ropeScaling {
+        case nil:
+            return ["rope_type": "default", "rope_theta": Double(c.ropeTheta)]
+        case .linear(let factor):
+            return ["rope_type": "linear", "factor": Double(factor), "rope_theta": Double(c.ropeTheta)]
+        case .llama3, .frequencyFactors:
+            guard case .llama3(let factor, let low, let high, let original) = c.llama3ScalingReproducingFrequencyFactors ?? c.ropeScaling else {
+                throw .unsupported("\(path): its rope_freqs divisors match no Llama 3 RoPE scaling that config.json can express; merge to --format gguf, or onto the base's Hugging Face folder")
+            }
+            return ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low), "high_freq_factor": Double(high),
+                    "original_max_position_embeddings": original, "rope_theta": Double(c.ropeTheta)]
+        }
     }
 
     /// The files of a Hugging Face folder that describe the model rather than hold weights,
