@@ -332,7 +332,12 @@ final class DataParallelRunTests: XCTestCase {
         XCTAssertNotNil(result.status, result.output)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.output.contains("rank 0: \(blocker)/run: cannot create the run folder"), result.output)
-        XCTAssertTrue(result.output.contains("MPI_ABORT was invoked on rank 0"), result.output)
-        print("a failed rank 0 stopped the job in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        // The job ends through MPI_Abort, not through rank 1's watchdog. Open MPI's own banner
+        // ("MPI_ABORT was invoked on rank 0") is sometimes lost in its show_help relay
+        // ("ORTE_ERROR_LOG: Data unpack would read past end of buffer"), so it is not required.
+        let seconds = Date().timeIntervalSince(started)
+        XCTAssertFalse(result.output.contains("waited more than"), result.output)
+        XCTAssertLessThan(seconds, 120, result.output)
+        print("a failed rank 0 stopped the job in \(String(format: "%.1f", seconds)) s")
     }
 }
