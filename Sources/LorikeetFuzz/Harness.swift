@@ -74,7 +74,10 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if selected == nil {
         guard let name = ProcessInfo.processInfo.environment["LORIKEET_FUZZ_HARNESS"], let harness = Harness(rawValue: name) else {
-            fatalError("set LORIKEET_FUZZ_HARNESS to one of: \(Harness.allCases.map(\.rawValue).joined(separator: ", "))")
+            // A usage mistake, not a finding: exit plainly so libFuzzer records no crash input.
+            let names = Harness.allCases.map(\.rawValue).joined(separator: ", ")
+            FileHandle.standardError.write(Data("LorikeetFuzz: set LORIKEET_FUZZ_HARNESS to one of: \(names)\n".utf8))
+            exit(2)
         }
         selected = harness
     }
