@@ -51,11 +51,9 @@ public final class BaseModel {
             do { file = try GGUFFile(path: path) } catch { throw .model(error.description) }
             model = try lorikeet { try DecoderModel(ggufPath: path) }
             tokenizer = try lorikeet { try makeTokenizer(gguf: file) }
-            let source = file.metadata["tokenizer.chat_template"]?.string
-                ?? ChatTemplate.builtInSource(architecture: file.metadata["general.architecture"]?.string)
-            chatTemplate = try lorikeet { try source.map { try ChatTemplate(source: $0) } }
+            chatTemplate = try lorikeet { try file.chatTemplateSource.map { try ChatTemplate(source: $0.source) } }
             name = file.metadata["general.name"]?.string ?? (path as NSString).lastPathComponent
-            license = ModelLicense.identify(file.metadata["general.license"]?.string, name: file.metadata["general.license.name"]?.string).identifier
+            license = file.license.identifier
         case .huggingFaceFolder(let path):
             self.path = path
             let folder = HuggingFaceFolderFiles(path: path)

@@ -78,7 +78,7 @@ public struct ModelSummary: Sendable {
             bytes = file.fileSize
             name = m["general.name"]?.string
             organization = m["general.organization"]?.string
-            license = m["general.license"].map { _ in ModelLicense.identify(m["general.license"]?.string, name: m["general.license.name"]?.string).identifier }
+            license = m["general.license"] == nil ? nil : file.license.identifier
             declaredArchitecture = m["general.architecture"]?.string
             do { config = .success(try ModelConfig(gguf: file)) } catch { config = .failure(error) }
             tensors = file.tensors.map { TensorEntry(name: $0.name, shape: $0.shape, encoding: $0.type.name, bytes: $0.range.count) }
@@ -86,11 +86,8 @@ public struct ModelSummary: Sendable {
             tiedHead = file.tensor("output.weight") == nil
             let count = m["tokenizer.ggml.tokens"]?.array?.count ?? 0
             tokenizer = "\(m["tokenizer.ggml.model"]?.string ?? "none")\(m["tokenizer.ggml.pre"]?.string.map { " (pre-tokenizer \($0))" } ?? ""), \(count) tokens, bos \(m["tokenizer.ggml.bos_token_id"]?.int.map(String.init) ?? "-"), eos \(m["tokenizer.ggml.eos_token_id"]?.int.map(String.init) ?? "-")"
-            chatTemplateCharacters = m["tokenizer.chat_template"]?.string?.count
-            if chatTemplateCharacters == nil, let builtIn = ChatTemplate.builtInSource(architecture: declaredArchitecture) {
-                chatTemplateCharacters = builtIn.count
-                chatTemplateIsBuiltIn = true
-            }
+            chatTemplateCharacters = file.chatTemplateSource?.source.count
+            chatTemplateIsBuiltIn = file.chatTemplateSource?.isBuiltIn ?? false
         case .huggingFaceFolder(let path):
             let folder: SafetensorsFolder
             do { folder = try SafetensorsFolder(path: path) } catch { throw .model(error.description) }

@@ -24,8 +24,7 @@ public struct ModelText {
             let file: GGUFFile
             do { file = try GGUFFile(path: path) } catch { throw .model(error.description) }
             tokenizer = try lorikeet { try makeTokenizer(gguf: file) }
-            if let source = file.metadata["tokenizer.chat_template"]?.string
-                ?? ChatTemplate.builtInSource(architecture: file.metadata["general.architecture"]?.string) {
+            if let source = file.chatTemplateSource?.source {
                 do { chatTemplate = try ChatTemplate(source: source) } catch { throw .model("\(path): tokenizer.chat_template: \(error.description)") }
             } else {
                 chatTemplate = nil
