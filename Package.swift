@@ -82,7 +82,7 @@ let package = Package(
                           ]),
         // libFuzzer harnesses (scripts/fuzz.sh builds them with -sanitize=fuzzer,address in a
         // separate scratch path); built normally, a replayer of inputs through the same harnesses.
-        .executableTarget(name: "LorikeetFuzz", dependencies: ["Formats", "Tokenization", "Datasets", "Training"]),
+        .executableTarget(name: "LorikeetFuzz", dependencies: ["Formats", "Tokenization", "Datasets", "Training", "Lorikeet"]),
         .executableTarget(name: "LorikeetBench",
                           dependencies: [
                               "Lorikeet", "Serving", "TensorCore", "Quantization", "Formats", "Architectures", "Tokenization", "Decoding",

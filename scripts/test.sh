@@ -9,3 +9,9 @@ swift build --build-tests
 swift test --skip-build --disable-swift-testing
 # A separate package that depends on Lorikeet by version (a git tag), through the public API only.
 bash scripts/example.sh
+# Every fuzz harness for a short while (a sanitizer build of its own, ~4 min on 2 cores): a
+# parser change that crashes on its own seeds or on near neighbours fails here. Longer runs:
+# scripts/fuzz.sh all SECONDS. LORIKEET_FUZZ_SECONDS=0 skips this step.
+if [ "${LORIKEET_FUZZ_SECONDS:-10}" != 0 ]; then
+    bash scripts/fuzz.sh all "${LORIKEET_FUZZ_SECONDS:-10}"
+fi

@@ -1,6 +1,7 @@
 import Datasets
 import Formats
 import Foundation
+import Lorikeet
 import Tokenization
 import Training
 
@@ -8,10 +9,12 @@ import Training
 /// crash, a sanitizer report or a hang is a bug. Parsers that read files get the bytes through
 /// a per-process scratch file.
 enum Harness: String, CaseIterable {
-    case gguf, safetensors, jsonl, jinja, recipe, set, tokenizerJSON = "tokenizer-json", checkpoint
+    case gguf, safetensors, jsonl, jinja, recipe, set, tokenizerJSON = "tokenizer-json", checkpoint, hfFolder = "hf-folder"
 
-    /// Where file-reading parsers find the input (one file per process, rewritten each run).
-    static let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-fuzz-\(getpid())").path
+    /// Where file-reading parsers find the input (one file per process, rewritten each run): in
+    /// memory (`/dev/shm`) where there is one, since the fuzzer writes it thousands of times a second.
+    static let scratch = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : FileManager.default.temporaryDirectory.path)
+        + "/lorikeet-fuzz-\(getpid())"
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -46,12 +49,82 @@ enum Harness: String, CaseIterable {
         case .checkpoint:
             write(bytes, to: Self.scratch + ".h5")
             _ = try? Checkpoint(contentsOf: Self.scratch + ".h5")
+        case .hfFolder:
+            let folder = Self.scratch + "-hf"
+            mkdir(folder, 0o700)
+            let sections = Self.sections(bytes)
+            for (index, name) in Self.folderFiles.enumerated() {
+                // An absent or empty section is an absent file.
+                if index < sections.count, !sections[index].isEmpty { write(sections[index], to: folder + "/" + name) } else { unlink(folder + "/" + name) }
+            }
+            guard let model = try? BaseModel(loading: folder, requiresTokenizer: false) else { return }
+            _ = try? model.tokenizer.encode("Hello, world 123 ▁x <s>", addBOS: true, parseSpecial: true)
+            _ = try? model.chatTemplate?.render(messages: [.dictionary([("role", .string("user")), ("content", .string("Hi"))])],
+                                                addGenerationPrompt: true)
         }
     }
 
-    func write(_ bytes: [UInt8], to path: String) {
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    /// The files of the `hf-folder` harness's folder, in the order of an input's sections.
+    static let folderFiles = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "README.md"]
+
+    /// What separates the sections of an `hf-folder` input (ASCII record separator between newlines).
+    static let sectionSeparator: [UInt8] = [0x0A, 0x1E, 0x0A]
+
+    /// An `hf-folder` input cut into the files of a folder: section i is `folderFiles[i]`, the last
+    /// one takes the rest. The scan is libc's `memchr` for the separator's middle byte, outside the
+    /// fuzzer's instrumentation: a byte loop here cost more than the loader it feeds.
+    static func sections(_ bytes: [UInt8]) -> [[UInt8]] {
+        var parts: [[UInt8]] = []
+        bytes.withUnsafeBufferPointer { input in
+            guard let base = input.baseAddress else { parts.append([]); return }
+            var start = 0, from = 1
+            while parts.count < folderFiles.count - 1, from < input.count - 1,
+                  let found = memchr(base + from, 0x1E, input.count - 1 - from) {
+                let middle = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if input[middle - 1] == 0x0A, input[middle + 1] == 0x0A, middle - 1 >= start {
+                    parts.append(Array(input[start..<(middle - 1)]))
+                    start = middle + 2
+                    from = start + 1
+                } else {
+                    from = middle + 1
+                }
+            }
+            parts.append(Array(input[min(start, input.count)...]))
+        }
+        return parts
     }
+
+    /// Replaces the file's contents; no fsync (FileManager's writes sync, which cost more than
+    /// most parsers under test).
+    func write(_ bytes: [UInt8], to path: String) {
+        guard let file = fopen(path, "wb") else { return }
+        _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+}
+
+/// A small valid checkpoint (the default recipe's rank 16, one adapted module, metrics) to seed
+/// the checkpoint harness: `*.h5` files are not committed. `LorikeetFuzz seed-checkpoint PATH`
+/// writes it, in either build.
+func seedCheckpoint() -> Checkpoint {
+    let module = "base_model.model.model.layers.0.self_attn.q_proj"
+    var metrics = TrainingMetrics()
+    metrics.steps = [1, 2]
+    metrics.losses = [2.5, 2.25]
+    metrics.learningRates = [1e-4, 2e-4]
+    metrics.tokensPerSecond = [100, 110]
+    return Checkpoint(recipe: Recipe(), base: BaseIdentity(name: "seed", path: "/m.gguf", sha256: "", license: "apache-2.0"),
+                      adapter: [module + ".lora_A.weight": StoredTensor(shape: [16, 8], values: (0..<128).map { Float($0) / 128 }),
+                                module + ".lora_B.weight": StoredTensor(shape: [8, 16], values: [Float](repeating: 0, count: 128))],
+                      state: nil, metrics: metrics)
+}
+
+func writeSeedCheckpoint(to path: String) -> Never {
+    do { try seedCheckpoint().write(to: path) } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
 }
 
 #if LORIKEET_FUZZ
@@ -65,6 +138,9 @@ func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePo
 /// SwiftPM links an executable's entry point as `<target>_main`; here it hands over to libFuzzer.
 @_cdecl("LorikeetFuzz_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    if argc == 3, let verb = argv?[1].map({ String(cString: $0) }), verb == "seed-checkpoint", let path = argv?[2] {
+        writeSeedCheckpoint(to: String(cString: path))
+    }
     var count = argc
     var arguments = argv
     return runFuzzerDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
@@ -91,13 +167,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 struct Replay {
     static func main() {
         let arguments = CommandLine.arguments.dropFirst()
-        if arguments.first == "seed-checkpoint", let path = arguments.dropFirst().first {
-            do { try seedCheckpoint().write(to: path) } catch {
-                FileHandle.standardError.write(Data("\(error)\n".utf8))
-                exit(1)
-            }
-            return
-        }
+        if arguments.first == "seed-checkpoint", let path = arguments.dropFirst().first { writeSeedCheckpoint(to: path) }
         guard let name = arguments.first, let harness = Harness(rawValue: name) else {
             FileHandle.standardError.write(Data("usage: LorikeetFuzz \(Harness.allCases.map(\.rawValue).joined(separator: "|")) FILE…\n".utf8))
             exit(64)
@@ -112,21 +182,6 @@ struct Replay {
             count += 1
         }
         print("\(harness.rawValue): \(count) inputs, no crash")
-    }
-
-    /// A small valid checkpoint (the default recipe's rank 16, one adapted module, metrics) to
-    /// seed the checkpoint harness: `*.h5` files are not committed.
-    static func seedCheckpoint() -> Checkpoint {
-        let module = "base_model.model.model.layers.0.self_attn.q_proj"
-        var metrics = TrainingMetrics()
-        metrics.steps = [1, 2]
-        metrics.losses = [2.5, 2.25]
-        metrics.learningRates = [1e-4, 2e-4]
-        metrics.tokensPerSecond = [100, 110]
-        return Checkpoint(recipe: Recipe(), base: BaseIdentity(name: "seed", path: "/m.gguf", sha256: "", license: "apache-2.0"),
-                          adapter: [module + ".lora_A.weight": StoredTensor(shape: [16, 8], values: (0..<128).map { Float($0) / 128 }),
-                                    module + ".lora_B.weight": StoredTensor(shape: [8, 16], values: [Float](repeating: 0, count: 128))],
-                          state: nil, metrics: metrics)
     }
 }
 #endif
