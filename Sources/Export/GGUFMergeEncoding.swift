@@ -47,8 +47,9 @@ public enum GGUFMergeEncoding: String, CaseIterable, Sendable {
         }
     }
 
-    /// The type each of `tensors` (the base's directory, in file order: llama.cpp counts
-    /// attn_v and ffn_down tensors in that order) is written in.
+    /// The type each of `tensors` (the base's directory) is written in. llama.cpp visits
+    /// tensors layer by layer (whatever the file's order, which is lexicographic in some
+    /// files: blk.0, blk.1, blk.10, …), so a layer's attn_v/ffn_down is judged by its index.
     ///
     /// As llama.cpp's quantizer: 1-D tensors, norms and names not ending in `weight` keep F32;
     /// the output matrix — or a tied token_embd when there is none — becomes Q6_K (Q8_0 when
@@ -85,10 +86,13 @@ public enum GGUFMergeEncoding: String, CaseIterable, Sendable {
             } else if name == "token_embd.weight" {
                 // the default type
             } else if name.contains("attn_v.weight") || name.contains("attn_qkv.weight") || name.contains("attn_kv_b.weight") {
-                if self == .q4_K_M || self == .q5_K_M, Self.useMoreBits(iAttentionV, attentionV) { type = .q6_K }
+                // llama.cpp counts these in its loading order, by layer: the layer index when named.
+                let index = Self.layerIndex(name) ?? iAttentionV
+                if self == .q4_K_M || self == .q5_K_M, Self.useMoreBits(index, attentionV) { type = .q6_K }
                 iAttentionV += 1
             } else if name.contains("ffn_down") {
-                if self == .q4_K_M || self == .q5_K_M, Self.useMoreBits(iFFNDown, layers) { type = .q6_K }
+                let index = Self.layerIndex(name) ?? iFFNDown
+                if self == .q4_K_M || self == .q5_K_M, Self.useMoreBits(index, layers) { type = .q6_K }
                 iFFNDown += 1
             }
             return Self.fallback(type, columns: columns)
