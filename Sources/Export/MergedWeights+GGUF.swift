@@ -5,40 +5,18 @@ import Architectures
 import Quantization
 import TensorCore
 
-/// The ggml encodings a merged GGUF can be written in.
-public enum GGUFMergeEncoding: String, CaseIterable, Sendable {
-    case f32, f16, q8_0, q4_0
-
-    var type: GGMLType {
-        switch self {
-        case .f32: return .f32
-        case .f16: return .f16
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        }
-    }
-
-    /// llama.cpp's `general.file_type` (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0).
-    var fileType: UInt32 {
-        switch self {
-        case .f32: return 0
-        case .f16: return 1
-        case .q4_0: return 2
-        case .q8_0: return 7
-        }
-    }
-}
-
 extension MergedWeights {
     /// Writes a GGUF v3 file at `path` (atomically) with `base`'s metadata carried over —
-    /// tokenizer, chat template, license, name, `rope_freqs` — and `general.file_type` set. Every 2-D tensor
-    /// is encoded in `encoding` (F16 when its width is not a multiple of the 32-value block),
-    /// 1-D tensors stay F32 as llama.cpp's converter keeps them, Q/K rows go back to the
-    /// GGUF's RoPE order and Gemma's norms to the stored 1 + w.
+    /// tokenizer, chat template, license, name, `rope_freqs` — and `general.file_type` set.
+    /// Each tensor's type is `encoding.tensorTypes` (llama.cpp's choice per tensor; 1-D
+    /// tensors stay F32 as llama.cpp's converter keeps them), Q/K rows go back to the GGUF's
+    /// RoPE order and Gemma's norms to the stored 1 + w. Quantized matrices are encoded from
+    /// the F16-rounded merged weights, so they equal llama.cpp quantizing the F16 merge.
     public func writeGGUF(to path: String, encoding: GGUFMergeEncoding, base: GGUFFile, config: ModelConfig,
                           provenance: MergeProvenance) throws(ExportError) {
         var payloads: [GGUFTensorPayload] = []
-        for info in base.tensors {
+        let types = encoding.tensorTypes(base.tensors)
+        for (info, type) in zip(base.tensors, types) {
             if Self.ggufConfigurationTensors.contains(info.name) {
                 guard case .frequencyFactors(let factors) = config.ropeScaling, info.name == "rope_freqs.weight" else {
                     throw .unsupported("\(base.path): tensor '\(info.name)' does not match the model's configuration")
@@ -59,14 +37,17 @@ extension MergedWeights {
             if t.rank == 1, name.hasSuffix("norm.weight"), let offset = GGUFWeightSource.storedNormOffset(config) {
                 t = Tensor(shape: t.shape, scalars: t.scalars.map { $0 + offset })
             }
-            payloads.append(Self.encode(t, name: info.name, as: encoding))
+            do { payloads.append(try Self.encode(t, name: info.name, as: t.rank == 1 ? .f32 : type)) } catch { throw .format(error) }
         }
         var metadata: [(String, GGUFValue)] = []
         for key in base.metadataKeys where key != "general.alignment" {
             guard let value = base.metadata[key] else { continue }
-            metadata.append((key, key == "general.file_type" ? .uint32(encoding.fileType) : value))
+            if key == "general.file_type", let fileType = encoding.fileType { metadata.append((key, .uint32(fileType))) }
+            else { metadata.append((key, value)) }
         }
-        if base.metadata["general.file_type"] == nil { metadata.append(("general.file_type", .uint32(encoding.fileType))) }
+        if base.metadata["general.file_type"] == nil, let fileType = encoding.fileType {
+            metadata.append(("general.file_type", .uint32(fileType)))
+        }
         if base.metadata["general.license"] == nil { metadata.append(("general.license", .string(provenance.license))) }
         do { try GGUFFile.write(metadata: metadata, encoded: payloads, alignment: base.alignment, to: path) } catch { throw .format(error) }
     }
@@ -82,24 +63,16 @@ extension MergedWeights {
         return Tensor(shape: t.shape, storage: out)
     }
 
-    /// One tensor in `encoding` (1-D and block-incompatible widths as described above).
-    static func encode(_ t: Tensor, name: String, as encoding: GGUFMergeEncoding) -> GGUFTensorPayload {
-        var chosen = t.rank == 1 ? .f32 : encoding
-        if (chosen == .q8_0 || chosen == .q4_0) && t.shape[1] % 32 != 0 { chosen = .f16 }
-        switch chosen {
-        case .f32:
-            return GGUFTensorPayload(name: name, f32: t)
-        case .f16:
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(t.count * 2)
-            t.withUnsafeBufferPointer { values in
-                for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-            }
-            return GGUFTensorPayload(name: name, shape: t.shape, type: .f16, bytes: bytes)
-        case .q8_0:
-            return GGUFTensorPayload(name: name, shape: t.shape, type: .q8_0, bytes: Q8_0Matrix(quantizing: t).blocks)
-        case .q4_0:
-            return GGUFTensorPayload(name: name, shape: t.shape, type: .q4_0, bytes: Q4_0Matrix(quantizing: t).blocks)
+    /// One tensor [rows, columns] as `type`. Anything but F32 starts from the F16-rounded
+    /// values (F16 stores exactly those; the block types quantize them as llama.cpp quantizes
+    /// an F16 file); the block encoders are byte-equal to ggml's reference quantizers.
+    static func encode(_ t: Tensor, name: String, as type: GGMLType) throws(FormatError) -> GGUFTensorPayload {
+        if type == .f32 { return GGUFTensorPayload(name: name, f32: t) }
+        let rounded = t.scalars.map { Float(Float16($0)) }
+        let columns = t.rank == 1 ? t.count : t.shape[t.rank - 1]
+        let bytes = try rounded.withUnsafeBufferPointer { values throws(FormatError) in
+            try type.encode(values, columns: columns, tensor: name)
         }
+        return GGUFTensorPayload(name: name, shape: t.shape, type: type, bytes: bytes)
     }
 }

@@ -26,6 +26,9 @@ public struct EvaluationRequest: Sendable {
     public var reencodeBase: BasePrecision?
     /// Also answer each example greedily (at most this many tokens) and score the replies.
     public var generateMaxTokens: Int?
+    /// After the adapter, the loss of these models (label, GGUF path) on the same batches:
+    /// `merge`'s report of what its merged, quantized file kept of the adapter.
+    var alsoModels: [(label: String, path: String)] = []
 
     /// A request; every argument has the default described on its property.
     public init(model: String? = nil, adapter: String? = nil, onto: AdapterBase = .trained, data: String? = nil, limit: Int = 0,
@@ -140,6 +143,17 @@ extension EvaluationRequest {
         let applied = try base.apply(source, onto: onto)
         weights = applied.baseWeights
         _ = try evaluate("adapter \(source.path)", label: "adapter")
+        for other in alsoModels {
+            let start = Date()
+            let loaded = try BaseModel(loading: other.path)
+            let measured: LossMeasurement?
+            do { measured = try LossMeasurement.measure(loaded.model, batches: batches, options: execution) } catch { throw .model(error.description) }
+            guard let measured else { throw .data("\(data ?? dataset.path): no trained tokens to evaluate") }
+            let run = EvalReport.Run(label: other.label, weights: "as stored", loss: measured.loss, perplexity: measured.perplexity,
+                                     lossExamples: dataset.examples.count, trainedTokens: measured.trainedTokens)
+            progress(.loss(run, examples: dataset.examples.count, seconds: Date().timeIntervalSince(start), what: other.path))
+            report.runs.append(run)
+        }
         return report
     }
 }

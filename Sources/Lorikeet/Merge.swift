@@ -26,6 +26,12 @@ public struct MergeRequest: Sendable {
     public var onto = AdapterBase.trained
     /// Replace an existing output.
     public var force = false
+    /// After a quantized GGUF merge, measure what quantizing kept of the adapter (``MergeQuality``).
+    public var measureQuality = true
+    /// The JSONL file the quality report evaluates on; nil: a checkpoint's validation set.
+    public var evalData: String?
+    /// Evaluate only the first N examples of `evalData` (0: all).
+    public var evalLimit = 0
 
     /// A request to merge `adapter` into its base and write `output` as `format`.
     public init(adapter: String, model: String? = nil, output: String, format: Format) {
@@ -53,6 +59,11 @@ public struct MergeResult: Sendable {
     public var licenseIsPermissive: Bool
     /// The license's kind and one-line summary (what every command prints).
     public var licenseTerms: ModelLicense { ModelLicense.identify(license) }
+
+    /// Losses of base, adapter and merged file, for a quantized GGUF merge with data to measure on.
+    public var quality: MergeQuality?
+    /// Why there is no quality report, when one was asked for and could not be made.
+    public var qualityUnavailable: String?
 }
 
 extension MergeRequest {
@@ -97,7 +108,13 @@ extension MergeRequest {
                 try merged.writeGGUF(to: output, encoding: quant, base: file, config: config, provenance: provenance)
             }
         } catch { throw .export(LorikeetError.from(error).description) }
-        return MergeResult(output: output, format: format, adapter: applied, mergedProjections: merged.adaptedModules.count,
-                           baseName: base.name, license: base.license, licenseIsPermissive: provenance.isPermissive)
+        var result = MergeResult(output: output, format: format, adapter: applied, mergedProjections: merged.adaptedModules.count,
+                                 baseName: base.name, license: base.license, licenseIsPermissive: provenance.isPermissive)
+        // The file is written either way; a report that cannot be made (a PEFT adapter without
+        // --eval-data, a checkpoint whose data moved) is said, not an error.
+        if format == .gguf, measureQuality, quant != .f32, quant != .f16 {
+            do { result.quality = try qualityReport() } catch { result.qualityUnavailable = error.description }
+        }
+        return result
     }
 }

@@ -321,18 +321,22 @@ final class MergeCommandTests: XCTestCase {
         XCTAssertEqual(file.metadata["tokenizer.ggml.merges"], source.metadata["tokenizer.ggml.merges"])
         XCTAssertEqual(file.tensors.map(\.name), source.tensors.map(\.name))
 
-        // Quantized outputs: every matrix is the reference encoding of the merged F32 weight (in
-        // GGUF row order), norms stay F32, and general.file_type says which.
-        for (quant, type, fileType) in [("q8_0", GGMLType.q8_0, 7), ("q4_0", .q4_0, 2), ("f16", .f16, 1)] {
+        // Quantized outputs: every matrix is the reference encoding of the F16-rounded merged
+        // weight (in GGUF row order; llama.cpp quantizes the F16 merge), norms stay F32, the tied
+        // token_embd follows llama.cpp's output rule (Q6_K, which 64 columns demote to Q8_0), and
+        // general.file_type says which.
+        for (quant, type, fileType) in [("q8_0", GGMLType.q8_0, 7), ("Q4_0", .q4_0, 2), ("f16", .f16, 1)] {
             let path = directory + "/merged-\(quant).gguf"
-            try merge(["--model", base, "--adapter", checkpoint, "--output", path, "--format", "gguf", "--quant", quant])
+            try merge(["--model", base, "--adapter", checkpoint, "--output", path, "--format", "gguf", "--quant", quant, "--no-eval"])
             let quantized = try GGUFFile(path: path)
             XCTAssertEqual(quantized.metadata["general.file_type"]?.int, fileType)
             for info in quantized.tensors {
-                XCTAssertEqual(info.type, info.dimensions.count == 1 ? .f32 : type, info.name)
+                let expected: GGMLType = info.dimensions.count == 1 ? .f32 : info.name == "token_embd.weight" && type == .q4_0 ? .q8_0 : type
+                XCTAssertEqual(info.type, expected, info.name)
             }
             let name = "blk.1.attn_q.weight"
-            let reference = GGUFMatrix(file: file, info: try XCTUnwrap(file.tensor(name))).decoded()
+            let merged = GGUFMatrix(file: file, info: try XCTUnwrap(file.tensor(name))).decoded()
+            let reference = Tensor(shape: merged.shape, scalars: merged.scalars.map { Float(Float16($0)) })
             let expectedBytes: [UInt8] = switch type {
             case .q8_0: Q8_0Matrix(quantizing: reference).blocks
             case .q4_0: Q4_0Matrix(quantizing: reference).blocks
@@ -342,6 +346,50 @@ final class MergeCommandTests: XCTestCase {
             XCTAssertEqual(Array(quantized.bytes(of: info)), expectedBytes, quant)
             XCTAssertNotNil(try? DecoderModel(ggufPath: path), quant)
         }
+    }
+
+    /// A quantized merge reports the loss of the base, of the adapter unmerged and of the file
+    /// it wrote, each equal to what `eval` measures for that model on the same data.
+    func testQuantizedMergeReportsBaseAdapterAndMergedLosses() throws {
+        let base = try writeBaseGGUF(), checkpoint = try writeCheckpoint()
+        let data = directory + "/eval.jsonl"
+        let lines = ["the cat", "ab cd the", "in the er", "he ab in"].map { text in
+            #"{"messages": [{"role": "user", "content": "\#(text)"}, {"role": "assistant", "content": "\#(text) the ab"}]}"#
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: data, atomically: true, encoding: .utf8)
+        var request = MergeRequest(adapter: checkpoint, model: base, output: directory + "/m.gguf", format: .gguf)
+        request.quant = .q4_0
+        request.evalData = data
+        let result = try request.run()
+        let quality = try XCTUnwrap(result.quality, result.qualityUnavailable ?? "")
+        let unmerged = try EvaluationRequest(model: base, adapter: checkpoint, data: data, compare: true).run()
+        let merged = try EvaluationRequest(model: directory + "/m.gguf", data: data).run()
+        XCTAssertEqual(quality.baseLoss, unmerged.runs[0].loss)
+        XCTAssertEqual(quality.adapterLoss, unmerged.runs[1].loss)
+        XCTAssertEqual(quality.mergedLoss, merged.runs[0].loss)
+        XCTAssertNotEqual(quality.mergedLoss, quality.adapterLoss, "Q4_0 changes the weights, so the loss moves")
+        XCTAssertEqual(quality.examples, 4)
+
+        // Data that cannot be read makes no report but says why, and the file is still written.
+        var noData = MergeRequest(adapter: checkpoint, model: base, output: directory + "/n.gguf", format: .gguf)
+        noData.quant = .q8_0
+        noData.evalData = directory + "/missing.jsonl"
+        let written = try noData.run()
+        XCTAssertNil(written.quality)
+        XCTAssertTrue(written.qualityUnavailable?.contains("missing.jsonl") == true, written.qualityUnavailable ?? "nil")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/n.gguf"))
+    }
+
+    /// The warning threshold: more than 25% of base − adapter lost by the merged file.
+    func testMergeQualityWarnsWhenQuantizingErasesMoreThanAQuarterOfTheGain() {
+        func q(_ merged: Double) -> MergeQuality {
+            MergeQuality(baseLoss: 3.0, adapterLoss: 2.0, mergedLoss: merged, data: "d", examples: 1, trainedTokens: 1)
+        }
+        XCTAssertEqual(q(2.3).erasedShare ?? 0, 0.3, accuracy: 1e-12)
+        XCTAssertTrue(q(2.3).erasesTooMuch)
+        XCTAssertFalse(q(2.2).erasesTooMuch)
+        XCTAssertFalse(q(1.9).erasesTooMuch)
+        XCTAssertNil(MergeQuality(baseLoss: 2, adapterLoss: 2.5, mergedLoss: 2.6, data: "d", examples: 1, trainedTokens: 1).erasedShare)
     }
 
     func testExistingOutputIsRefusedUnlessForced() throws {

@@ -117,6 +117,25 @@ void lk_dequant_q4_k(const void *blocks, size_t count, float *out);
 void lk_dequant_q5_k(const void *blocks, size_t count, float *out);
 void lk_dequant_q6_k(const void *blocks, size_t count, float *out);
 
+// ---- ggml block encoding ---------------------------------------------------------------
+/// Encode `count` blocks (32 values for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for Q4_K/Q5_K/Q6_K) of x
+/// into ggml's block layout, writing exactly the bytes ggml's reference quantizers
+/// (`quantize_row_*_ref`, what llama.cpp's quantizer uses without an importance matrix) write:
+/// same searches (make_qkx2_quants for Q4_K/Q5_K, make_qx_quants for Q6_K), same f32
+/// evaluation order, same round-to-nearest-even f16 scales. Each block depends on its own
+/// values only, so callers may split a tensor's blocks between threads (Formats' GGMLEncoder
+/// does, and its tests compare that against one call). Fixtures from ggml itself are the oracle.
+void lk_quantize_q8_0(const float *x, size_t count, void *out);
+void lk_quantize_q4_0(const float *x, size_t count, void *out);
+void lk_quantize_q4_1(const float *x, size_t count, void *out);
+void lk_quantize_q5_0(const float *x, size_t count, void *out);
+void lk_quantize_q5_1(const float *x, size_t count, void *out);
+void lk_quantize_q4_k(const float *x, size_t count, void *out);
+void lk_quantize_q5_k(const float *x, size_t count, void *out);
+void lk_quantize_q6_k(const float *x, size_t count, void *out);
+/// x as an IEEE half (bits), rounded to nearest even as ggml's GGML_FP32_TO_FP16.
+uint16_t lk_f32_to_f16(float x);
+
 // ---- Fused dot products over ggml blocks ------------------------------------------------
 /// sum over `count` blocks of the decoded weights times x[0 ..< 32·count], without writing the
 /// decoded weights anywhere: the decode-time matrix-vector product reads each 4- or 8-bit
