@@ -141,6 +141,10 @@ struct BenchServe: ParsableCommand {
                      clients, clients * requests, many.tokens, manySeconds, manyRate, manyRate / loneRate))
         print(String(format: "  time to first token p50 %.0f ms, p99 %.0f ms; per-token latency (per request) p50 %.1f ms, p99 %.1f ms",
                      1000 * many.ttft(0.5), 1000 * many.ttft(0.99), 1000 * many.gap(0.5), 1000 * many.gap(0.99)))
+        // Decoding alone (prefill excluded): a lone stream makes 1/gap tokens/s; N streams decoding together N/gap.
+        let loneDecode = 1 / lone.gap(0.5), manyDecode = Double(clients) / many.gap(0.5)
+        print(String(format: "decode only (from the per-token latency p50): 1 client %.1f tok/s, %d clients %.1f tok/s aggregate (%.2f×)",
+                     loneDecode, clients, manyDecode, manyDecode / loneDecode))
         print(String(format: "RSS before the concurrent phase %.1f MiB, after %.1f MiB; %@", Double(rssBefore ?? 0) / 1_048_576,
                      Double(rssAfter ?? 0) / 1_048_576, BenchTiming.peakMemoryLine))
         if soak > 0 { try runSoak(client: client, names: names) }
