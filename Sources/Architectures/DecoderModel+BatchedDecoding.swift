@@ -1,4 +1,5 @@
 import Foundation
+import Quantization
 import TensorCore
 
 /// One adapter's LoRA weights held as data, apart from any model: a server keeps one base
@@ -122,7 +123,7 @@ extension DecoderModel {
             let normed = Tensor.rmsNorm(Tensor(shape: [b, c], storage: last), weight: finalNorm, eps: config.rmsNormEps,
                                         weightOffset: config.normWeightOffset)
             let headRows = AdapterRowGroups(spans: (0..<b).map { $0..<($0 + 1) }, adapters: rows.map(\.adapter))
-            let logits = headRows.adding(to: head.forward(normed), input: normed, module: "lm_head")  // [B, V]
+            let logits = headRows.adding(to: Self.sharedProduct(normed, through: [head]), input: normed, module: "lm_head")  // [B, V]
             let v = config.vocabSize
             return (0..<b).map { i in
                 var row = Array(UnsafeBufferPointer(start: logits.storage.base + i * v, count: v))
@@ -130,6 +131,51 @@ extension DecoderModel {
                 return row
             }
         }
+    }
+}
+
+extension DecoderModel {
+    /// x [..., I] through `layers` side by side [..., ΣO], the product every row of a batched
+    /// step shares. For quantized layers and several rows, the weight's panels are decoded and
+    /// multiplied on all cores, each core its own panels (disjoint columns of y) with the same
+    /// GEMM per panel as `linearGroup`, which decodes them on one thread; otherwise `linearGroup`
+    /// itself (one row: the matrix–vector kernels).
+    static func sharedProduct(_ x: Tensor, through layers: [any LinearLayer]) -> Tensor {
+        let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
+        let quantized = layers.compactMap { $0 as? QuantizedLinear }
+        guard n > 1, quantized.count == layers.count, Parallel.threadCount > 1 else { return Tensor.projectStacked(x, through: layers) }
+        let o = quantized.reduce(0) { $0 + $1.outputFeatures }
+        var panels: [(layer: QuantizedLinear, first: Int, count: Int, column: Int)] = []
+        var column = 0
+        for layer in quantized {
+            for r0 in stride(from: 0, to: layer.outputFeatures, by: layer.panelRows) {
+                panels.append((layer, r0, min(layer.panelRows, layer.outputFeatures - r0), column + r0))
+            }
+            column += layer.outputFeatures
+        }
+        let y = TensorStorage(count: n * o)  // [N, ΣO]
+        let widest = quantized.map { min($0.panelRows, $0.outputFeatures) }.max() ?? 0
+        let xs = x.storage
+        Parallel.forChunks(panels.count) { range in
+            let scratch = TensorStorage(count: widest * i)  // [panel, I]
+            for p in range {
+                let panel = panels[p]
+                panel.layer.weight.decodeRows(panel.first..<(panel.first + panel.count), into: scratch.base)
+                gemm(transA: false, transB: true, m: n, n: panel.count, k: i, a: xs.base, lda: i, b: scratch.base, ldb: i, beta: 0,
+                     c: y.base + panel.column, ldc: o)
+            }
+        }
+        column = 0
+        for layer in quantized {
+            if let bias = layer.bias {
+                for row in 0..<n {
+                    let yr = y.base + row * o + column
+                    for j in 0..<layer.outputFeatures { yr[j] += bias.storage.base[j] }
+                }
+            }
+            column += layer.outputFeatures
+        }
+        return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: y)
     }
 }
 
@@ -157,13 +203,16 @@ extension DecoderLayer {
         let normed = Tensor.rmsNorm(x, weight: attentionNorm, eps: eps, weightOffset: offset)
         var q: Tensor, k: Tensor, v: Tensor
         if config.fusedQKV {
-            let qkv = adapted(projection(S.qkv).forward(normed), normed, S.qkv)  // [1, N, (H + 2G)·D]
+            let qkv = adapted(DecoderModel.sharedProduct(normed, through: [projection(S.qkv)]), normed, S.qkv)  // [1, N, (H + 2G)·D]
             q = qkv.slice(axis: 2, 0..<(h * d))
             k = qkv.slice(axis: 2, (h * d)..<((h + g) * d))
             v = qkv.slice(axis: 2, ((h + g) * d)..<((h + 2 * g) * d))
         } else {
-            let qkv = Tensor.project(normed, through: [projection(S.q), projection(S.k), projection(S.v)])
-            (q, k, v) = (adapted(qkv[0], normed, S.q), adapted(qkv[1], normed, S.k), adapted(qkv[2], normed, S.v))
+            let stacked = DecoderModel.sharedProduct(normed, through: [projection(S.q), projection(S.k), projection(S.v)])  // [1, N, (H + 2G)·D]
+            let (hd, gd) = (h * d, g * d)
+            q = adapted(stacked.slice(axis: 2, 0..<hd), normed, S.q)
+            k = adapted(stacked.slice(axis: 2, hd..<(hd + gd)), normed, S.k)
+            v = adapted(stacked.slice(axis: 2, (hd + gd)..<(hd + 2 * gd)), normed, S.v)
         }
         q = q.reshaped([1, n, h, d])
         k = k.reshaped([1, n, g, d])
@@ -186,7 +235,7 @@ extension DecoderLayer {
             (attended.base + span.lowerBound * h * d).update(from: out.storage.base, count: span.count * h * d)
         }
         let attendedRows = Tensor(shape: [1, n, h * d], storage: attended)
-        var attnOut = adapted(projection(S.o).forward(attendedRows), attendedRows, S.o)
+        var attnOut = adapted(DecoderModel.sharedProduct(attendedRows, through: [projection(S.o)]), attendedRows, S.o)
         if let postAttentionNorm { attnOut = Tensor.rmsNorm(attnOut, weight: postAttentionNorm, eps: eps, weightOffset: offset) }
         let residual = x + attnOut
 
@@ -194,9 +243,9 @@ extension DecoderLayer {
         let f = config.intermediateSize
         let gateUp: Tensor  // [1, N, 2F], gate then up
         if config.fusedGateUp {
-            gateUp = adapted(projection(S.gateUp).forward(normed2), normed2, S.gateUp)
+            gateUp = adapted(DecoderModel.sharedProduct(normed2, through: [projection(S.gateUp)]), normed2, S.gateUp)
         } else {
-            let stacked = Tensor.projectStacked(normed2, through: [projection(S.gate), projection(S.up)])
+            let stacked = DecoderModel.sharedProduct(normed2, through: [projection(S.gate), projection(S.up)])
             gateUp = adapted(adapted(stacked, normed2, S.gate), normed2, S.up, column: f)
         }
         let activated: Tensor  // [1, N, F]
@@ -205,7 +254,7 @@ extension DecoderLayer {
         } else {
             activated = gateUp.slice(axis: 2, 0..<f).geluTanh() * gateUp.slice(axis: 2, f..<(2 * f))
         }
-        var mlpOut = adapted(projection(S.down).forward(activated), activated, S.down)
+        var mlpOut = adapted(DecoderModel.sharedProduct(activated, through: [projection(S.down)]), activated, S.down)
         if let postMLPNorm { mlpOut = Tensor.rmsNorm(mlpOut, weight: postMLPNorm, eps: eps, weightOffset: offset) }
         return residual + mlpOut
     }
