@@ -111,7 +111,7 @@ struct BenchServe: ParsableCommand {
         print("models: \(names.joined(separator: ", ")); \(clients) clients × \(requests) requests, max \(maxTokens) tokens each")
 
         let client = StreamClient(port: bound.port)
-        _ = try client.ask(model: names[0], question: "Hi", maxTokens: 4)  // warm-up
+        _ = try client.ask(model: names[0], question: "Hi", maxTokens: min(4, maxTokens))  // warm-up
         let lone = Phase()
         let loneStart = Date()
         for i in 0..<single { lone.add(try client.ask(model: names[i % names.count], question: Self.questions[i % Self.questions.count], maxTokens: maxTokens)) }
