@@ -31,6 +31,7 @@
 @_exported import class Architectures.DecoderModel
 @_exported import struct Architectures.ExecutionOptions
 @_exported import enum Architectures.ModelError
+@_exported import class Architectures.AdapterWeights
 
 @_exported import struct LoRA.LoRAConfig
 

@@ -121,6 +121,11 @@ extension BaseModel {
         }
     }
 
+    /// `messages` through the chat template with its generation prompt.
+    public func renderPrompt(chat messages: [ChatMessage], tools: JinjaValue? = nil) throws(LorikeetError) -> String {
+        try renderPrompt(messages.map(\.jinja), tools: tools)
+    }
+
     /// A one-off generation (a fresh cache) continuing `text`.
     public func generate(_ text: String, parseSpecial: Bool = true, options: GenerationOptions) throws(LorikeetError) -> TextGeneration {
         try GenerationSession(self).generate(text, parseSpecial: parseSpecial, options: options)

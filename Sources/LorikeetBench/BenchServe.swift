@@ -22,8 +22,9 @@ struct BenchServe: ParsableCommand {
         temperature 0 (max --max-tokens each) through real sockets, requests spread round-robin \
         over the base and every --adapter. First --single requests from one client (the baseline), \
         then --clients clients doing --requests each. RSS is read before and after the concurrent \
-        phase: it should stay flat.
-        Example: lorikeet bench serve --clients 16 --requests 4 --adapter a=a.h5 --adapter b=b.h5
+        phase: it should stay flat. --soak N then sends N more requests over the same clients and \
+        prints RSS at its start, middle and end.
+        Example: lorikeet bench serve --clients 16 --requests 4 --synthetic-adapters 3 --soak 1000
         """)
 
     @Option(help: "A .gguf file, a Hugging Face folder or 'smollm2'.") var model = "smollm2"
@@ -33,14 +34,21 @@ struct BenchServe: ParsableCommand {
     @Option(help: "Requests of the lone client (the baseline).") var single = 2
     @Option(help: "Most tokens per answer.") var maxTokens = 32
     @Flag(help: "Send every request to the base only (no adapters).") var baseOnly = false
-    @Option(help: "Also serve N random rank-8 adapters (q_proj and v_proj, base in q8_0) written to a temporary folder (SmolLM2-sized bases).")
+    @Option(help: "Also serve N random rank-8 adapters (q_proj and v_proj) written to a temporary folder (SmolLM2-sized bases).")
     var syntheticAdapters = 0
+    @Option(help: "The base encoding the synthetic adapters' recipes name (source: the file's own weights, shared with the base's requests; nf4, q8_0, f32: one re-encoded copy for them).")
+    var syntheticBase = BasePrecision.source.rawValue
+    @Option(help: "After the timed phases, N more requests over --clients clients, printing RSS at their start, middle and end (0: none).")
+    var soak = 0
 
     static let questions = ["What is a monad?", "What is a compiler?", "Define recursion.", "What is TCP?", "Explain a hash table.",
                             "What is an operating system?", "What does a linker do?", "What is a closure?"]
 
     func run() throws {
-        guard clients > 0, requests > 0, single > 0, maxTokens > 0 else { throw ValidationError("counts must be positive") }
+        guard clients > 0, requests > 0, single > 0, maxTokens > 0, soak >= 0 else { throw ValidationError("counts must be positive") }
+        guard let syntheticPrecision = BasePrecision(rawValue: syntheticBase) else {
+            throw ValidationError("--synthetic-base is one of \(BasePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         var adapters = adapter.map(ServeOptions.parseAdapter)
         if syntheticAdapters > 0 {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-bench-serve-\(getpid())").path
@@ -48,7 +56,8 @@ struct BenchServe: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let config = try BaseModel(loading: model).config
             for i in 0..<syntheticAdapters {
-                adapters.append(("synthetic\(i)", try Self.writeSyntheticAdapter(folder + "/synthetic\(i).h5", config: config, seed: UInt64(i + 1))))
+                adapters.append(("synthetic\(i)", try Self.writeSyntheticAdapter(folder + "/synthetic\(i).h5", config: config, seed: UInt64(i + 1),
+                                                                                base: syntheticPrecision)))
             }
             return try serve(adapters)
         }
@@ -56,10 +65,12 @@ struct BenchServe: ParsableCommand {
     }
 
     /// A random rank-8 adapter on q_proj and v_proj of every layer, trained (as far as its recipe
-    /// says) over a q8_0 base.
-    static func writeSyntheticAdapter(_ path: String, config: ModelConfig, seed: UInt64) throws -> String {
+    /// says) over the base encoded as `base`.
+    static func writeSyntheticAdapter(_ path: String, config: ModelConfig, seed: UInt64, base: BasePrecision = .q8_0) throws -> String {
         var document = RecipeDocument()
-        for s in ["lora.rank=8", "lora.alpha=16", "lora.dropout=0", "lora.targets=[q_proj, v_proj]", "quantization.base=q8_0"] { try document.override(s) }
+        for s in ["lora.rank=8", "lora.alpha=16", "lora.dropout=0", "lora.targets=[q_proj, v_proj]", "quantization.base=\(base.rawValue)"] {
+            try document.override(s)
+        }
         var archive = HDF5Archive()
         archive.strings["recipe"] = try Recipe(document).yaml
         var rng = RandomGenerator(seed: seed)
@@ -80,7 +91,10 @@ struct BenchServe: ParsableCommand {
     func serve(_ adapters: [(name: String, path: String)]) throws {
         let options = ServeOptions(model: model, modelName: "base", adapters: adapters, port: 0,
                                    limits: EngineLimits(maxConcurrent: clients, maxQueued: clients, context: 2048, maxTokensCap: maxTokens))
+        let rssEmpty = ProcessMemory.residentBytes
         let server = try LorikeetServer(options: options)
+        print(String(format: "RSS before loading %.1f MiB, with the base and %d adapters loaded %.1f MiB (%d base decoder(s) held)",
+                     Self.mib(rssEmpty), adapters.count, Self.mib(ProcessMemory.residentBytes), server.baseDecoderCount))
         let names = baseOnly ? [server.baseName] : server.modelNames
         let ready = DispatchSemaphore(value: 0)
         let bound = Bound()
@@ -97,7 +111,7 @@ struct BenchServe: ParsableCommand {
         print("models: \(names.joined(separator: ", ")); \(clients) clients × \(requests) requests, max \(maxTokens) tokens each")
 
         let client = StreamClient(port: bound.port)
-        _ = try client.ask(model: names[0], question: "Hi", maxTokens: 4)  // warm-up
+        _ = try client.ask(model: names[0], question: "Hi", maxTokens: min(4, maxTokens))  // warm-up
         let lone = Phase()
         let loneStart = Date()
         for i in 0..<single { lone.add(try client.ask(model: names[i % names.count], question: Self.questions[i % Self.questions.count], maxTokens: maxTokens)) }
@@ -127,8 +141,49 @@ struct BenchServe: ParsableCommand {
                      clients, clients * requests, many.tokens, manySeconds, manyRate, manyRate / loneRate))
         print(String(format: "  time to first token p50 %.0f ms, p99 %.0f ms; per-token latency (per request) p50 %.1f ms, p99 %.1f ms",
                      1000 * many.ttft(0.5), 1000 * many.ttft(0.99), 1000 * many.gap(0.5), 1000 * many.gap(0.99)))
+        // Decoding alone (prefill excluded): a lone stream makes 1/gap tokens/s; N streams decoding together N/gap.
+        let loneDecode = 1 / lone.gap(0.5), manyDecode = Double(clients) / many.gap(0.5)
+        print(String(format: "decode only (from the per-token latency p50): 1 client %.1f tok/s, %d clients %.1f tok/s aggregate (%.2f×)",
+                     loneDecode, clients, manyDecode, manyDecode / loneDecode))
         print(String(format: "RSS before the concurrent phase %.1f MiB, after %.1f MiB; %@", Double(rssBefore ?? 0) / 1_048_576,
                      Double(rssAfter ?? 0) / 1_048_576, BenchTiming.peakMemoryLine))
+        if soak > 0 { try runSoak(client: client, names: names) }
+    }
+
+    static func mib(_ bytes: Int?) -> Double { Double(bytes ?? 0) / 1_048_576 }
+
+    /// `soak` requests over `clients` threads (a shared counter hands out the next request),
+    /// RSS read when the first starts, when half are done and at the end.
+    func runSoak(client: StreamClient, names: [String]) throws {
+        let counter = SoakCounter(total: soak)
+        let failures = Failures()
+        let start = Date()
+        print(String(format: "soak: %d requests over %d clients; RSS at start %.1f MiB", soak, clients, Self.mib(ProcessMemory.residentBytes)))
+        let maxTokens = maxTokens
+        runConcurrently(clients) { _ in
+            while let i = counter.next() {
+                do { _ = try client.ask(model: names[i % names.count], question: Self.questions[i % Self.questions.count], maxTokens: maxTokens) } catch {
+                    failures.add("\(error)")
+                }
+                if counter.finishOne() == soak / 2 {
+                    print(String(format: "soak: %d requests done, RSS %.1f MiB", soak / 2, Self.mib(ProcessMemory.residentBytes)))
+                }
+            }
+        }
+        if !failures.list.isEmpty { throw CLIError("soak: \(failures.list.count) requests failed: \(failures.list[0])") }
+        print(String(format: "soak: %d requests done in %.1f s, RSS at end %.1f MiB; %@", soak, Date().timeIntervalSince(start),
+                     Self.mib(ProcessMemory.residentBytes), BenchTiming.peakMemoryLine))
+    }
+
+    final class SoakCounter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var issued = 0, done = 0
+        let total: Int
+        init(total: Int) { self.total = total }
+        /// The next request's index, or nil when all are handed out.
+        func next() -> Int? { lock.withLock { guard issued < total else { return nil }; issued += 1; return issued - 1 } }
+        /// Counts a finished request; returns how many are finished now.
+        func finishOne() -> Int { lock.withLock { done += 1; return done } }
     }
 
     final class Bound: @unchecked Sendable { var port = 0 }

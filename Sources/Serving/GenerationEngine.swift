@@ -20,9 +20,8 @@ final class Job: @unchecked Sendable {
     let continuation: AsyncStream<JobEvent>.Continuation
     private let cancelLock = NSLock()
     private var cancelledFlag = false
-    /// Engine-thread state: the session owns this sequence's KV cache, freed with the job.
-    var session: GenerationSession?
-    var generation: TextGeneration?
+    /// Engine-thread state: the sequence owns its KV cache, freed with the job.
+    var sequence: BatchedSequence?
     var done = false
     var wasCancelled = false
 
@@ -62,10 +61,12 @@ public struct EngineLimits: Sendable, Equatable {
     }
 }
 
-/// The decoding loop on one thread of its own: requests join between steps, each active
-/// sequence advances by one event per turn (a new one's first turn is its prefill), so streams
-/// keep flowing while prompts arrive. Every model call happens on this thread: a `BaseModel`
-/// and its tokenizer are not safe from two threads at once.
+/// Continuous batching on one thread of its own: between steps, queued requests join (up to
+/// `maxConcurrent`) and finished or abandoned ones leave, freeing their KV caches; each step
+/// advances every running sequence by one token in ONE batched forward over the shared base
+/// (each row adding its own adapter's update), with new prompts prefilled in chunks inside the
+/// same steps so running streams keep flowing. Every model call happens on this thread: a
+/// `BaseModel` and its tokenizer are not safe from two threads at once.
 final class GenerationEngine: @unchecked Sendable {
     let limits: EngineLimits
     private let condition = NSCondition()
@@ -137,6 +138,11 @@ final class GenerationEngine: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Prompt tokens prefilled per step across all joining sequences: small enough that a long
+    /// prompt delays running streams by a bounded amount, large enough that typical chat
+    /// prompts (tens of tokens) go in one step, as `generate` prefills them.
+    static let prefillBudget = 256
+
     private func loop() {
         while true {
             condition.lock()
@@ -147,7 +153,27 @@ final class GenerationEngine: @unchecked Sendable {
             let turn = active
             condition.unlock()
 
-            for job in turn { step(job) }
+            for job in turn where !job.done && job.sequence == nil { admit(job) }
+            for job in turn where !job.done && job.isCancelled {
+                job.sequence?.stop()
+                job.wasCancelled = true
+                finish(job)
+            }
+            let running = turn.filter { !$0.done && $0.sequence != nil }
+            let sequences = running.compactMap(\.sequence)
+            if !sequences.isEmpty {
+                let events = BatchedDecoder.step(sequences, prefillBudget: Self.prefillBudget)
+                for (job, jobEvents) in zip(running, events) {
+                    for event in jobEvents {
+                        switch event {
+                        case .text(let piece): job.continuation.yield(.text(piece))
+                        case .finished(let summary):
+                            job.continuation.yield(.finished(summary))
+                            finish(job)
+                        }
+                    }
+                }
+            }
 
             condition.lock()
             for job in active where job.done {
@@ -158,50 +184,34 @@ final class GenerationEngine: @unchecked Sendable {
         }
     }
 
-    /// One turn of `job`: its admission (prompt checked against the context), its prefill, or
-    /// one more piece of text.
-    private func step(_ job: Job) {
-        if job.isCancelled {
-            job.generation?.stop()
-            job.wasCancelled = true
-            finish(job)
-            return
-        }
-        guard let generation = job.generation else { admit(job); return }
-        switch generation.nextEvent() {
-        case .text(let piece)?: job.continuation.yield(.text(piece))
-        case .finished(let summary)?:
-            job.continuation.yield(.finished(summary))
-            finish(job)
-        case nil: finish(job)
-        }
-    }
-
     private func finish(_ job: Job) {
         job.done = true
         job.markFinished()
-        job.generation = nil
-        job.session = nil  // frees the sequence's KV cache
+        job.sequence = nil  // frees the sequence's KV cache
         job.continuation.finish()
     }
 
+    /// Checks the request against the limits and the context, and makes its sequence (which
+    /// joins the next step); refuses it with an OpenAI-shaped error otherwise.
     private func admit(_ job: Job) {
         let request = job.request
-        let base = job.entry.model
-        let session = GenerationSession(base, context: limits.context)
+        let entry = job.entry
+        let base = entry.base
         do {
             let text: String
             let parseSpecial: Bool
             switch request.prompt {
             case .chat(let messages):
-                text = try session.renderPrompt(messages)
+                text = try base.renderPrompt(chat: messages)
                 parseSpecial = true
             case .text(let raw):
                 text = raw
                 parseSpecial = false
             }
-            // Encoding is lazy work of the run's first step; a first generation only counts the tokens.
-            let promptTokens = try session.generate(text, parseSpecial: parseSpecial, options: .greedy(maxTokens: 1)).promptTokens
+            let ids: [Int32]
+            do { ids = try base.tokenizer.encode(text, parseSpecial: parseSpecial) } catch { throw LorikeetError.model(error.description) }
+            guard !ids.isEmpty else { throw LorikeetError.invalidRequest("the prompt encodes to no tokens") }
+            let promptTokens = ids.count
             let context = min(limits.context, base.config.maxPositions)
             if let asked = request.maxTokens, asked > limits.maxTokensCap {
                 throw APIError.invalid("'max_tokens' is \(asked); this server allows at most \(limits.maxTokensCap) per request",
@@ -218,8 +228,8 @@ final class GenerationEngine: @unchecked Sendable {
             }
             let maxTokens = request.maxTokens ?? min(limits.maxTokensCap, room)
             let options = GenerationOptions(maxTokens: maxTokens, sampling: request.sampling, stopStrings: request.stop)
-            job.generation = try session.generate(text, parseSpecial: parseSpecial, options: options)
-            job.session = session
+            job.sequence = try BatchedSequence(prompt: ids, base: base, decoder: entry.decoder,
+                                               adapter: entry.adapter, context: limits.context, options: options)
             job.continuation.yield(.started(promptTokens: promptTokens, maxTokens: maxTokens))
         } catch let error as APIError {
             job.continuation.yield(.failed(error))

@@ -23,7 +23,7 @@ public final class LorikeetServer: @unchecked Sendable {
         self.options = options
         let base = try BaseModel(loading: options.model)
         let name = options.modelName ?? ((base.path as NSString).lastPathComponent as NSString).deletingPathExtension
-        registry = ModelRegistry(base: base, name: name, argument: options.model)
+        registry = ModelRegistry(base: base, name: name)
         var limits = options.limits
         limits.context = max(1, min(limits.context, base.config.maxPositions))
         engine = GenerationEngine(limits: limits)
@@ -37,6 +37,9 @@ public final class LorikeetServer: @unchecked Sendable {
 
     /// The base's name.
     public var baseName: String { registry.baseName }
+
+    /// Base decoders in memory: one per base representation the loaded adapters use.
+    public var baseDecoderCount: Int { registry.decoderCount }
 
     /// Serves until ``shutdown()`` (or SIGTERM/SIGINT when `handleSignals`), calling `onListening`
     /// with the bound port once connections are accepted.

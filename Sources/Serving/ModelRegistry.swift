@@ -3,41 +3,63 @@ import Lorikeet
 
 /// One name a request's `model` can choose: the base, or the base with one adapter.
 ///
-/// Each adapter entry holds its own working copy of the base with the adapter applied
-/// (``BaseModel`` carries at most one adapter, applied in place), loaded with the same rule as
-/// `lorikeet generate` (`onto: .trained`), so a reply is the text `generate` gives. Its model is
-/// used only on the engine's thread.
+/// An adapter is data — its A, B and scale per projection — over a decoder shared with every
+/// other entry of the same base representation (see ``ModelRegistry``), loaded with the same
+/// rule as `lorikeet generate` (`onto: .trained`), so a reply is the text `generate` gives.
+/// Its decoder is used only on the engine's thread.
 final class ModelEntry: @unchecked Sendable {
     let name: String
-    let model: BaseModel
+    /// The base as loaded: tokenizer, chat template and stop tokens (an adapter changes none).
+    let base: BaseModel
+    /// The base weights this entry runs on (shared by all entries of `representation`).
+    let decoder: DecoderModel
+    /// The adapter's weights, nil for the base.
+    let adapter: AdapterWeights?
+    /// Which base weights `decoder` holds: `source`, `nf4`, …
+    let representation: String
     /// The adapter file or folder, nil for the base.
     let adapterPath: String?
     /// Unix seconds when it was loaded (OpenAI's `created`).
     let created: Int
 
-    init(name: String, model: BaseModel, adapterPath: String?) {
+    init(name: String, base: BaseModel, decoder: DecoderModel, adapter: AdapterWeights?, representation: String, adapterPath: String?) {
         self.name = name
-        self.model = model
+        self.base = base
+        self.decoder = decoder
+        self.adapter = adapter
+        self.representation = representation
         self.adapterPath = adapterPath
         created = Int(Date().timeIntervalSince1970)
     }
 }
 
 /// The models the server answers for, by name; adapters come and go at run time.
+///
+/// One decoder per base representation: the base as loaded (`source`) serves the base and
+/// every adapter trained over the file's own weights (PEFT adapters, `quantization.base:
+/// source` checkpoints); the first adapter trained over a re-encoding (`nf4`, `q8_0`, `f32`,
+/// deterministic given the file) brings that re-encoded decoder, which later adapters of the
+/// same encoding share; a PiSSA/LoftQ adapter, whose residual base is its own, keeps its own.
+/// A representation no entry uses any more is dropped (running requests keep theirs alive).
 final class ModelRegistry: @unchecked Sendable {
-    /// What the base was loaded from (a path or `smollm2`): each adapter loads its own copy.
-    let baseArgument: String
     let baseName: String
+    let base: BaseModel
     private let lock = NSLock()
     private var entries: [String: ModelEntry] = [:]
     private var order: [String] = []
+    private var decoders: [String: DecoderModel] = [:]
 
-    init(base: BaseModel, name: String, argument: String) {
-        baseArgument = argument
+    init(base: BaseModel, name: String) {
+        self.base = base
         baseName = name
-        entries[name] = ModelEntry(name: name, model: base, adapterPath: nil)
+        let source = BaseModel.sourceRepresentation
+        entries[name] = ModelEntry(name: name, base: base, decoder: base.model, adapter: nil, representation: source, adapterPath: nil)
+        decoders[source] = base.model
         order = [name]
     }
+
+    /// Distinct base decoders held (one per representation in use).
+    var decoderCount: Int { lock.withLock { decoders.count } }
 
     /// The entry named `name`, or nil.
     func entry(_ name: String) -> ModelEntry? { lock.withLock { entries[name] } }
@@ -59,23 +81,25 @@ final class ModelRegistry: @unchecked Sendable {
         }
     }
 
-    /// Loads the adapter at `path` over a fresh copy of the base and adds it as `name`. Slow (it
-    /// reads the base again): call it off the engine's thread.
+    /// Loads the adapter at `path` as weights and adds it as `name`, over the decoder of its base
+    /// representation (brought by this adapter when it is the first of it). Slow (it reads the
+    /// base again to apply the adapter exactly as `generate` does): call it off the engine's thread.
     @discardableResult
     func addAdapter(name: String, path: String) throws(APIError) -> ModelEntry {
         try checkNewName(name)
-        let model: BaseModel
+        let loaded: LoadedAdapterWeights
         do {
-            let source = try AdapterSource.load(path)
-            model = try BaseModel(loading: baseArgument)
-            try model.apply(source, onto: .trained)
+            loaded = try base.loadAdapterWeights(try AdapterSource.load(path))
         } catch {
             throw .invalid("cannot load the adapter '\(name)' from \(path): \(error)", param: "path", code: "adapter_load_failed")
         }
-        let entry = ModelEntry(name: name, model: model, adapterPath: path)
         lock.lock()
         defer { lock.unlock() }
         guard entries[name] == nil else { throw APIError(status: 409, message: "'\(name)' is already loaded", param: "name", code: "adapter_exists") }
+        let decoder = decoders[loaded.representation] ?? loaded.decoder
+        decoders[loaded.representation] = decoder
+        let entry = ModelEntry(name: name, base: base, decoder: decoder, adapter: loaded.weights, representation: loaded.representation,
+                               adapterPath: path)
         entries[name] = entry
         order.append(name)
         return entry
@@ -86,7 +110,10 @@ final class ModelRegistry: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard name != baseName else { throw .invalid("'\(name)' is the base model; only adapters can be removed", param: "name") }
-        guard entries.removeValue(forKey: name) != nil else { throw .unknownModel(name, known: order) }
+        guard let removed = entries.removeValue(forKey: name) else { throw .unknownModel(name, known: order) }
         order.removeAll { $0 == name }
+        if !entries.values.contains(where: { $0.representation == removed.representation }) {
+            decoders.removeValue(forKey: removed.representation)
+        }
     }
 }
