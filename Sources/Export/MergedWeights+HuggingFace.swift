@@ -82,8 +82,9 @@ extension MergedWeights {
 
     /// config.json, generation_config.json, tokenizer.json and tokenizer_config.json from a
     /// GGUF's metadata. The tokenizer files are written for byte-level BPE vocabularies (Llama 3,
-    /// SmolLM2, Qwen2); a SentencePiece vocabulary (Gemma) has no tokenizer.json writer yet, so
-    /// the folder then holds the model only and `tokenizerNote` says so.
+    /// SmolLM2, Qwen2) and Gemma's SentencePiece one; other SentencePiece vocabularies (Llama 2,
+    /// Mistral, Phi-3) have no tokenizer.json writer yet, so the folder then holds the model only
+    /// and the returned note says so.
     @discardableResult
     static func writeFiles(gguf file: GGUFFile, config c: ModelConfig, torchDType: String, to folder: String) throws -> String? {
         let m = file.metadata
@@ -96,10 +97,13 @@ extension MergedWeights {
         let pretty: JSONSerialization.WritingOptions = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: json, options: pretty), to: folder + "/config.json")
         try AtomicFile.write(try JSONSerialization.data(withJSONObject: generation, options: pretty), to: folder + "/generation_config.json")
-        guard m["tokenizer.ggml.model"]?.string == "gpt2" else {
-            return "no tokenizer files: the base's '\(m["tokenizer.ggml.model"]?.string ?? "none")' (SentencePiece) vocabulary cannot be written as tokenizer.json by Lorikeet yet; copy tokenizer.json and tokenizer_config.json from the base model's Hugging Face repository"
+        guard TokenizerJSONExport.canWrite(gguf: file) else {
+            return "no tokenizer files: the base's '\(m["tokenizer.ggml.model"]?.string ?? "none")' vocabulary of architecture '\(m["general.architecture"]?.string ?? "none")' cannot be written as tokenizer.json by Lorikeet yet; copy tokenizer.json and tokenizer_config.json from the base model's Hugging Face repository"
         }
-        let (tokenizer, tokenizerConfig) = try TokenizerJSONExport.files(gguf: file, chatTemplate: m["tokenizer.chat_template"]?.string)
+        // The file's own template, else the one Lorikeet uses for this architecture (Gemma 3
+        // base files carry none), so the folder chats as the GGUF does.
+        let template = m["tokenizer.chat_template"]?.string ?? ChatTemplate.builtInSource(architecture: m["general.architecture"]?.string)
+        let (tokenizer, tokenizerConfig) = try TokenizerJSONExport.files(gguf: file, chatTemplate: template)
         try AtomicFile.write(tokenizer, to: folder + "/tokenizer.json")
         try AtomicFile.write(tokenizerConfig, to: folder + "/tokenizer_config.json")
         return nil

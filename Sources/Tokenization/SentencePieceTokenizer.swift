@@ -73,12 +73,21 @@ public final class SentencePieceTokenizer: Tokenizer {
         if let merges {
             var table: [UInt64: (rank: Int32, merged: Int32)] = [:]
             table.reserveCapacity(merges.count)
+            // Every token by its bytes, to tell a merge naming control or unused tokens (which
+            // transformers' generated merges may list; they can never apply, as those are no
+            // pieces) from one naming tokens the vocabulary lacks.
+            var allTokens: Set<ArraySlice<UInt8>>?
             for (rank, merge) in merges.enumerated() {
                 // Split at the first space byte: a Character split would miss " ै" (a space
                 // carrying a combining mark is one Character).
                 let u = Array(merge.utf8)
-                guard let space = u.firstIndex(of: 0x20), let a = pieceIDs[u[..<space]], let b = pieceIDs[u[(space + 1)...]],
-                      let merged = pieceIDs[ArraySlice(u[..<space] + u[(space + 1)...])] else {
+                guard let space = u.firstIndex(of: 0x20) else {
+                    throw .malformed("\(source): merge \(rank) '\(merge)' is not two tokens separated by a space")
+                }
+                let left = u[..<space], right = u[(space + 1)...], joined = ArraySlice(left + right)
+                guard let a = pieceIDs[left], let b = pieceIDs[right], let merged = pieceIDs[joined] else {
+                    if allTokens == nil { allTokens = Set(tokens.map { ArraySlice($0.utf8) }) }
+                    if let all = allTokens, all.contains(left), all.contains(right), all.contains(joined) { continue }
                     throw .malformed("\(source): merge \(rank) '\(merge)' names tokens that are not in the vocabulary")
                 }
                 let key = UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))

@@ -35,13 +35,14 @@ enum TokenizerJSON {
             }
             byID[id] = key
         }
-        var specialIDs: [Int] = []
+        var specialIDs: [Int] = [], plainAddedIDs: [Int] = []
         for (n, entry) in (root["added_tokens"]?.arrayValue ?? []).enumerated() {
             guard case .int(let id)? = entry["id"], id >= 0, id < 1 << 24, let content = entry["content"]?.stringValue else {
                 throw .malformed("\(source): added_tokens[\(n)] needs an integer id and a content string")
             }
             byID[id] = content
             specialIDs.append(id)
+            if entry["special"]?.boolValue == false { plainAddedIDs.append(id) }
         }
         let count = (byID.keys.max() ?? -1) + 1
         guard count > 0 else { throw .malformed("\(source): the vocabulary is empty") }
@@ -82,6 +83,9 @@ enum TokenizerJSON {
         if model["byte_fallback"]?.boolValue == true {
             // SentencePiece-style: <0xNN> vocabulary entries are the byte tokens.
             for (i, token) in tokens.enumerated() where types[i] == 1 && SentencePieceTokenizer.byteValue(token) != nil { types[i] = 6 }
+            // Added tokens not marked special ("\n" in Gemma) are GGUF's user-defined pieces:
+            // matched whole like control tokens, but ordinary pieces that merges may name.
+            for id in plainAddedIDs { types[id] = 4 }
             let (prefix, split) = try spacing(normalizer: root["normalizer"], preTokenizer: root["pre_tokenizer"], source: source)
             return try SentencePieceTokenizer(tokens: tokens, scores: [Float](repeating: 0, count: tokens.count), tokenTypes: types,
                                               bos: bos, eos: eos, unknown: id(ofToken: model["unk_token"]), addBOS: addBOS,
@@ -112,8 +116,10 @@ enum TokenizerJSON {
     }
 
     /// How a SentencePiece-style tokenizer.json turns spaces into ▁: Llama 2's and Phi-3's
-    /// normalizer Prepend("▁") + Replace(" ", "▁"), Gemma's Replace alone, or a Metaspace
-    /// pre-tokenizer (prepend_scheme first/always/never, split) with no normalizer.
+    /// normalizer Prepend("▁") + Replace(" ", "▁"), Gemma's Replace alone (with or without
+    /// transformers' GemmaTokenizer pre-tokenizer Split(" ", merged with previous), which finds
+    /// no space left after that normalizer), or a Metaspace pre-tokenizer (prepend_scheme
+    /// first/always/never, split) with no normalizer.
     static func spacing(normalizer: RawJSON?, preTokenizer: RawJSON?, source: String) throws(TokenizerError) -> (SpacePrefix, Bool) {
         func fail(_ what: String) -> TokenizerError {
             .unsupported("\(source): \(what) is not supported for a byte-fallback BPE (supported: normalizer Prepend(\"▁\") + Replace(\" \", \"▁\") or Replace alone; pre_tokenizer Metaspace)")
@@ -123,6 +129,10 @@ enum TokenizerJSON {
         }
         let hasPre = preTokenizer?.isPresent == true
         if let normalizer, normalizer.isPresent {
+            if let pre = preTokenizer, hasPre, isSpaceReplace(normalizer), pre["type"]?.stringValue == "Split",
+               pre["pattern"]?["String"]?.stringValue == " ", pre["behavior"]?.stringValue == "MergedWithPrevious", pre["invert"]?.boolValue != true {
+                return (.none, false)
+            }
             guard !hasPre else { throw fail("a normalizer together with pre_tokenizer \(preTokenizer?["type"]?.stringValue ?? "?")") }
             let steps = normalizer["type"]?.stringValue == "Sequence" ? (normalizer["normalizers"]?.arrayValue ?? []) : [normalizer]
             if steps.count == 1, isSpaceReplace(steps[0]) { return (.none, false) }

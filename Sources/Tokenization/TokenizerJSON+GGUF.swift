@@ -1,17 +1,21 @@
 import Formats
 import Foundation
 
-/// A GGUF file's byte-level BPE tokenizer written back as Hugging Face `tokenizer.json` and
+/// A GGUF file's byte-level BPE tokenizer (or a Gemma SentencePiece one: see
+/// `TokenizerJSON+SentencePiece.swift`) written back as Hugging Face `tokenizer.json` and
 /// `tokenizer_config.json`, so a merged model folder loads with `AutoTokenizer` and splits
 /// text into the same ids Lorikeet does. The pre-tokenizer is spelled the way Hugging Face
 /// spells the same split (`PreTokenizer` documents each pattern).
 public enum TokenizerJSONExport {
-    /// (tokenizer.json, tokenizer_config.json) for `file`, or an error naming what is not
-    /// byte-level BPE or has no known Hugging Face spelling.
+    /// (tokenizer.json, tokenizer_config.json) for `file`, or an error naming what is neither
+    /// byte-level BPE nor Gemma's SentencePiece vocabulary, or has no known Hugging Face spelling.
     public static func files(gguf file: GGUFFile, chatTemplate: String?) throws(TokenizerError) -> (tokenizer: Data, config: Data) {
         let m = file.metadata
+        if m["tokenizer.ggml.model"]?.string == "llama", gemmaArchitectures.contains(m["general.architecture"]?.string ?? "") {
+            return try gemmaFiles(gguf: file, chatTemplate: chatTemplate)
+        }
         guard m["tokenizer.ggml.model"]?.string == "gpt2" else {
-            throw .unsupported("\(file.path): writing tokenizer.json is supported for byte-level BPE (tokenizer.ggml.model gpt2) only, not '\(m["tokenizer.ggml.model"]?.string ?? "none")'")
+            throw .unsupported("\(file.path): writing tokenizer.json is supported for byte-level BPE (tokenizer.ggml.model gpt2) and Gemma's SentencePiece vocabulary only, not '\(m["tokenizer.ggml.model"]?.string ?? "none")' of architecture '\(m["general.architecture"]?.string ?? "none")'")
         }
         let preName = m["tokenizer.ggml.pre"]?.string ?? "default"
         guard let pre = PreTokenizer(ggufName: preName) else {

@@ -1,6 +1,7 @@
 @testable import LorikeetCLI
 import Lorikeet
 import Formats
+import Tokenization
 import Foundation
 import LoRA
 @testable import Architectures
@@ -96,10 +97,83 @@ final class MergeHuggingFaceConfigTests: XCTestCase {
         }
         XCTAssertEqual(written["rope_parameters"]?["sliding_attention"]?["rope_theta"]?.double, 100)
         XCTAssertEqual(written["rope_parameters"]?["full_attention"]?["factor"]?.double, 8)
-        // The folder has no tokenizer files (SentencePiece vocabulary), and its card says so.
+        // Its SentencePiece vocabulary is written as tokenizer files, so the card has no note.
         let card = try String(contentsOfFile: out + "/README.md", encoding: .utf8)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/tokenizer.json"))
-        XCTAssertTrue(card.contains("Tokenizer: no tokenizer files"), card)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/tokenizer.json"))
+        XCTAssertFalse(card.contains("Tokenizer:"), card)
+    }
+
+    /// The tiny Gemma 3 fixture with a Gemma-shaped vocabulary of its 96 ids in place of its
+    /// Llama-style toy one: control tokens (<pad>, <eos>, <bos>, <unk>, <mask>, turn markers,
+    /// unused), user-defined "[multimodal]", newlines and space runs, a few byte tokens, and
+    /// pieces scored best-first by id as in a Gemma file.
+    func writeGemmaVocabularyFixture() throws -> String {
+        let source = try GGUFFile(path: Self.fixtures.appendingPathComponent("gemma3/model.gguf").path)
+        var tokens: [(String, Int)] = [("<pad>", 3), ("<eos>", 3), ("<bos>", 3), ("<unk>", 3), ("<mask>", 3), ("[multimodal]", 4),
+                                       ("<start_of_turn>", 3), ("<end_of_turn>", 3), ("\n", 4), ("\n\n", 4), ("  ", 4), ("   ", 4), ("    ", 4)]
+        tokens += [0x09, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xCC, 0x81].map { (String(format: "<0x%02X>", $0), 6) }
+        let pieces = ["▁", "e", "l", "o", "h", "w", "r", "d", "t", "s", "a", "c", "f", "é", "n", "u", "k", "m", "y", "i", "p", "日",
+                      "he", "ll", "▁h", "▁w", "or", "ld", "llo", "▁he", "▁hello", "▁wor", "▁world", "es", "▁t", "▁te", "▁test",
+                      "ca", "caf", "café", "▁café", "▁cafe", "ok", "us", "er", "use", "user", "mo", "mod", "model", "en", "▁en", "▁end"]
+        tokens += pieces.map { ($0, 1) }
+        var unused = 0
+        while tokens.count < 96 { tokens.append(("<unused\(unused)>", 3)); unused += 1 }
+        XCTAssertEqual(tokens.count, 96)
+        var metadata: [(String, GGUFValue)] = []
+        for key in source.metadataKeys where !key.hasPrefix("tokenizer.") { metadata.append((key, try XCTUnwrap(source.metadata[key]))) }
+        metadata += [
+            ("tokenizer.ggml.model", .string("llama")), ("tokenizer.ggml.pre", .string("default")),
+            ("tokenizer.ggml.tokens", .array(tokens.map { .string($0.0) })),
+            ("tokenizer.ggml.scores", .array(tokens.enumerated().map { .float32($1.1 == 1 ? -Float($0) : 0) })),
+            ("tokenizer.ggml.token_type", .array(tokens.map { .int32(Int32($0.1)) })),
+            ("tokenizer.ggml.bos_token_id", .uint32(2)), ("tokenizer.ggml.eos_token_id", .uint32(1)),
+            ("tokenizer.ggml.unknown_token_id", .uint32(3)), ("tokenizer.ggml.padding_token_id", .uint32(0)),
+            ("tokenizer.ggml.add_bos_token", .bool(true)), ("tokenizer.ggml.add_eos_token", .bool(false)),
+            ("tokenizer.ggml.add_space_prefix", .bool(false)),
+        ]
+        let payloads = source.tensors.map { GGUFTensorPayload(name: $0.name, shape: $0.shape, type: $0.type, bytes: Array(source.bytes(of: $0))) }
+        let path = directory + "/gemma-vocabulary.gguf"
+        try GGUFFile.write(metadata: metadata, encoded: payloads, to: path)
+        return path
+    }
+
+    /// A merged Gemma 3 folder gets tokenizer.json and tokenizer_config.json from the GGUF's
+    /// SentencePiece vocabulary and loads back as a model whose ids equal the GGUF's on text
+    /// with space runs, newlines, special tokens, a decomposed accent and byte fallback.
+    func testMergedGemmaFolderTokenizesAsItsGGUF() throws {
+        let base = try writeGemmaVocabularyFixture()
+        let checkpoint = try writeCheckpoint(for: base, license: "gemma")
+        let out = directory + "/merged-gemma-vocabulary"
+        try MergeCommand.parse(["--model", base, "--adapter", checkpoint, "--output", out, "--format", "safetensors", "--dtype", "f32"]).run()
+        for name in ["tokenizer.json", "tokenizer_config.json"] { XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + name), name) }
+        let gguf = try BaseModel(loading: base), folder = try BaseModel(loading: out)
+        XCTAssertEqual(folder.tokenizer.vocabularySize, 96)
+        XCTAssertEqual(folder.tokenizer.bos, 2)
+        XCTAssertEqual(folder.tokenizer.eos, 1)
+        let texts = ["hello world", "  hello   world  ", "hello\nworld\n\n\nend\n", "café cafe\u{301} € 😀\tok",
+                     "<start_of_turn>user\nhello<end_of_turn>\n<start_of_turn>model\n", "[multimodal] test日 ok", "    ", ""]
+        for text in texts {
+            let expected = try gguf.tokenizer.encode(text)
+            XCTAssertEqual(try folder.tokenizer.encode(text), expected, text.debugDescription)
+            // Without special-token parsing the GGUF's space runs ("  ", user-defined) are not
+            // matched whole, while in tokenizer.json they are the ▁ runs BPE merges: compare
+            // only text without such runs.
+            if !text.contains("  ") {
+                XCTAssertEqual(try folder.tokenizer.encode(text, addBOS: false, parseSpecial: false),
+                               try gguf.tokenizer.encode(text, addBOS: false, parseSpecial: false), text.debugDescription)
+            }
+            XCTAssertEqual(folder.tokenizer.decode(expected), gguf.tokenizer.decode(expected), text.debugDescription)
+        }
+        // The texts reach what they are meant to: user-defined and control tokens, byte fallback, unknown.
+        let all = try texts.flatMap { try gguf.tokenizer.encode($0) }
+        for id: Int32 in [5, 6, 8, 9, 10, 11, 12, 13, 14, 16, 21, 22] { XCTAssertTrue(all.contains(id), "id \(id) never used") }
+        // The GGUF has no chat template, so the folder carries Lorikeet's built-in Gemma 3 one.
+        let config = try JSONValue(contentsOf: out + "/tokenizer_config.json")
+        XCTAssertEqual(config["bos_token"]?.string, "<bos>")
+        XCTAssertEqual(config["eos_token"]?.string, "<eos>")
+        XCTAssertEqual(config["pad_token"]?.string, "<pad>")
+        XCTAssertEqual(config["chat_template"]?.string, ChatTemplate.builtInSource(architecture: "gemma3"))
+        XCTAssertNotNil(folder.chatTemplate)
     }
 
     func testQwen2FolderGivesTheUnmergedLogits() throws {
