@@ -17,6 +17,7 @@ loads, answers (a non-empty reply) and its first tokens equal Lorikeet's.
 """
 import json, os, subprocess, sys, tempfile
 import llama_cpp
+import numpy as np
 
 QUESTION = "What is a compiler in computing?"
 MAX_TOKENS = 24
@@ -38,16 +39,22 @@ def main(paths, binary):
         reply = lorikeet(binary, "generate", "--model", path, "--prompt", QUESTION, "--temperature", "0",
                          "--max-tokens", str(MAX_TOKENS)).rstrip("\n")
 
-        llm = llama_cpp.Llama(model_path=path, n_ctx=512, verbose=False, seed=0)
+        # logits_all and one token per decode call: this llama-cpp-python build (0.3.36, built here)
+        # crashes in multi-token decodes on every file, llama.cpp's own too.
+        llm = llama_cpp.Llama(model_path=path, n_ctx=512, verbose=False, seed=0, logits_all=True)
         llama_ids = llm.tokenize(rendered.encode(), add_bos=True, special=True)
         stops = {llm.token_eos()} | {t for s in ("<end_of_turn>", "<|im_end|>", "<|endoftext|>")
                                      for t in llm.tokenize(s.encode(), add_bos=False, special=True)[:1]
                                      if len(llm.tokenize(s.encode(), add_bos=False, special=True)) == 1}
         out = []
-        for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
-            if token in stops or len(out) == MAX_TOKENS:
+        for token in ids:
+            llm.eval([token])
+        while len(out) < MAX_TOKENS:
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            if token in stops:
                 break
             out.append(token)
+            llm.eval([token])
         answer = llm.detokenize(out).decode("utf-8", errors="replace")
         # As text: Lorikeet prints its reply, not ids. The first COMPARED tokens of llama.cpp's reply
         # must begin Lorikeet's; a reply that ended sooner must be Lorikeet's whole reply.
