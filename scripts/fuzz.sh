@@ -5,7 +5,9 @@
 # (Sources/LorikeetFuzz/Harness.swift). The sanitizer build lives in its own scratch path
 # ($LORIKEET_FUZZ_SCRATCH, default .build-fuzz); the package's normal build is untouched.
 # Seeds come from committed fixtures; an input slower than 1 s counts as a failure (-timeout=1;
-# LORIKEET_FUZZ_TIMEOUT=N for a machine so loaded that a fast input can stall that long).
+# LORIKEET_FUZZ_TIMEOUT=N for a machine so loaded that a fast input can stall that long;
+# LORIKEET_FUZZ_FLAGS adds libFuzzer flags, e.g. -report_slow_units=1 to save every input over
+# 1 s of wall time as a slow-unit artifact for replay on a quiet machine).
 # Crashes land in $SCRATCH/artifacts/HARNESS/; replay one with the normal build:
 #   swift build --product LorikeetFuzz && .build/debug/LorikeetFuzz HARNESS FILE
 set -euo pipefail
@@ -71,7 +73,7 @@ for harness in "${harnesses[@]}"; do
     [ "$harness" = hf-folder ] && max_len=262144  # a whole tiny model folder per input
     echo "== $harness: $seconds s, corpus $(ls "$corpus" | wc -l) files" >&2
     LORIKEET_FUZZ_HARNESS=$harness "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout="${LORIKEET_FUZZ_TIMEOUT:-1}" -rss_limit_mb=4096 \
-        -max_len=$max_len -print_final_stats=1 -artifact_prefix="$artifacts/" 2>&1 | tee "$scratch/$harness.log" | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY)' || true
+        -max_len=$max_len -print_final_stats=1 -artifact_prefix="$artifacts/" ${LORIKEET_FUZZ_FLAGS:-} 2>&1 | tee "$scratch/$harness.log" | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|Slowest unit)' || true
     if ls "$artifacts"/* >/dev/null 2>&1; then echo "$harness: failing inputs in $artifacts" >&2; status=1; fi
 done
 exit $status
