@@ -1,148 +1,31 @@
-// ggml block decoding (Q8_0, Q4_0, Q4_1), the hot loop of every forward pass over a GGUF base.
-// Compiled at -O3 in every build configuration, so debug builds decode at full speed too.
-#include "internal.h"
-#include <string.h>
-
-// d·q + m must round twice, as ggml's reference and the gguf package do: never fuse.
+// ggml block decoding, the hot loop of every forward pass over a GGUF base: the scalar twins
+// (dequant_body.h compiled plainly) and the public entry points, which dispatch to the widest
+// variant the CPU allows (dequant_avx2.c, dequant_avx512.c).
 #pragma clang fp contract(off)
+#define LK_DQ(name) name##_scalar
+#include "dequant_body.h"
+#undef LK_DQ
 
-
-void lk_dequant_q8_0(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 34, out += 32) {
-        const float d = lk_half_to_float(b);
-        const signed char *q = (const signed char *)(b + 2);
-        for (int j = 0; j < 32; j++) out[j] = (float)q[j] * d;
+#if defined(__x86_64__)
+#define LK_DQ_DECLARE(name) \
+    void name##_avx2(const void *blocks, size_t count, float *out); \
+    void name##_avx512(const void *blocks, size_t count, float *out); \
+    void name(const void *blocks, size_t count, float *out) { \
+        switch (lk_isa_active()) { \
+        case LK_ISA_AVX512: name##_avx512(blocks, count, out); return; \
+        case LK_ISA_AVX2: name##_avx2(blocks, count, out); return; \
+        default: name##_scalar(blocks, count, out); return; \
+        } \
     }
-}
-
-void lk_dequant_q4_0(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 18, out += 32) {
-        const float d = lk_half_to_float(b);
-        const unsigned char *q = b + 2;
-        for (int j = 0; j < 16; j++) {
-            out[j] = (float)((int)(q[j] & 0x0F) - 8) * d;
-            out[j + 16] = (float)((int)(q[j] >> 4) - 8) * d;
-        }
-    }
-}
-
-void lk_dequant_q4_1(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 20, out += 32) {
-        const float d = lk_half_to_float(b), m = lk_half_to_float(b + 2);
-        const unsigned char *q = b + 4;
-        for (int j = 0; j < 16; j++) {
-            out[j] = (float)(q[j] & 0x0F) * d + m;
-            out[j + 16] = (float)(q[j] >> 4) * d + m;
-        }
-    }
-}
-
-// Q5_0 and Q5_1: a fifth bit per weight from a little-endian 32-bit word (bit j for weight j).
-void lk_dequant_q5_0(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 22, out += 32) {
-        const float d = lk_half_to_float(b);
-        const uint32_t qh = lk_load_u32le(b + 2);
-        const unsigned char *q = b + 6;
-        for (int j = 0; j < 16; j++) {
-            const int lo = (q[j] & 0x0F) | (int)(((qh >> j) & 1u) << 4);
-            const int hi = (q[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
-            out[j] = (float)(lo - 16) * d;
-            out[j + 16] = (float)(hi - 16) * d;
-        }
-    }
-}
-
-void lk_dequant_q5_1(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 24, out += 32) {
-        const float d = lk_half_to_float(b), m = lk_half_to_float(b + 2);
-        const uint32_t qh = lk_load_u32le(b + 4);
-        const unsigned char *q = b + 8;
-        for (int j = 0; j < 16; j++) {
-            const int lo = (q[j] & 0x0F) | (int)(((qh >> j) & 1u) << 4);
-            const int hi = (q[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4);
-            out[j] = (float)lo * d + m;
-            out[j + 16] = (float)hi * d + m;
-        }
-    }
-}
-
-// The K-quants: super-blocks of 256 weights. Each sub-block's scale is formed first (d·sc,
-// dmin·m) and then applied, (d·sc)·q − dmin·m, in the order the gguf package evaluates it.
-
-/// Q4_K (144 bytes): d, dmin, 12 bytes of 6-bit scales and mins for 8 sub-blocks of 32, then
-/// 128 bytes of nibbles: 64-weight chunk c takes the low nibbles of bytes 32c..32c+31, then
-/// their high nibbles.
-void lk_dequant_q4_k(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 144, out += 256) {
-        const float d = lk_half_to_float(b), dmin = lk_half_to_float(b + 2);
-        const unsigned char *q = b + 16;
-        for (int c = 0; c < 4; c++, q += 32) {
-            int sc1, m1, sc2, m2;
-            lk_k_scale_min(2 * c, b + 4, &sc1, &m1);
-            lk_k_scale_min(2 * c + 1, b + 4, &sc2, &m2);
-            const float d1 = d * (float)sc1, min1 = dmin * (float)m1;
-            const float d2 = d * (float)sc2, min2 = dmin * (float)m2;
-            float *y = out + 64 * c;
-            for (int l = 0; l < 32; l++) {
-                y[l] = d1 * (float)(q[l] & 0x0F) - min1;
-                y[l + 32] = d2 * (float)(q[l] >> 4) - min2;
-            }
-        }
-    }
-}
-
-/// Q5_K (176 bytes): as Q4_K, with 32 bytes of high bits after the scales: chunk c's low
-/// half takes bit 2c of qh[l], its high half bit 2c + 1.
-void lk_dequant_q5_k(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 176, out += 256) {
-        const float d = lk_half_to_float(b), dmin = lk_half_to_float(b + 2);
-        const unsigned char *qh = b + 16, *q = b + 48;
-        for (int c = 0; c < 4; c++, q += 32) {
-            int sc1, m1, sc2, m2;
-            lk_k_scale_min(2 * c, b + 4, &sc1, &m1);
-            lk_k_scale_min(2 * c + 1, b + 4, &sc2, &m2);
-            const float d1 = d * (float)sc1, min1 = dmin * (float)m1;
-            const float d2 = d * (float)sc2, min2 = dmin * (float)m2;
-            float *y = out + 64 * c;
-            for (int l = 0; l < 32; l++) {
-                const int lo = (q[l] & 0x0F) | (((qh[l] >> (2 * c)) & 1) << 4);
-                const int hi = (q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4);
-                y[l] = d1 * (float)lo - min1;
-                y[l + 32] = d2 * (float)hi - min2;
-            }
-        }
-    }
-}
-
-/// Q6_K (210 bytes): 128 bytes of low nibbles, 64 of 2-bit high pairs, 16 signed 8-bit scales
-/// (one per 16 weights), d last. Each half of 128 weights: weight 32i + l (i < 4) takes nibble
-/// i/2 of ql[l + 32·(i%2)] and bits 2i..2i+1 of qh[l]; value (d·scale)·(q − 32).
-void lk_dequant_q6_k(const void *blocks, size_t count, float *out) {
-    const unsigned char *b = blocks;
-    for (size_t k = 0; k < count; k++, b += 210, out += 256) {
-        const float d = lk_half_to_float(b + 208);
-        for (int half = 0; half < 2; half++) {
-            const unsigned char *ql = b + 64 * half, *qh = b + 128 + 32 * half;
-            const signed char *sc = (const signed char *)(b + 192 + 8 * half);
-            float *y = out + 128 * half;
-            for (int l = 0; l < 32; l++) {
-                const int s = l / 16;
-                const int q1 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = (d * (float)sc[s]) * (float)q1;
-                y[l + 32] = (d * (float)sc[s + 2]) * (float)q2;
-                y[l + 64] = (d * (float)sc[s + 4]) * (float)q3;
-                y[l + 96] = (d * (float)sc[s + 6]) * (float)q4;
-            }
-        }
-    }
-}
+#else
+#define LK_DQ_DECLARE(name) \
+    void name(const void *blocks, size_t count, float *out) { name##_scalar(blocks, count, out); }
+#endif
+LK_DQ_DECLARE(lk_dequant_q8_0)
+LK_DQ_DECLARE(lk_dequant_q4_0)
+LK_DQ_DECLARE(lk_dequant_q4_1)
+LK_DQ_DECLARE(lk_dequant_q5_0)
+LK_DQ_DECLARE(lk_dequant_q5_1)
+LK_DQ_DECLARE(lk_dequant_q4_k)
+LK_DQ_DECLARE(lk_dequant_q5_k)
+LK_DQ_DECLARE(lk_dequant_q6_k)

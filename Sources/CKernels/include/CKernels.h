@@ -99,7 +99,8 @@ void lk_dropout_backward_f32_scalar(uint64_t seed, uint64_t first, const float *
 // ---- ggml block decoding ---------------------------------------------------------------
 /// Decode `blocks` consecutive ggml blocks of 32 weights (Q8_0: 34 bytes, Q4_0: 18, Q4_1: 20)
 /// into 32·blocks floats, with ggml's layout and arithmetic (d·q, or d·q + m for Q4_1). Swift's
-/// GGUFDequantizer is the naive twin these are tested against. Plain C the compiler vectorises.
+/// GGUFDequantizer is the naive twin these are tested against. Plain C the compiler vectorises,
+/// compiled once per ISA level (dequant_body.h).
 void lk_dequant_q8_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_0(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_1(const void *blocks, size_t count, float *out);
@@ -116,6 +117,17 @@ void lk_dequant_q5_1(const void *blocks, size_t count, float *out);
 void lk_dequant_q4_k(const void *blocks, size_t count, float *out);
 void lk_dequant_q5_k(const void *blocks, size_t count, float *out);
 void lk_dequant_q6_k(const void *blocks, size_t count, float *out);
+/// The decoders' twins: the same C compiled without SIMD targets. The functions above run the
+/// AVX-512 or AVX2 compilation of that code (whichever the ISA level allows), with float
+/// contraction off in all three, so every variant writes the same bits; tests compare them.
+void lk_dequant_q8_0_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_0_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_1_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q5_0_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q5_1_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q4_k_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q5_k_scalar(const void *blocks, size_t count, float *out);
+void lk_dequant_q6_k_scalar(const void *blocks, size_t count, float *out);
 
 // ---- ggml block encoding ---------------------------------------------------------------
 /// Encode `count` blocks (32 values for Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, 256 for Q4_K/Q5_K/Q6_K) of x
