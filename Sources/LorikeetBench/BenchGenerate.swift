@@ -34,7 +34,7 @@ struct BenchGenerate: ParsableCommand {
         let prompt = (0..<promptTokens).map { _ in Int32(rng.next() % UInt64(v)) }
         let decode = (0..<tokens).map { _ in Int32(rng.next() % UInt64(v)) }
         print(String(format: "model %@: prefill %d tokens, then decode %d, threads %d", session.name, promptTokens, tokens, Parallel.threadCount))
-        var ours: [(prefill: Double, decode: Double)] = [], theirs: [(prefill: Double, decode: Double)] = []
+        var ours: [(prefill: Double, decode: Double)] = [], theirs: [(prefill: Double, decode: Double, peakMiB: Double?)] = []
         for round in 1...rounds {
             let cache = m.makeCache(capacity: promptTokens + tokens)
             let prefill = BenchTiming.seconds { _ = m.nextTokenLogits(ids: prompt, cache: cache) }
@@ -50,6 +50,7 @@ struct BenchGenerate: ParsableCommand {
         if vsLlamacpp {
             let (tp, td) = (BenchTiming.median(theirs.map(\.prefill)), BenchTiming.median(theirs.map(\.decode)))
             print(String(format: "median: prefill %.1f vs llama.cpp %.1f tok/s (%.2f×); decode %.1f vs %.1f tok/s (%.2f×)", p, tp, p / tp, d, td, d / td))
+            if let peak = theirs.compactMap(\.peakMiB).max() { print(String(format: "llama.cpp peak RSS %.0f MiB (its Python process)", peak)) }
         } else {
             print(String(format: "median: prefill %.1f tok/s, decode %.1f tok/s", p, d))
         }
@@ -57,7 +58,7 @@ struct BenchGenerate: ParsableCommand {
     }
 
     /// One llama.cpp run; parses its one-line report.
-    func runLlamaCpp(path: String) throws -> (prefill: Double, decode: Double) {
+    func runLlamaCpp(path: String) throws -> (prefill: Double, decode: Double, peakMiB: Double?) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/bench/llamacpp_generate_bench.py").standardized.path
         let line = try BenchTiming.peerReport(script: script, environment: ["MODEL": path, "P": "\(promptTokens)", "N": "\(tokens)", "THREADS": "\(Parallel.threadCount)"],
                                               prefix: "llama.cpp", what: "--vs-llamacpp")
@@ -66,6 +67,6 @@ struct BenchGenerate: ParsableCommand {
             return Double(line[r.upperBound...].prefix { $0 != " " })
         }
         guard let prefill = number(after: "prefill"), let decode = number(after: "decode") else { throw CLIError("cannot read llama.cpp's report: \(line)") }
-        return (prefill, decode)
+        return (prefill, decode, number(after: "RSS"))
     }
 }

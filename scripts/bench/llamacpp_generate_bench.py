@@ -3,8 +3,9 @@
 fixed pseudo-random token ids, no sampling, one thread count.
 
 env: MODEL (a .gguf), P (prompt tokens), N (decoded tokens), THREADS, SEED
-prints one line: 'llama.cpp P=.. N=..: prefill X tok/s, decode Y tok/s'"""
-import os, random, time
+prints one line: 'llama.cpp P=.. N=..: prefill X tok/s, decode Y tok/s, peak RSS Z MiB' (the
+Python process's peak, interpreter included)"""
+import os, random, resource, time
 from llama_cpp import Llama
 
 path, P, N = os.environ["MODEL"], int(os.environ.get("P", 128)), int(os.environ.get("N", 64))
@@ -14,6 +15,7 @@ rng = random.Random(int(os.environ.get("SEED", 7)))
 vocab = llm.n_vocab()
 prompt = [rng.randrange(vocab) for _ in range(P)]
 decode = [rng.randrange(vocab) for _ in range(N)]
+llm.eval(prompt[:16])  # warm-up, as llama-bench does: page the weights in, set up the threads
 llm.reset()
 t0 = time.perf_counter()
 llm.eval(prompt)
@@ -21,4 +23,5 @@ t1 = time.perf_counter()
 for token in decode:
     llm.eval([token])
 t2 = time.perf_counter()
-print(f"llama.cpp P={P} N={N}: prefill {P / (t1 - t0):.1f} tok/s, decode {N / (t2 - t1):.1f} tok/s")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+print(f"llama.cpp P={P} N={N}: prefill {P / (t1 - t0):.1f} tok/s, decode {N / (t2 - t1):.1f} tok/s, peak RSS {peak:.0f} MiB")
