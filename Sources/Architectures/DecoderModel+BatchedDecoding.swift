@@ -143,6 +143,7 @@ extension DecoderModel {
     static func sharedProduct(_ x: Tensor, through layers: [any LinearLayer]) -> Tensor {
         let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
         let quantized = layers.compactMap { $0 as? QuantizedLinear }
+        if n > 1, n <= fusedProductRows, quantized.count == layers.count { return fusedProduct(x, through: quantized) }
         guard n > 1, quantized.count == layers.count, Parallel.threadCount > 1 else { return Tensor.projectStacked(x, through: layers) }
         let o = quantized.reduce(0) { $0 + $1.outputFeatures }
         var panels: [(layer: QuantizedLinear, first: Int, count: Int, column: Int)] = []
@@ -165,8 +166,51 @@ extension DecoderModel {
                      c: y.base + panel.column, ldc: o)
             }
         }
-        column = 0
-        for layer in quantized {
+        addBiases(quantized, to: y, rows: n, width: o)
+        return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: y)
+    }
+
+    /// Up to this many rows, `sharedProduct` multiplies through the fused many-vector kernels
+    /// (`QuantizedMatrix.dotRows(_:with:vectors:…)`); more rows decode panels for a GEMM, whose
+    /// decoding and packing a larger batch amortizes. scripts/bench/fused_product_crossover.sh
+    /// (one thread, SmolLM2's Q4_1 shapes) put the crossover between 16 and 24 rows on a loaded
+    /// machine; at 24, a prefill step of 21 rows through the fused kernels also drifted 1.6e-5
+    /// (relative) from the sequential GEMM prefill in BatchedDecodingParityTests, over its 1e-5 bar.
+    static let fusedProductRows = 16
+
+    /// Rows of the stored weights in a fused chunk: a few chunks per thread for the smallest
+    /// projections, and whole heads of Q and K (64 to 256 rows), whose rotary row order the
+    /// GGUF view undoes per head.
+    static let fusedChunkRows = 256
+
+    /// `sharedProduct` for a few rows: every layer's weight rows, in chunks claimed by the spin
+    /// pool's threads, against all n rows of x at once, each block decoded in registers once
+    /// per tile of rows; no decoded panel is written.
+    static func fusedProduct(_ x: Tensor, through layers: [QuantizedLinear]) -> Tensor {
+        let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
+        let o = layers.reduce(0) { $0 + $1.outputFeatures }
+        var chunks: [(layer: QuantizedLinear, rows: Range<Int>, column: Int)] = []
+        var column = 0
+        for layer in layers {
+            for r0 in stride(from: 0, to: layer.outputFeatures, by: fusedChunkRows) {
+                chunks.append((layer, r0..<min(r0 + fusedChunkRows, layer.outputFeatures), column + r0))
+            }
+            column += layer.outputFeatures
+        }
+        let y = TensorStorage(count: n * o)  // [N, ΣO]
+        let xs = x.storage
+        SpinPool.shared.run(chunks: chunks.count) { c in
+            let chunk = chunks[c]
+            chunk.layer.weight.dotRows(chunk.rows, with: xs.base, vectors: n, stride: i, into: y.base + chunk.column, stride: o)
+        }
+        addBiases(layers, to: y, rows: n, width: o)
+        return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: y)
+    }
+
+    /// y [N, ΣO] += each layer's bias in its columns.
+    static func addBiases(_ layers: [QuantizedLinear], to y: TensorStorage, rows n: Int, width o: Int) {
+        var column = 0
+        for layer in layers {
             if let bias = layer.bias {
                 for row in 0..<n {
                     let yr = y.base + row * o + column
@@ -175,7 +219,6 @@ extension DecoderModel {
             }
             column += layer.outputFeatures
         }
-        return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: y)
     }
 }
 
@@ -225,7 +268,8 @@ extension DecoderLayer {
         k = k.rotary(rope, positions: positions)
         let options = AttentionOptions(scale: config.attentionScale, window: window, softcap: config.attentionSoftcap)
         let attended = TensorStorage(count: n * h * d)  // [1, N, H, D]
-        for (span, cache) in zip(batch.spans, batch.caches) {
+        func attend(_ s: Int) {
+            let (span, cache) = (batch.spans[s], batch.caches[s])
             func rows(_ t: Tensor, _ heads: Int) -> Tensor {  // [1, Tn, heads, D]
                 let s = TensorStorage(count: span.count * heads * d)
                 s.base.update(from: t.storage.base + span.lowerBound * heads * d, count: span.count * heads * d)
@@ -233,6 +277,14 @@ extension DecoderLayer {
             }
             let out = cache.attend(layer: index, q: rows(q, h), k: rows(k, g), v: rows(v, g), options: options)
             (attended.base + span.lowerBound * h * d).update(from: out.storage.base, count: span.count * h * d)
+        }
+        if n == batch.spans.count {
+            // Decoding: one token per sequence, each over its own cache. One pool job over the
+            // sequences (inside it each attention runs its heads on its own thread) instead of
+            // one small job of heads per sequence.
+            SpinPool.shared.run(chunks: n) { attend($0) }
+        } else {
+            for s in batch.spans.indices { attend(s) }
         }
         let attendedRows = Tensor(shape: [1, n, h * d], storage: attended)
         var attnOut = adapted(DecoderModel.sharedProduct(attendedRows, through: [projection(S.o)]), attendedRows, S.o)

@@ -172,6 +172,30 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
         let blocks = columns / geometry.elements, rowBytes = blocks * geometry.bytes
         kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, y)
     }
+
+    /// The block types through the many-vector kernels (`lk_matmul_*`: each block decoded once
+    /// for a tile of vectors); F16, F32 and BF16 vector by vector through `dotRows`.
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                 into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        let kernel: (@convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void)?
+        switch info.type {
+        case .q8_0: kernel = lk_matmul_q8_0_f32
+        case .q4_0: kernel = lk_matmul_q4_0_f32
+        case .q4_1: kernel = lk_matmul_q4_1_f32
+        case .q5_0: kernel = lk_matmul_q5_0_f32
+        case .q5_1: kernel = lk_matmul_q5_1_f32
+        case .q4_K: kernel = lk_matmul_q4_k_f32
+        case .q5_K: kernel = lk_matmul_q5_k_f32
+        case .q6_K: kernel = lk_matmul_q6_k_f32
+        default: kernel = nil
+        }
+        guard let kernel, let geometry = info.type.blockGeometry, columns % geometry.elements == 0,
+              let base = file.bytes(of: info).baseAddress else {
+            return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy)
+        }
+        let blocks = columns / geometry.elements, rowBytes = blocks * geometry.bytes
+        kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, vectors, ldx, y, ldy)
+    }
 }
 
 extension GGUFWeightSource {
@@ -228,6 +252,25 @@ struct RotaryRowOrder: QuantizedMatrix {
         for (k, row) in range.enumerated() {
             let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows)
             stored.dotRows(storedRow..<(storedRow + 1), with: x, into: y + k)
+        }
+    }
+
+    /// The stored rows of the whole heads that `range` touches in one many-vector product (a
+    /// head's rows are a permutation of themselves), then each wanted row picked out.
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                 into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        guard !range.isEmpty, vectors > 0 else { return }
+        guard headRows > 0 else { return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy) }
+        let first = range.lowerBound / headRows * headRows
+        let last = min(rows, (range.upperBound + headRows - 1) / headRows * headRows)
+        let span = last - first
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: vectors * span) { buffer in  // [vectors, span], GGUF order
+            guard let storedY = buffer.baseAddress else { return }
+            stored.dotRows(first..<last, with: x, vectors: vectors, stride: ldx, into: storedY, stride: span)
+            for (k, row) in range.enumerated() {
+                let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows) - first
+                for v in 0..<vectors { y[v * ldy + k] = storedY[v * span + storedRow] }
+            }
         }
     }
 

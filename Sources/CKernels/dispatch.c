@@ -221,3 +221,20 @@ lk_bf16_kernel lk_bf16_kernel_active(void) {
 #endif
     return lk_bf16_kernel_generic;
 }
+
+// The many-vector block products (matmul_blocks_body.h; twins in matmul_blocks.c).
+#define LK_MATMUL_DISPATCH(TYPE)                                                                   \
+    void lk_matmul_##TYPE##_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, \
+                                size_t ldx, float *y, size_t ldy) {                              \
+        LK_DISPATCH(lk_matmul_##TYPE##_f32_avx512(blocks, rows, count, x, nvec, ldx, y, ldy),     \
+                    lk_matmul_##TYPE##_f32_avx2(blocks, rows, count, x, nvec, ldx, y, ldy),       \
+                    lk_matmul_##TYPE##_f32_scalar(blocks, rows, count, x, nvec, ldx, y, ldy))     \
+    }
+LK_MATMUL_DISPATCH(q8_0)
+LK_MATMUL_DISPATCH(q4_0)
+LK_MATMUL_DISPATCH(q4_1)
+LK_MATMUL_DISPATCH(q5_0)
+LK_MATMUL_DISPATCH(q5_1)
+LK_MATMUL_DISPATCH(q4_k)
+LK_MATMUL_DISPATCH(q5_k)
+LK_MATMUL_DISPATCH(q6_k)

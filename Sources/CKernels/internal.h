@@ -34,6 +34,17 @@
 LK_DECLARE_VARIANTS(avx2)
 LK_DECLARE_VARIANTS(avx512)
 
+// The many-vector block products (matmul_blocks_body.h), per instruction set.
+#define LK_DECLARE_MATMUL(TYPE, SUFFIX)                                                          \
+    void lk_matmul_##TYPE##_f32_##SUFFIX(const void *blocks, size_t rows, size_t count, const float *x, \
+                                         size_t nvec, size_t ldx, float *y, size_t ldy);
+#define LK_DECLARE_MATMUL_VARIANTS(SUFFIX)                                                       \
+    LK_DECLARE_MATMUL(q8_0, SUFFIX) LK_DECLARE_MATMUL(q4_0, SUFFIX) LK_DECLARE_MATMUL(q4_1, SUFFIX) \
+    LK_DECLARE_MATMUL(q5_0, SUFFIX) LK_DECLARE_MATMUL(q5_1, SUFFIX) LK_DECLARE_MATMUL(q4_k, SUFFIX) \
+    LK_DECLARE_MATMUL(q5_k, SUFFIX) LK_DECLARE_MATMUL(q6_k, SUFFIX)
+LK_DECLARE_MATMUL_VARIANTS(avx2)
+LK_DECLARE_MATMUL_VARIANTS(avx512)
+
 // bf16 GEMM micro-kernels: C[MR, NR] tile = (beta == 0 ? 0 : beta·C) + Σ over kp pairs of the
 // packed A micro-panel [kp][MR] times the packed B micro-panel [kp][NR] (layouts in CKernels.h).
 typedef void (*lk_bf16_kernel)(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);

@@ -4,5 +4,6 @@
 #define LK_W 8
 #define LK_SUFFIX avx2
 #include "simd_body.h"
+#include "matmul_blocks_body.h"  // the many-vector block products
 #pragma clang attribute pop
 #endif

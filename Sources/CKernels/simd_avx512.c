@@ -5,6 +5,7 @@
 #define LK_W 16
 #define LK_SUFFIX avx512
 #include "simd_body.h"
+#include "matmul_blocks_body.h"  // the many-vector block products
 #pragma clang attribute pop
 #endif
 

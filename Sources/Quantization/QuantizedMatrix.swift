@@ -18,6 +18,12 @@ public protocol QuantizedMatrix: Sendable {
     /// y[i] = row(range.lowerBound + i) · x for each row in `range` (x: [columns]). Encodings
     /// with a fused kernel read their blocks directly; the default decodes a few rows at a time.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>)
+    /// `dotRows` for `vectors` inputs at once, the batched decode step's product: y[v·ldy + i]
+    /// = row(range.lowerBound + i) · x[v·ldx ..< v·ldx + columns]. Encodings with a fused kernel
+    /// decode each block once for several vectors; the default runs `dotRows` vector by vector
+    /// (and is the fused kernels' twin).
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                 into y: UnsafeMutablePointer<Float>, stride ldy: Int)
     /// y = W·x over all rows (x: [columns], y: [rows]). The default splits `dotRows` over the
     /// cores; a view that reorders another matrix's rows multiplies the stored order in one
     /// piece and reorders y.
@@ -62,6 +68,18 @@ extension QuantizedMatrix {
 
     public func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         defaultDotRows(range, with: x, into: y)
+    }
+
+    public func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                        into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy)
+    }
+
+    /// One vector at a time through `dotRows`: any encoding's many-vector product, and the
+    /// fused many-vector kernels' twin.
+    public func defaultDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                               into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        for v in 0..<vectors { dotRows(range, with: x + v * ldx, into: y + v * ldy) }
     }
 
     /// Decodes rows into a scratch that stays in L1 and dots them with x: any encoding's

@@ -96,4 +96,34 @@ final class GGUFMatvecTests: XCTestCase {
         }
         XCTAssertEqual(seen, ["q4_1", "q8_0"], "the file's encodings, each through its fused kernel")
     }
+
+    /// The batched step's product: several vectors at once through the many-vector kernels
+    /// (strided x and y, row ranges that start and end inside a rotary head of Q and K) against
+    /// `dotRows` vector by vector.
+    func testManyVectorProductEqualsOneVectorAtATime() throws {
+        let file = try GGUFFile(path: try SmolLM2ParityTests.embeddedModelPath())
+        let source = GGUFWeightSource(file: file, config: try ModelConfig(gguf: file))
+        for name in [WeightNames.layer(0, "self_attn.q_proj.weight"), WeightNames.layer(0, "self_attn.k_proj.weight"),
+                     WeightNames.layer(0, "mlp.down_proj.weight"), WeightNames.embedding] {
+            let m = try source.matrix(name)
+            for (vectors, range) in [(3, 0..<m.rows), (17, 5..<min(m.rows, 140)), (2, 70..<71)] {
+                let (ldx, ldy) = (m.columns + 5, range.count + 3)
+                var rng = RandomGenerator(seed: UInt64(vectors))
+                let x = Tensor(uniform: [vectors * ldx], rng: &rng)
+                let fused = TensorStorage(count: vectors * ldy), twin = TensorStorage(count: vectors * ldy)
+                fused.base.update(repeating: .nan, count: vectors * ldy)
+                m.dotRows(range, with: x.storage.base, vectors: vectors, stride: ldx, into: fused.base, stride: ldy)
+                m.defaultDotRows(range, with: x.storage.base, vectors: vectors, stride: ldx, into: twin.base, stride: ldy)
+                var failures = 0
+                for v in 0..<vectors {
+                    for r in 0..<range.count where failures < 3 {
+                        let (a, b) = (fused.base[v * ldy + r], twin.base[v * ldy + r])
+                        XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(name) rows \(range), vector \(v) row \(r)")
+                        if !(abs(a - b) <= 1e-5 * max(1, abs(b))) { failures += 1 }
+                    }
+                    XCTAssertTrue(fused.base[v * ldy + range.count].isNaN, "\(name): wrote past vector \(v)'s rows")
+                }
+            }
+        }
+    }
 }

@@ -234,6 +234,32 @@ int lk_gemm_bf16(int trans_b, size_t m, size_t n, size_t k, const float *a, size
 void lk_gemm_bf16_naive(int trans_b, size_t m, size_t n, size_t k, const float *a, size_t lda,
                         const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+// ---- Many vectors through one matrix of ggml blocks --------------------------------------
+// The batched decode step's product: several sequences' rows of x against the same quantized
+// weight. y[v·ldy + r] = row r · x[v·ldx …] for v < nvec and r < rows, where `blocks` holds
+// `rows` consecutive rows of `count` blocks (32 weights; 256 for the K-quants) and each vector
+// x[v] has as many floats as a row has weights. Each block is decoded in registers and meets
+// a tile of vectors (16 with AVX-512, 8 with AVX2) before the next block: no f32 weights are
+// written, unlike decode-then-GEMM, which is what makes a few vectors cheap. Results equal
+// the matrix-vector kernels' up to float reassociation. The `_scalar` twins run the
+// `lk_matvec_*_scalar` twins vector by vector.
+void lk_matmul_q8_0_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q8_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_0_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_1_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_0_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_0_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_1_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_1_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_k_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q4_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_k_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q5_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q6_k_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+void lk_matmul_q6_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,123 @@
+import CKernels
+import XCTest
+
+/// The many-vector block products (`lk_matmul_*`): every instruction set against the scalar
+/// twin (the matrix-vector twins vector by vector), and the twin against decode-then-dot in
+/// Double, on vector counts below, at and past a tile (8 with AVX2, 16 with AVX-512), odd row
+/// and block counts, and strides wider than a row (nothing outside the outputs is written).
+final class BlockMatmulTests: XCTestCase {
+    typealias Matmul = (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
+    typealias Decode = (UnsafeRawPointer?, Int, UnsafeMutablePointer<Float>?) -> Void
+
+    struct Kind {
+        let name: String, blockElements: Int, blockBytes: Int, scaleOffsets: [Int]
+        let decode: Decode, matmul: Matmul, twin: Matmul
+    }
+
+    let kinds: [Kind] = [
+        Kind(name: "q8_0", blockElements: 32, blockBytes: 34, scaleOffsets: [0], decode: lk_dequant_q8_0,
+             matmul: lk_matmul_q8_0_f32, twin: lk_matmul_q8_0_f32_scalar),
+        Kind(name: "q4_0", blockElements: 32, blockBytes: 18, scaleOffsets: [0], decode: lk_dequant_q4_0,
+             matmul: lk_matmul_q4_0_f32, twin: lk_matmul_q4_0_f32_scalar),
+        Kind(name: "q4_1", blockElements: 32, blockBytes: 20, scaleOffsets: [0, 2], decode: lk_dequant_q4_1,
+             matmul: lk_matmul_q4_1_f32, twin: lk_matmul_q4_1_f32_scalar),
+        Kind(name: "q5_0", blockElements: 32, blockBytes: 22, scaleOffsets: [0], decode: lk_dequant_q5_0,
+             matmul: lk_matmul_q5_0_f32, twin: lk_matmul_q5_0_f32_scalar),
+        Kind(name: "q5_1", blockElements: 32, blockBytes: 24, scaleOffsets: [0, 2], decode: lk_dequant_q5_1,
+             matmul: lk_matmul_q5_1_f32, twin: lk_matmul_q5_1_f32_scalar),
+        Kind(name: "q4_k", blockElements: 256, blockBytes: 144, scaleOffsets: [0, 2], decode: lk_dequant_q4_k,
+             matmul: lk_matmul_q4_k_f32, twin: lk_matmul_q4_k_f32_scalar),
+        Kind(name: "q5_k", blockElements: 256, blockBytes: 176, scaleOffsets: [0, 2], decode: lk_dequant_q5_k,
+             matmul: lk_matmul_q5_k_f32, twin: lk_matmul_q5_k_f32_scalar),
+        Kind(name: "q6_k", blockElements: 256, blockBytes: 210, scaleOffsets: [208], decode: lk_dequant_q6_k,
+             matmul: lk_matmul_q6_k_f32, twin: lk_matmul_q6_k_f32_scalar),
+    ]
+
+    /// SplitMix64 bytes with half-precision scales of mixed sign and size at `scaleOffsets`
+    /// (block 1's first scale a subnormal half, block 2's zero), as BlockDotTests makes them.
+    func blocks(_ kind: Kind, count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        func next() -> UInt64 {
+            state = state &+ 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var bytes = (0..<(count * kind.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
+        for k in 0..<count {
+            for (s, offset) in kind.scaleOffsets.enumerated() {
+                var half = UInt16((next() % 10 + 5) << 10) | UInt16(next() & 0x3FF) | (next() & 1 == 0 ? 0 : 0x8000)
+                if k == 1 && s == 0 { half = 0x0123 }
+                if k == 2 && s == 0 { half = 0 }
+                bytes[k * kind.blockBytes + offset] = UInt8(half & 0xFF)
+                bytes[k * kind.blockBytes + offset + 1] = UInt8(half >> 8)
+            }
+        }
+        return bytes
+    }
+
+    func inputs(_ n: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<n).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 250
+        }
+    }
+
+    func testManyVectorProductsEqualTwinsAndDecodeThenDot() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for kind in kinds {
+            let shapes = kind.blockElements == 32 ? [(3, 1), (5, 2), (7, 19), (2, 65)] : [(3, 1), (5, 2), (2, 3)]
+            for (rows, count) in shapes {
+                for vectors in [1, 2, 3, 5, 8, 9, 16, 17, 33] {
+                    check(kind, rows: rows, count: count, vectors: vectors)
+                }
+            }
+            check(kind, rows: 0, count: 2, vectors: 3)
+            check(kind, rows: 2, count: 1, vectors: 0)
+        }
+    }
+
+    func check(_ kind: Kind, rows: Int, count: Int, vectors: Int) {
+        let columns = kind.blockElements * count, ldx = columns + 3, ldy = rows + 2
+        let shape = "\(kind.name) \(rows)×\(count) blocks, \(vectors) vectors"
+        let w = blocks(kind, count: rows * count, seed: UInt64(rows * 1000 + count * 10 + vectors) &+ UInt64(kind.blockBytes))
+        let x = inputs(max(1, vectors * ldx), seed: UInt64(count * 100 + vectors))
+        var decoded = [Float](repeating: 0, count: max(1, rows * columns))
+        w.withUnsafeBytes { kind.decode($0.baseAddress, rows * count, &decoded) }
+        var twin = [Float](repeating: .nan, count: max(1, vectors * ldy))
+        w.withUnsafeBytes { kind.twin($0.baseAddress, rows, count, x, vectors, ldx, &twin, ldy) }
+        var tolerance = [Double](repeating: 0, count: max(1, vectors * ldy))
+        for v in 0..<vectors {
+            for r in 0..<rows {
+                var exact = 0.0, magnitude = 0.0
+                for j in 0..<columns {
+                    let p = Double(decoded[r * columns + j]) * Double(x[v * ldx + j])
+                    exact += p
+                    magnitude += abs(p)
+                }
+                tolerance[v * ldy + r] = 1e-5 * magnitude + 1e-30
+                XCTAssertEqual(Double(twin[v * ldy + r]), exact, accuracy: tolerance[v * ldy + r], "\(shape): twin, vector \(v), row \(r)")
+            }
+        }
+        for level in [LK_ISA_SCALAR, LK_ISA_AVX2, LK_ISA_AVX512] where level.rawValue <= lk_isa_detected().rawValue {
+            _ = lk_isa_set_limit(level)
+            let isa = String(cString: lk_isa_name(level))
+            var fast = [Float](repeating: .nan, count: vectors * ldy + 1)
+            w.withUnsafeBytes { kind.matmul($0.baseAddress, rows, count, x, vectors, ldx, &fast, ldy) }
+            for v in 0..<vectors {
+                for r in 0..<ldy {
+                    let value = fast[v * ldy + r]
+                    if r < rows {
+                        XCTAssertEqual(Double(value), Double(twin[v * ldy + r]), accuracy: tolerance[v * ldy + r],
+                                       "\(shape) \(isa): vector \(v), row \(r)")
+                    } else {
+                        XCTAssertTrue(value.isNaN, "\(shape) \(isa): wrote vector \(v)'s padding row \(r)")
+                    }
+                }
+            }
+            XCTAssertTrue(fast[vectors * ldy].isNaN, "\(shape) \(isa): wrote past the last vector")
+        }
+    }
+}
