@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
     ],
     targets: [
         // System libraries, found through pkg-config (Debian: libopenblas-dev liblapacke-dev libhdf5-dev).
@@ -68,7 +69,8 @@ let package = Package(
         .target(name: "Serving",
                 dependencies: ["Lorikeet", .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "HummingbirdCore", package: "hummingbird"),
-                               .product(name: "NIOCore", package: "swift-nio")]),
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log")]),
 
         .target(name: "TestSupport",
                 dependencies: ["TensorCore"],

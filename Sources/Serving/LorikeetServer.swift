@@ -48,9 +48,15 @@ public final class LorikeetServer: @unchecked Sendable {
         defer { engine.stop() }
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(maxHeaderFieldSize: 16 << 10, maxHeaderListSize: 64 << 10,
                                                                         maxHeaderFieldCount: 100)
-        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionWatcher()], idleTimeout: .seconds(Int64(options.idleTimeout)),
+        // Hummingbird's idle timer closes silently; the head guard's runs the same time from the same
+        // moments, so it gets one second more and a slow-loris client hears 408 from the guard first.
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionWatcher()], idleTimeout: .seconds(Int64(options.idleTimeout) + 1),
                                               httpDecoderConfiguration: decoder)
-        let app = Application(router: makeRouter(), server: .http1(configuration: http),
+        let headerTimeout = TimeAmount.seconds(Int64(options.idleTimeout))
+        let server = HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: http), headerTimeout: headerTimeout)
+        }
+        let app = Application(router: makeRouter(), server: server,
                               configuration: .init(address: .hostname(options.host, port: options.port), serverName: "lorikeet"),
                               onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }

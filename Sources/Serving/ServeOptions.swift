@@ -18,7 +18,8 @@ public struct ServeOptions: Sendable {
     public var limits: EngineLimits
     /// The largest request body accepted (413 beyond).
     public var maxBodyBytes: Int
-    /// Seconds a connection may stay silent (a slow-loris client is closed after it).
+    /// Seconds a connection may stay silent; a client that has begun a request head and not
+    /// finished it by then (slow-loris) gets a 408 error body and is closed.
     public var idleTimeout: Int
     /// Seconds SIGTERM lets running streams finish before they are cut.
     public var gracePeriod: Int

@@ -142,41 +142,82 @@ final class HostileRequestTests: XCTestCase {
         try assertStillServing("a 100 MB chunked body")
     }
 
-    /// Headers far over the decoder's limits.
-    func testOversizedHeadersAreRefused() throws {
+    /// Headers far over the decoder's limits: NIO's decoder refuses them before any route runs;
+    /// the head guard answers with 431 and an OpenAI error body (not NIO's bare 400).
+    func testOversizedHeadersGet431WithAnErrorBody() throws {
         let client = fixture.client
         let fd = try client.connect(timeout: 30)
         defer { close(fd) }
         var head = "GET /health HTTP/1.1\r\nHost: x\r\n"
         for i in 0..<2000 { head += "X-Filler-\(i): \(String(repeating: "y", count: 100))\r\n" }
         client.send(fd, Array((head + "\r\n").utf8))
-        // NIO's decoder answers this one before the router: a bare 400, then the connection closes.
         let reply = try client.receive(fd)
-        XCTAssertEqual(reply.status, 400, "oversized headers")
+        assertOpenAIError(reply, Case(name: "oversized headers", status: 431, code: "request_header_fields_too_large", mentions: ["100 fields"]))
+        XCTAssertEqual(reply.headers["connection"], "close")
         try assertStillServing("oversized headers")
     }
 
-    /// Slow-loris: a client that sends its headers a byte now and then never completes them and
-    /// is disconnected after the idle timeout (2 s here), while others are served meanwhile.
-    func testSlowLorisHeadersAreDisconnectedAndOthersAreServed() throws {
+    /// One header line over the field size limit (16 KiB here) is refused the same way.
+    func testOneHugeHeaderGets431() throws {
+        let reply = try fixture.client.request("GET", "/health", headers: ["X-Huge": String(repeating: "z", count: 20 << 10)])
+        assertOpenAIError(reply, Case(name: "one 20 KiB header", status: 431, code: "request_header_fields_too_large"))
+        try assertStillServing("one huge header")
+    }
+
+    /// A request line that is not HTTP: 400 with an error body instead of the bare one.
+    func testARequestLineThatIsNotHTTPGets400WithAnErrorBody() throws {
+        let client = fixture.client
+        let fd = try client.connect(timeout: 30)
+        defer { close(fd) }
+        client.send(fd, Array("HELLO THERE\r\n\r\n".utf8))
+        let reply = try client.receive(fd)
+        assertOpenAIError(reply, Case(name: "not HTTP", status: 400, code: "bad_http_request"))
+        try assertStillServing("a request line that is not HTTP")
+    }
+
+    /// Slow-loris: a client that sends its headers a byte now and then never completes them; when
+    /// the header timeout (the idle timeout, 2 s here) passes it gets 408 with an error body and the
+    /// connection closes, while others are served meanwhile.
+    func testSlowLorisHeadersGet408WithAnErrorBodyAndOthersAreServed() throws {
         let client = fixture.client
         let fd = try client.connect(timeout: 30)
         defer { close(fd) }
         let start = Date()
         let partial = Array("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8)
-        var closed = false
+        var received: [UInt8] = []
         for byte in partial + Array(repeating: UInt8(ascii: "a"), count: 40) {
-            if !client.send(fd, [byte]) { closed = true; break }
+            if !client.send(fd, [byte]) { break }
             try assertStillServing("a slow-loris byte")
-            var probe = [UInt8](repeating: 0, count: 16)
+            var probe = [UInt8](repeating: 0, count: 4096)
             var tv = timeval(tv_sec: 0, tv_usec: 300_000)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             let n = recv(fd, &probe, probe.count, 0)
-            if n == 0 { closed = true; break }
+            if n == 0 { break }
+            if n > 0 { received += probe[0..<n]; break }
             if Date().timeIntervalSince(start) > 20 { break }
         }
-        XCTAssertTrue(closed, "the server closes a connection whose headers never finish")
-        XCTAssertLessThan(Date().timeIntervalSince(start), 15, "within the idle timeout and a margin")
+        let elapsed = Date().timeIntervalSince(start)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        received += client.readToEnd(fd)
+        let reply = try HTTPTestClient.parse(received)
+        assertOpenAIError(reply, Case(name: "slow-loris headers", status: 408, code: "request_timeout"))
+        XCTAssertGreaterThanOrEqual(elapsed, 1.5, "not before the timeout (2 s)")
+        XCTAssertLessThan(elapsed, 15, "within the timeout and a margin")
         try assertStillServing("a slow-loris client")
+    }
+
+    /// A connection that sends nothing at all is closed at the timeout without a word (no 408:
+    /// no request was begun).
+    func testASilentConnectionIsClosedWithoutAnAnswer() throws {
+        let client = fixture.client
+        let fd = try client.connect(timeout: 15)
+        defer { close(fd) }
+        let start = Date()
+        let bytes = client.readToEnd(fd)
+        XCTAssertEqual(bytes.count, 0, String(decoding: bytes, as: UTF8.self))
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 1.5)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "closed at the timeout, not left open")
+        try assertStillServing("a silent connection")
     }
 }

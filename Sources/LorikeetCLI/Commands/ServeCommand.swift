@@ -26,7 +26,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Positions per sequence (prompt plus reply), at most the model's context.") var context = 4096
     @Option(help: "The most tokens one request may generate.") var maxTokensCap = 2048
     @Option(help: "The largest request body in bytes.") var maxBodyBytes = 4 << 20
-    @Option(help: "Seconds a connection may stay silent before it is closed.") var idleTimeout = 30
+    @Option(help: "Seconds a connection may stay silent before it is closed (a request head begun and unfinished by then gets 408).") var idleTimeout = 30
     @Option(help: "Seconds SIGTERM lets running streams finish.") var grace = 30
 
     func validate() throws {
