@@ -51,35 +51,10 @@ final class BlockDotTests: XCTestCase {
     }
 
     func blocks(blockBytes: Int, scaleOffsets: [Int], count: Int, seed: UInt64) -> [UInt8] {
-        var state = seed
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        var bytes = (0..<(count * blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
-        for k in 0..<count {
-            for (s, offset) in scaleOffsets.enumerated() {
-                // Exponent 5...14 (≈ 1e-4 … 0.5), random mantissa and sign.
-                var half = UInt16((next() % 10 + 5) << 10) | UInt16(next() & 0x3FF) | (next() & 1 == 0 ? 0 : 0x8000)
-                if k == 1 && s == 0 { half = 0x0123 }  // subnormal
-                if k == 2 && s == 0 { half = 0 }
-                bytes[k * blockBytes + offset] = UInt8(half & 0xFF)
-                bytes[k * blockBytes + offset + 1] = UInt8(half >> 8)
-            }
-        }
-        return bytes
+        seededBlocks(blockBytes: blockBytes, scaleOffsets: scaleOffsets, count: count, seed: seed)
     }
 
-    func inputs(_ n: Int, seed: UInt64) -> [Float] {
-        var state = seed
-        return (0..<n).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 250
-        }
-    }
+    func inputs(_ n: Int, seed: UInt64) -> [Float] { seededBlockInputs(n, seed: seed) }
 
     func testTwinsEqualDecodeThenDotAndSIMDEqualsTwins() {
         defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }

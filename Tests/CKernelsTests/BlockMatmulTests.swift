@@ -33,36 +33,8 @@ final class BlockMatmulTests: XCTestCase {
              matmul: lk_matmul_q6_k_f32, twin: lk_matmul_q6_k_f32_scalar),
     ]
 
-    /// SplitMix64 bytes with half-precision scales of mixed sign and size at `scaleOffsets`
-    /// (block 1's first scale a subnormal half, block 2's zero), as BlockDotTests makes them.
     func blocks(_ kind: Kind, count: Int, seed: UInt64) -> [UInt8] {
-        var state = seed
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        var bytes = (0..<(count * kind.blockBytes)).map { _ in UInt8(truncatingIfNeeded: next()) }
-        for k in 0..<count {
-            for (s, offset) in kind.scaleOffsets.enumerated() {
-                var half = UInt16((next() % 10 + 5) << 10) | UInt16(next() & 0x3FF) | (next() & 1 == 0 ? 0 : 0x8000)
-                if k == 1 && s == 0 { half = 0x0123 }
-                if k == 2 && s == 0 { half = 0 }
-                bytes[k * kind.blockBytes + offset] = UInt8(half & 0xFF)
-                bytes[k * kind.blockBytes + offset + 1] = UInt8(half >> 8)
-            }
-        }
-        return bytes
-    }
-
-    func inputs(_ n: Int, seed: UInt64) -> [Float] {
-        var state = seed
-        return (0..<n).map { _ in
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 250
-        }
+        seededBlocks(blockBytes: kind.blockBytes, scaleOffsets: kind.scaleOffsets, count: count, seed: seed)
     }
 
     func testManyVectorProductsEqualTwinsAndDecodeThenDot() {
@@ -83,7 +55,7 @@ final class BlockMatmulTests: XCTestCase {
         let columns = kind.blockElements * count, ldx = columns + 3, ldy = rows + 2
         let shape = "\(kind.name) \(rows)×\(count) blocks, \(vectors) vectors"
         let w = blocks(kind, count: rows * count, seed: UInt64(rows * 1000 + count * 10 + vectors) &+ UInt64(kind.blockBytes))
-        let x = inputs(max(1, vectors * ldx), seed: UInt64(count * 100 + vectors))
+        let x = seededBlockInputs(max(1, vectors * ldx), seed: UInt64(count * 100 + vectors))
         var decoded = [Float](repeating: 0, count: max(1, rows * columns))
         w.withUnsafeBytes { kind.decode($0.baseAddress, rows * count, &decoded) }
         var twin = [Float](repeating: .nan, count: max(1, vectors * ldy))
