@@ -37,16 +37,21 @@ static inline vf mm_table(float a, float c) { return vfma(mm_iota(), splat(a), s
 /// bits; 0 for the 4-bit types).
 #define LK_MM_NIBBLES(q, a, c, high, col) LK_MM_NIBBLES_ISA(q, a, c, high, col)
 #if LK_W == 16
+/// The 32 weights of LK_MM_NIBBLES as two vectors: lo (columns col … col + 16), hi (the next 16).
+static inline void mm_nibbles(const unsigned char *q, float a, float c, uint32_t high, vf *lo, vf *hi) {
+    const __m512 t = (__m512)mm_table(a, c), s = _mm512_set1_ps(16.0f * a);
+    const __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+    __m512 l = _mm512_permutexvar_ps(codes, t);  // vpermps reads 4 bits
+    __m512 h = _mm512_permutexvar_ps(_mm512_srli_epi32(codes, 4), t);
+    *lo = (vf)_mm512_mask_add_ps(l, (__mmask16)(high & 0xFFFF), l, s);
+    *hi = (vf)_mm512_mask_add_ps(h, (__mmask16)(high >> 16), h, s);
+}
 #define LK_MM_NIBBLES_ISA(q, a, c, high, col)                                                  \
     do {                                                                                       \
-        const __m512 t_ = (__m512)mm_table((a), (c)), s_ = _mm512_set1_ps(16.0f * (a));        \
-        const __m512i codes_ = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q)));    \
-        __m512 lo_ = _mm512_permutexvar_ps(codes_, t_); /* vpermps reads 4 bits */             \
-        __m512 hi_ = _mm512_permutexvar_ps(_mm512_srli_epi32(codes_, 4), t_);                  \
-        lo_ = _mm512_mask_add_ps(lo_, (__mmask16)((high) & 0xFFFF), lo_, s_);                  \
-        hi_ = _mm512_mask_add_ps(hi_, (__mmask16)((high) >> 16), hi_, s_);                     \
-        LK_MM_ACC((vf)lo_, (col));                                                             \
-        LK_MM_ACC((vf)hi_, (col) + 16);                                                        \
+        vf lo_, hi_;                                                                           \
+        mm_nibbles((q), (a), (c), (high), &lo_, &hi_);                                         \
+        LK_MM_ACC(lo_, (col));                                                                 \
+        LK_MM_ACC(hi_, (col) + 16);                                                            \
     } while (0)
 #else
 #define LK_MM_NIBBLES_ISA(q, a, c, high, col)                                                  \
@@ -199,14 +204,107 @@ LK_MM_TILE_FN(mm_q6_k_tile) {
     LK_MM_END
 }
 
+#if LK_W == 16
+// Two rows at a time for the 32-weight block types: each x vector loaded feeds both rows'
+// FMAs, in tiles of up to 8 vectors (2 × 8 accumulators). Each (row, vector) accumulator
+// takes the same FMAs in the same order as in the one-row tile, so the results are the same
+// bits (BlockMatmulTests compares them). scripts/bench/matmul_pair_tiles.sh measures the two
+// shapes against each other.
+#define LK_MM_PAIR_TILE 8
+/// Below this many vectors one row at a time is as fast or faster (2–9 vectors: 0.7–1.0× for
+/// pairs on SmolLM2's shapes; 12–16: 1.0–1.6×, most where a row of 1536 columns × 16 vectors
+/// of x no longer fits in L1).
+#ifndef LK_MM_PAIR_MIN_VECTORS  // scripts/bench/matmul_pair_tiles.sh builds a copy without pairs
+#define LK_MM_PAIR_MIN_VECTORS 12
+#endif
+
+/// A block's 32 weights as two vectors (columns 0…16 and 16…32), per type.
+static inline void mm_q8_0_block(const unsigned char *b, vf *lo, vf *hi) {
+    const vf d = splat(block_scale(b));
+    vs8 c0, c1;
+    __builtin_memcpy(&c0, b + 2, sizeof c0);
+    __builtin_memcpy(&c1, b + 18, sizeof c1);
+    *lo = __builtin_convertvector(c0, vf) * d;
+    *hi = __builtin_convertvector(c1, vf) * d;
+}
+static inline void mm_q4_0_block(const unsigned char *b, vf *lo, vf *hi) {
+    const float d = block_scale(b);
+    mm_nibbles(b + 2, d, -8.0f * d, 0u, lo, hi);
+}
+static inline void mm_q4_1_block(const unsigned char *b, vf *lo, vf *hi) { mm_nibbles(b + 4, block_scale(b), block_scale(b + 2), 0u, lo, hi); }
+static inline void mm_q5_0_block(const unsigned char *b, vf *lo, vf *hi) {
+    const float d = block_scale(b);
+    mm_nibbles(b + 6, d, -16.0f * d, lk_load_u32le(b + 2), lo, hi);
+}
+static inline void mm_q5_1_block(const unsigned char *b, vf *lo, vf *hi) {
+    mm_nibbles(b + 8, block_scale(b), block_scale(b + 2), lk_load_u32le(b + 4), lo, hi);
+}
+
+/// Rows b0 and b1 times a tile of nv ≤ LK_MM_PAIR_TILE vectors: y[v·ldy] and y[v·ldy + 1].
+#define LK_MM_PAIR_FN(NAME, BLOCK, BYTES)                                                      \
+    static inline __attribute__((always_inline)) void NAME(const unsigned char *b0, const unsigned char *b1, \
+        size_t count, const float *x, size_t ldx, float *y, size_t ldy, const int nv) {        \
+        vf acc0[LK_MM_PAIR_TILE], acc1[LK_MM_PAIR_TILE];                                       \
+        for (int v = 0; v < nv; v++) acc0[v] = acc1[v] = splat(0.0f);                          \
+        for (size_t k = 0; k < count; k++, b0 += (BYTES), b1 += (BYTES)) {                     \
+            vf w0[2], w1[2];                                                                   \
+            BLOCK(b0, &w0[0], &w0[1]);                                                         \
+            BLOCK(b1, &w1[0], &w1[1]);                                                         \
+            for (int h = 0; h < 2; h++) {                                                      \
+                for (int v = 0; v < nv; v++) {                                                 \
+                    const vf xv = load(x + (size_t)v * ldx + 32 * k + 16 * h);                 \
+                    acc0[v] = vfma(w0[h], xv, acc0[v]);                                        \
+                    acc1[v] = vfma(w1[h], xv, acc1[v]);                                        \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (int v = 0; v < nv; v++) {                                                         \
+            y[(size_t)v * ldy] = hsum_tree(acc0[v]);                                           \
+            y[(size_t)v * ldy + 1] = hsum_tree(acc1[v]);                                       \
+        }                                                                                      \
+    }
+LK_MM_PAIR_FN(mm_q8_0_pair, mm_q8_0_block, 34)
+LK_MM_PAIR_FN(mm_q4_0_pair, mm_q4_0_block, 18)
+LK_MM_PAIR_FN(mm_q4_1_pair, mm_q4_1_block, 20)
+LK_MM_PAIR_FN(mm_q5_0_pair, mm_q5_0_block, 22)
+LK_MM_PAIR_FN(mm_q5_1_pair, mm_q5_1_block, 24)
+
+#define LK_MM_PAIR_CASE(PAIR, n) case n: PAIR(b, b1, count, xt, ldx, yt, ldy, n); break;
+/// Row pairs first, vectors in tiles of at most 8 split evenly (9 vectors: 5 + 4, not 8 + 1,
+/// since a tile decodes both rows again); an odd last row goes through the one-row tiles.
+#define LK_MM_PAIRS(PAIR, BYTES)                                                               \
+    for (; nvec >= LK_MM_PAIR_MIN_VECTORS && r + 2 <= rows; r += 2) {                          \
+        const unsigned char *b = base + r * count * (BYTES), *b1 = b + count * (BYTES);         \
+        const size_t tiles = (nvec + LK_MM_PAIR_TILE - 1) / LK_MM_PAIR_TILE;                   \
+        for (size_t t = 0, v0 = 0; t < tiles; t++) {                                           \
+            const size_t n = (nvec - v0) / (tiles - t);                                        \
+            const float *xt = x + v0 * ldx;                                                    \
+            float *yt = y + v0 * ldy + r;                                                      \
+            switch ((int)n) {                                                                  \
+                LK_MM_PAIR_CASE(PAIR, 1) LK_MM_PAIR_CASE(PAIR, 2) LK_MM_PAIR_CASE(PAIR, 3)    \
+                LK_MM_PAIR_CASE(PAIR, 4) LK_MM_PAIR_CASE(PAIR, 5) LK_MM_PAIR_CASE(PAIR, 6)    \
+                LK_MM_PAIR_CASE(PAIR, 7) LK_MM_PAIR_CASE(PAIR, 8)                             \
+                default: break;                                                                \
+            }                                                                                  \
+            v0 += n;                                                                           \
+        }                                                                                      \
+    }
+#else
+#define LK_MM_PAIRS(PAIR, BYTES)
+#endif
+
 #define LK_MM_CASE(TILE, n) case n: TILE(b, count, xt, ldx, yt, ldy, n); break;
 /// The public shape of every kernel: rows outer (a row's blocks stay in L1 across its tiles),
 /// tiles of up to LK_MM_TILE vectors inner, each tile size its own unrolled instance.
-#define LK_MM_ROWS(NAME, TILE, BYTES)                                                          \
+#define LK_MM_ROWS(NAME, TILE, BYTES) LK_MM_ROWS_WITH(NAME, TILE, BYTES, )
+/// LK_MM_ROWS after `PAIRS`, a loop taking rows two at a time (LK_MM_PAIRS) or nothing.
+#define LK_MM_ROWS_WITH(NAME, TILE, BYTES, PAIRS)                                              \
     void LK_FN(NAME)(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, \
                      float *y, size_t ldy) {                                                   \
         const unsigned char *base = blocks;                                                    \
-        for (size_t r = 0; r < rows; r++) {                                                    \
+        size_t r = 0;                                                                          \
+        PAIRS                                                                                  \
+        for (; r < rows; r++) {                                                                \
             const unsigned char *b = base + r * count * (BYTES);                               \
             for (size_t v0 = 0; v0 < nvec; v0 += LK_MM_TILE) {                                 \
                 const size_t left = nvec - v0;                                                 \
@@ -229,16 +327,21 @@ LK_MM_TILE_FN(mm_q6_k_tile) {
 #define LK_MM_CASES_WIDE(TILE)
 #endif
 
-LK_MM_ROWS(lk_matmul_q8_0_f32, mm_q8_0_tile, 34)
-LK_MM_ROWS(lk_matmul_q4_0_f32, mm_q4_0_tile, 18)
-LK_MM_ROWS(lk_matmul_q4_1_f32, mm_q4_1_tile, 20)
-LK_MM_ROWS(lk_matmul_q5_0_f32, mm_q5_0_tile, 22)
-LK_MM_ROWS(lk_matmul_q5_1_f32, mm_q5_1_tile, 24)
+LK_MM_ROWS_WITH(lk_matmul_q8_0_f32, mm_q8_0_tile, 34, LK_MM_PAIRS(mm_q8_0_pair, 34))
+LK_MM_ROWS_WITH(lk_matmul_q4_0_f32, mm_q4_0_tile, 18, LK_MM_PAIRS(mm_q4_0_pair, 18))
+LK_MM_ROWS_WITH(lk_matmul_q4_1_f32, mm_q4_1_tile, 20, LK_MM_PAIRS(mm_q4_1_pair, 20))
+LK_MM_ROWS_WITH(lk_matmul_q5_0_f32, mm_q5_0_tile, 22, LK_MM_PAIRS(mm_q5_0_pair, 22))
+LK_MM_ROWS_WITH(lk_matmul_q5_1_f32, mm_q5_1_tile, 24, LK_MM_PAIRS(mm_q5_1_pair, 24))
 LK_MM_ROWS(lk_matmul_q4_k_f32, mm_q4_k_tile, 144)
 LK_MM_ROWS(lk_matmul_q5_k_f32, mm_q5_k_tile, 176)
 LK_MM_ROWS(lk_matmul_q6_k_f32, mm_q6_k_tile, 210)
 
 #undef LK_MM_CASES_WIDE
 #undef LK_MM_ROWS
+#undef LK_MM_ROWS_WITH
+#undef LK_MM_PAIRS
+#undef LK_MM_PAIR_CASE
+#undef LK_MM_PAIR_TILE
+#undef LK_MM_PAIR_MIN_VECTORS
 #undef LK_MM_CASE
 #undef LK_MM_TILE

@@ -51,6 +51,36 @@ final class BlockMatmulTests: XCTestCase {
         }
     }
 
+    /// With AVX-512 and 12 or more vectors, the 32-weight block types take rows two at a time
+    /// (one x load feeding both rows); each (row, vector) sum must still take the FMAs of the
+    /// one-row tiles in the same order, so a call over all rows gives the bits of one call per
+    /// row (which takes the one-row tiles), and writes nothing else.
+    func testRowPairsEqualOneRowAtATimeBitForBit() {
+        defer { _ = lk_isa_set_limit(LK_ISA_AVX512) }
+        for kind in kinds where kind.blockElements == 32 {
+            for (rows, count) in [(2, 1), (3, 2), (5, 7), (8, 3)] {
+                for vectors in [12, 13, 16, 17, 33] {
+                    let columns = 32 * count, ldx = columns + 3, ldy = rows + 2
+                    let shape = "\(kind.name) \(rows)×\(count) blocks, \(vectors) vectors"
+                    let w = blocks(kind, count: rows * count, seed: UInt64(rows * 7919 + count * 31 + vectors))
+                    let x = seededBlockInputs(vectors * ldx, seed: UInt64(vectors * 17 + count))
+                    var together = [Float](repeating: .nan, count: vectors * ldy + 1)
+                    var alone = together
+                    w.withUnsafeBytes { kind.matmul($0.baseAddress, rows, count, x, vectors, ldx, &together, ldy) }
+                    w.withUnsafeBytes { raw in
+                        alone.withUnsafeMutableBufferPointer { y in
+                            for r in 0..<rows {
+                                kind.matmul(raw.baseAddress! + r * count * kind.blockBytes, 1, count, x, vectors, ldx, y.baseAddress! + r, ldy)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(together.map(\.bitPattern), alone.map(\.bitPattern), shape)
+                    XCTAssertFalse(together[0].isNaN, shape)
+                }
+            }
+        }
+    }
+
     func check(_ kind: Kind, rows: Int, count: Int, vectors: Int) {
         let columns = kind.blockElements * count, ldx = columns + 3, ldy = rows + 2
         let shape = "\(kind.name) \(rows)×\(count) blocks, \(vectors) vectors"
