@@ -2,6 +2,13 @@
 ../shared/peers/setup.sh; 0.3.36 built from source here), in the manner of llama-bench's pp/tg:
 fixed pseudo-random token ids, no sampling, one thread count.
 
+On a CPU that reports AMX where AMX tiles fault (the development machine: every multi-token
+eval crashed in ggml_backend_amx_mul_mat), build it without AMX:
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+      -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON
+      -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    pip install --force-reinstall --no-deps --no-binary llama-cpp-python "llama-cpp-python[server]==0.3.36"
+
 env: MODEL (a .gguf), P (prompt tokens), N (decoded tokens), THREADS, SEED
 prints one line: 'llama.cpp P=.. N=..: prefill X tok/s, decode Y tok/s, peak RSS Z MiB' (the
 Python process's peak, interpreter included)"""

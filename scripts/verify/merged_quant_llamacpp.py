@@ -42,7 +42,7 @@ def random_adapter(model, folder, rank=8, seed=18):
     rng, tensors = np.random.default_rng(seed), {}
     for t in reader.tensors:
         parts = t.name.split(".")
-        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in PROJECTIONS:
+        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in PROJECTIONS or parts[3] != "weight":  # not biases
             continue
         columns, rows = int(t.shape[0]), int(t.shape[1])
         key = f"base_model.model.model.layers.{parts[1]}.{PROJECTIONS[parts[2]]}"
