@@ -144,57 +144,51 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
                                count: range.count * columns, into: destination)
     }
 
-    /// F16 and every block type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) go through
-    /// the fused C kernels (a row is columns/32 blocks or columns/256 super-blocks, which the
-    /// file's reader checked; the block kernels take the whole run of rows in one call); other
-    /// types (F32, BF16) decode first.
-    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let kernel: (@convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void)?
+    private typealias OneVectorKernel = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+    private typealias ManyVectorKernel = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, Int, Int,
+                                                 UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// The fused C kernels of a block type, one vector (`lk_matvec_*`) and many (`lk_matmul_*`),
+    /// and where the rows' blocks start and how many a row holds (a row is columns/32 blocks or
+    /// columns/256 super-blocks, which the file's reader checked); nil for F16, F32 and BF16.
+    private func blockKernels() -> (one: OneVectorKernel, many: ManyVectorKernel, base: UnsafeRawPointer, blocks: Int, rowBytes: Int)? {
+        let kernels: (OneVectorKernel, ManyVectorKernel)
         switch info.type {
-        case .q8_0: kernel = lk_matvec_q8_0_f32
-        case .q4_0: kernel = lk_matvec_q4_0_f32
-        case .q4_1: kernel = lk_matvec_q4_1_f32
-        case .q5_0: kernel = lk_matvec_q5_0_f32
-        case .q5_1: kernel = lk_matvec_q5_1_f32
-        case .q4_K: kernel = lk_matvec_q4_k_f32
-        case .q5_K: kernel = lk_matvec_q5_k_f32
-        case .q6_K: kernel = lk_matvec_q6_k_f32
-        default: kernel = nil
+        case .q8_0: kernels = (lk_matvec_q8_0_f32, lk_matmul_q8_0_f32)
+        case .q4_0: kernels = (lk_matvec_q4_0_f32, lk_matmul_q4_0_f32)
+        case .q4_1: kernels = (lk_matvec_q4_1_f32, lk_matmul_q4_1_f32)
+        case .q5_0: kernels = (lk_matvec_q5_0_f32, lk_matmul_q5_0_f32)
+        case .q5_1: kernels = (lk_matvec_q5_1_f32, lk_matmul_q5_1_f32)
+        case .q4_K: kernels = (lk_matvec_q4_k_f32, lk_matmul_q4_k_f32)
+        case .q5_K: kernels = (lk_matvec_q5_k_f32, lk_matmul_q5_k_f32)
+        case .q6_K: kernels = (lk_matvec_q6_k_f32, lk_matmul_q6_k_f32)
+        default: return nil
         }
+        guard let geometry = info.type.blockGeometry, columns % geometry.elements == 0,
+              let base = file.bytes(of: info).baseAddress else { return nil }
+        let blocks = columns / geometry.elements
+        return (kernels.0, kernels.1, UnsafeRawPointer(base), blocks, blocks * geometry.bytes)
+    }
+
+    /// F16 and every block type go through the fused C kernels (the block kernels take the
+    /// whole run of rows in one call); F32 and BF16 decode first.
+    func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         if info.type == .f16, let base = file.bytes(of: info).baseAddress {
             for (i, row) in range.enumerated() { y[i] = lk_dot_f16_f32(base + row * columns * 2, x, columns) }
             return
         }
-        guard let kernel, let geometry = info.type.blockGeometry, columns % geometry.elements == 0,
-              let base = file.bytes(of: info).baseAddress else {
-            return defaultDotRows(range, with: x, into: y)
-        }
-        let blocks = columns / geometry.elements, rowBytes = blocks * geometry.bytes
-        kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, y)
+        guard let k = blockKernels() else { return defaultDotRows(range, with: x, into: y) }
+        k.one(k.base + range.lowerBound * k.rowBytes, range.count, k.blocks, x, y)
     }
 
     /// The block types through the many-vector kernels (`lk_matmul_*`: each block decoded once
     /// for a tile of vectors); F16, F32 and BF16 vector by vector through `dotRows`.
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
                  into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
-        let kernel: (@convention(c) (UnsafeRawPointer?, Int, Int, UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void)?
-        switch info.type {
-        case .q8_0: kernel = lk_matmul_q8_0_f32
-        case .q4_0: kernel = lk_matmul_q4_0_f32
-        case .q4_1: kernel = lk_matmul_q4_1_f32
-        case .q5_0: kernel = lk_matmul_q5_0_f32
-        case .q5_1: kernel = lk_matmul_q5_1_f32
-        case .q4_K: kernel = lk_matmul_q4_k_f32
-        case .q5_K: kernel = lk_matmul_q5_k_f32
-        case .q6_K: kernel = lk_matmul_q6_k_f32
-        default: kernel = nil
-        }
-        guard let kernel, let geometry = info.type.blockGeometry, columns % geometry.elements == 0,
-              let base = file.bytes(of: info).baseAddress else {
+        guard let k = blockKernels() else {
             return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy)
         }
-        let blocks = columns / geometry.elements, rowBytes = blocks * geometry.bytes
-        kernel(base + range.lowerBound * rowBytes, range.count, blocks, x, vectors, ldx, y, ldy)
+        k.many(k.base + range.lowerBound * k.rowBytes, range.count, k.blocks, x, vectors, ldx, y, ldy)
     }
 }
 
