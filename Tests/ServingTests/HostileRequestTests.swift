@@ -112,32 +112,32 @@ final class HostileRequestTests: XCTestCase {
         XCTAssertEqual(good.status, 200, good.text)
     }
 
-    /// 100 MB announced by Content-Length: refused from the header, before the body is read.
-    func testAHundredMegabyteBodyIsRefusedWith413() throws {
+    /// One exchange on a connection of its own, below the client's request helper: `head` as
+    /// given, then `piece` up to `times` times while the server keeps reading, then the reply.
+    func exchange(_ head: String, then piece: [UInt8] = [], times: Int = 0) throws -> HTTPTestClient.Reply {
         let client = fixture.client
         let fd = try client.connect(timeout: 30)
         defer { close(fd) }
-        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.key)\r\nContent-Type: application/json\r\nContent-Length: \(100 << 20)\r\n\r\n"
         client.send(fd, Array(head.utf8))
+        for _ in 0..<times where client.send(fd, piece) {}
+        return try client.receive(fd)
+    }
+
+    /// 100 MB announced by Content-Length: refused from the header, before the body is read.
+    func testAHundredMegabyteBodyIsRefusedWith413() throws {
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.key)\r\nContent-Type: application/json\r\nContent-Length: \(100 << 20)\r\n\r\n"
         // Keep sending until the server answers or closes: at most 100 MB.
-        let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
-        for _ in 0..<100 where client.send(fd, chunk) {}
-        let reply = try client.receive(fd)
+        let reply = try exchange(head, then: [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20), times: 100)
         assertOpenAIError(reply, Case(name: "100 MB body", status: 413, code: "request_too_large"))
         try assertStillServing("a 100 MB body")
     }
 
     /// The same 100 MB sent chunked (no length to refuse up front): cut at the limit.
     func testAHundredMegabyteChunkedBodyIsCutAtTheLimit() throws {
-        let client = fixture.client
-        let fd = try client.connect(timeout: 30)
-        defer { close(fd) }
         let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.key)\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-        client.send(fd, Array(head.utf8))
         let piece = [UInt8](repeating: UInt8(ascii: " "), count: 1 << 20)
         let chunk = Array(String(piece.count, radix: 16).utf8) + [13, 10] + piece + [13, 10]
-        for _ in 0..<100 where client.send(fd, chunk) {}
-        let reply = try client.receive(fd)
+        let reply = try exchange(head, then: chunk, times: 100)
         assertOpenAIError(reply, Case(name: "100 MB chunked body", status: 413))
         try assertStillServing("a 100 MB chunked body")
     }
@@ -145,13 +145,9 @@ final class HostileRequestTests: XCTestCase {
     /// Headers far over the decoder's limits: NIO's decoder refuses them before any route runs;
     /// the head guard answers with 431 and an OpenAI error body (not NIO's bare 400).
     func testOversizedHeadersGet431WithAnErrorBody() throws {
-        let client = fixture.client
-        let fd = try client.connect(timeout: 30)
-        defer { close(fd) }
         var head = "GET /health HTTP/1.1\r\nHost: x\r\n"
         for i in 0..<2000 { head += "X-Filler-\(i): \(String(repeating: "y", count: 100))\r\n" }
-        client.send(fd, Array((head + "\r\n").utf8))
-        let reply = try client.receive(fd)
+        let reply = try exchange(head + "\r\n")
         assertOpenAIError(reply, Case(name: "oversized headers", status: 431, code: "request_header_fields_too_large", mentions: ["100 fields"]))
         XCTAssertEqual(reply.headers["connection"], "close")
         try assertStillServing("oversized headers")
@@ -166,11 +162,7 @@ final class HostileRequestTests: XCTestCase {
 
     /// A request line that is not HTTP: 400 with an error body instead of the bare one.
     func testARequestLineThatIsNotHTTPGets400WithAnErrorBody() throws {
-        let client = fixture.client
-        let fd = try client.connect(timeout: 30)
-        defer { close(fd) }
-        client.send(fd, Array("HELLO THERE\r\n\r\n".utf8))
-        let reply = try client.receive(fd)
+        let reply = try exchange("HELLO THERE\r\n\r\n")
         assertOpenAIError(reply, Case(name: "not HTTP", status: 400, code: "bad_http_request"))
         try assertStillServing("a request line that is not HTTP")
     }
