@@ -8,7 +8,8 @@
 # LORIKEET_FUZZ_TIMEOUT=N for a machine so loaded that a fast input can stall that long;
 # LORIKEET_FUZZ_FLAGS adds libFuzzer flags, e.g. -report_slow_units=1 to save every input over
 # 1 s of wall time as a slow-unit artifact for replay on a quiet machine).
-# Crashes land in $SCRATCH/artifacts/HARNESS/; replay one with the normal build:
+# Crashes land in $SCRATCH/findings/HARNESS/ (not artifacts/: SwiftPM owns that folder of a
+# scratch path and prunes what it does not know at the next build); replay one with the normal build:
 #   swift build --product LorikeetFuzz && .build/debug/LorikeetFuzz HARNESS FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ for folder in sorted(glob.glob("Tests/ArchitecturesTests/Fixtures/*/")):
 status=0
 for harness in "${harnesses[@]}"; do
     corpus="$scratch/corpus/$harness"
-    artifacts="$scratch/artifacts/$harness"
+    artifacts="$scratch/findings/$harness"
     mkdir -p "$corpus" "$artifacts"
     [ -n "$(ls -A "$corpus")" ] || seed "$harness" "$corpus"
     rm -f "$artifacts"/*  # this run's findings only (earlier ones: keep them as regression tests)
