@@ -143,8 +143,9 @@ extension DecoderModel {
     static func sharedProduct(_ x: Tensor, through layers: [any LinearLayer]) -> Tensor {
         let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
         let quantized = layers.compactMap { $0 as? QuantizedLinear }
-        if n > 1, n <= fusedProductRows, quantized.count == layers.count { return fusedProduct(x, through: quantized) }
-        guard n > 1, quantized.count == layers.count, Parallel.threadCount > 1 else { return Tensor.projectStacked(x, through: layers) }
+        guard n > 1, quantized.count == layers.count else { return Tensor.projectStacked(x, through: layers) }
+        if n <= fusedProductRows { return fusedProduct(x, through: quantized) }
+        guard Parallel.threadCount > 1 else { return Tensor.projectStacked(x, through: layers) }
         let o = quantized.reduce(0) { $0 + $1.outputFeatures }
         var panels: [(layer: QuantizedLinear, first: Int, count: Int, column: Int)] = []
         var column = 0
