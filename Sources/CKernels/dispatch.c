@@ -238,3 +238,46 @@ LK_MATMUL_DISPATCH(q5_1)
 LK_MATMUL_DISPATCH(q4_k)
 LK_MATMUL_DISPATCH(q5_k)
 LK_MATMUL_DISPATCH(q6_k)
+
+// The 8-bit-activation products: the VNNI variant needs AVX512-VNNI, -BW and -VL besides the
+// AVX-512 level; all variants give the same bits (q8dot_body.h), so this only picks a speed.
+static int lk_q8_level(void) {
+    static _Atomic int vnni = -1;
+    const lk_isa level = lk_isa_active();
+    if (level < LK_ISA_AVX2) return 0;
+#if defined(__x86_64__)
+    int v = atomic_load_explicit(&vnni, memory_order_relaxed);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+        atomic_store_explicit(&vnni, v, memory_order_relaxed);
+    }
+    return level == LK_ISA_AVX512 && v ? 2 : 1;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+#define LK_Q8_DISPATCH(NAME, ARGS)                       \
+    switch (lk_q8_level()) {                             \
+    case 2: NAME##_vnni ARGS; return;                    \
+    case 1: NAME##_avx2 ARGS; return;                    \
+    default: NAME##_scalar ARGS; return;                 \
+    }
+#else
+#define LK_Q8_DISPATCH(NAME, ARGS) NAME##_scalar ARGS;
+#endif
+
+void lk_quantize_q8(const float *x, size_t n, void *out) { LK_Q8_DISPATCH(lk_quantize_q8, (x, n, out)) }
+
+#define LK_Q8_PUBLIC(TYPE)                                                                                     \
+    void lk_matvec_##TYPE##_q8(const void *blocks, size_t rows, size_t count, const void *xq, float *y) {       \
+        LK_Q8_DISPATCH(lk_matvec_##TYPE##_q8, (blocks, rows, count, xq, y))                                    \
+    }                                                                                                          \
+    void lk_matmul_##TYPE##_q8(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy) { \
+        LK_Q8_DISPATCH(lk_matmul_##TYPE##_q8, (blocks, rows, count, xq, nvec, y, ldy))                         \
+    }
+LK_Q8_PUBLIC(q5_0)
+LK_Q8_PUBLIC(q4_k)
+LK_Q8_PUBLIC(q6_k)

@@ -45,6 +45,18 @@ LK_DECLARE_VARIANTS(avx512)
 LK_DECLARE_MATMUL_VARIANTS(avx2)
 LK_DECLARE_MATMUL_VARIANTS(avx512)
 
+// The 8-bit-activation block products (q8dot_body.h), per instruction set.
+#define LK_DECLARE_Q8(SUFFIX)                                                                     \
+    void lk_quantize_q8_##SUFFIX(const float *x, size_t n, void *out);                            \
+    void lk_matvec_q5_0_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, float *y); \
+    void lk_matvec_q4_k_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, float *y); \
+    void lk_matvec_q6_k_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, float *y); \
+    void lk_matmul_q5_0_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy); \
+    void lk_matmul_q4_k_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy); \
+    void lk_matmul_q6_k_q8_##SUFFIX(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+LK_DECLARE_Q8(avx2)
+LK_DECLARE_Q8(vnni)
+
 // bf16 GEMM micro-kernels: C[MR, NR] tile = (beta == 0 ? 0 : beta·C) + Σ over kp pairs of the
 // packed A micro-panel [kp][MR] times the packed B micro-panel [kp][NR] (layouts in CKernels.h).
 typedef void (*lk_bf16_kernel)(size_t kp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, float beta);

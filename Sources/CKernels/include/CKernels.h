@@ -260,6 +260,40 @@ void lk_matmul_q5_k_f32_scalar(const void *blocks, size_t rows, size_t count, co
 void lk_matmul_q6_k_f32(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
 void lk_matmul_q6_k_f32_scalar(const void *blocks, size_t rows, size_t count, const float *x, size_t nvec, size_t ldx, float *y, size_t ldy);
 
+// ---- Block products over 8-bit activations ------------------------------------------------
+// The decode-time products of Q5_0, Q4_K and Q6_K weights (the bulk of a Q4_K_M file) with x
+// rounded to 8 bits first, as llama.cpp does: each 32 values of x become int8 codes q = round(x/d)
+// (to nearest, ties to even) with d = max|x|/127 kept in float, once per product; the weights'
+// codes then meet them in exact integer dots (4 bytes per int32 lane), so a weight is never
+// turned into a float. Only the per-block scaling is float: each block adds scale·lane for
+// its 8 lanes into one of two 8-lane accumulators (even and odd blocks), which are summed in one
+// fixed order at the end, so every instruction set and the scalar twins give the same bits, and
+// the many-vector kernels give each vector exactly what the one-vector kernel gives. Against the
+// f32 kernels the results differ by x's rounding: relative error ≈ 1e-3 of Σ|w·x|.
+/// Bytes of a quantized vector of n values (n a multiple of 32): int8 codes [n], float
+/// scales [n/32], int32 code sums [n/32].
+size_t lk_q8_bytes(size_t n);
+/// x [n] → out (lk_q8_bytes(n) bytes, 4-byte aligned).
+void lk_quantize_q8(const float *x, size_t n, void *out);
+void lk_quantize_q8_scalar(const float *x, size_t n, void *out);
+/// y[r] = row r · x for `rows` consecutive rows of `count` blocks (32 values; 256 for the
+/// K-quants), xq being x [32·count or 256·count] quantized by lk_quantize_q8.
+void lk_matvec_q5_0_q8(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+void lk_matvec_q5_0_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+void lk_matvec_q4_k_q8(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+void lk_matvec_q4_k_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+void lk_matvec_q6_k_q8(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+void lk_matvec_q6_k_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, float *y);
+/// y[v·ldy + r] = row r · x_v for nvec quantized vectors stored back to back in xq (each
+/// lk_q8_bytes of a row's length): each block is decoded once for a few vectors. Bit-equal to
+/// lk_matvec_*_q8 vector by vector, which the `_scalar` twins run.
+void lk_matmul_q5_0_q8(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+void lk_matmul_q5_0_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+void lk_matmul_q4_k_q8(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+void lk_matmul_q4_k_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+void lk_matmul_q6_k_q8(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+void lk_matmul_q6_k_q8_scalar(const void *blocks, size_t rows, size_t count, const void *xq, size_t nvec, float *y, size_t ldy);
+
 #ifdef __cplusplus
 }
 #endif
