@@ -123,7 +123,9 @@ extension DecoderModel {
             let normed = Tensor.rmsNorm(Tensor(shape: [b, c], storage: last), weight: finalNorm, eps: config.rmsNormEps,
                                         weightOffset: config.normWeightOffset)
             let headRows = AdapterRowGroups(spans: (0..<b).map { $0..<($0 + 1) }, adapters: rows.map(\.adapter))
-            let logits = headRows.adding(to: Self.sharedProduct(normed, through: [head]), input: normed, module: "lm_head")  // [B, V]
+            // Every row here is one sequence's last token, which decoding it alone sends through the head by itself.
+            let head = Self.sharedProduct(normed, through: [head], tokenRows: Array(0..<b))
+            let logits = headRows.adding(to: head, input: normed, module: "lm_head")  // [B, V]
             let v = config.vocabSize
             return (0..<b).map { i in
                 var row = Array(UnsafeBufferPointer(start: logits.storage.base + i * v, count: v))
@@ -140,10 +142,20 @@ extension DecoderModel {
     /// multiplied on all cores, each core its own panels (disjoint columns of y) with the same
     /// GEMM per panel as `linearGroup`, which decodes them on one thread; otherwise `linearGroup`
     /// itself (one row: the matrix–vector kernels).
-    static func sharedProduct(_ x: Tensor, through layers: [any LinearLayer]) -> Tensor {
+    ///
+    /// `tokenRows` are rows that are a sequence's single new token: decoding that sequence
+    /// alone multiplies such a row by itself (`matvec`), which for weights that round
+    /// activations to 8 bits (`QuantizedMatrix.roundsActivations`) differs from the f32 products
+    /// here by more than float order. Those rows then go through `tokenDotRows`, which gives
+    /// `matvec`'s bits, so a batched step decodes each sequence as decoding it alone does.
+    static func sharedProduct(_ x: Tensor, through layers: [any LinearLayer], tokenRows: [Int] = []) -> Tensor {
         let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
         let quantized = layers.compactMap { $0 as? QuantizedLinear }
         guard n > 1, quantized.count == layers.count else { return Tensor.projectStacked(x, through: layers) }
+        if !tokenRows.isEmpty, quantized.contains(where: { $0.weight.roundsActivations }) {
+            if tokenRows.count == n { return fusedProduct(x, through: quantized, tokens: true) }
+            return withTokenRows(tokenRows, of: sharedProduct(x, through: layers), input: x, through: quantized)
+        }
         if n <= fusedProductRows { return fusedProduct(x, through: quantized) }
         guard Parallel.threadCount > 1 else { return Tensor.projectStacked(x, through: layers) }
         let o = quantized.reduce(0) { $0 + $1.outputFeatures }
@@ -187,7 +199,10 @@ extension DecoderModel {
     /// `sharedProduct` for a few rows: every layer's weight rows, in chunks claimed by the spin
     /// pool's threads, against all n rows of x at once, each block decoded in registers once
     /// per tile of rows; no decoded panel is written.
-    static func fusedProduct(_ x: Tensor, through layers: [QuantizedLinear]) -> Tensor {
+    ///
+    /// `tokens`: through `tokenDotRows`, each row with `matvec`'s bits where the weight rounds
+    /// activations (any number of rows: that bit-equality holds for all of them).
+    static func fusedProduct(_ x: Tensor, through layers: [QuantizedLinear], tokens: Bool = false) -> Tensor {
         let i = x.shape[x.rank - 1], n = x.count / max(i, 1)
         let o = layers.reduce(0) { $0 + $1.outputFeatures }
         var chunks: [(layer: QuantizedLinear, rows: Range<Int>, column: Int)] = []
@@ -202,10 +217,29 @@ extension DecoderModel {
         let xs = x.storage
         SpinPool.shared.run(chunks: chunks.count) { c in
             let chunk = chunks[c]
-            chunk.layer.weight.dotRows(chunk.rows, with: xs.base, vectors: n, stride: i, into: y.base + chunk.column, stride: o)
+            let weight = chunk.layer.weight
+            if tokens {
+                weight.tokenDotRows(chunk.rows, with: xs.base, vectors: n, stride: i, into: y.base + chunk.column, stride: o)
+            } else {
+                weight.dotRows(chunk.rows, with: xs.base, vectors: n, stride: i, into: y.base + chunk.column, stride: o)
+            }
         }
         addBiases(layers, to: y, rows: n, width: o)
         return Tensor(shape: Array(x.shape.dropLast()) + [o], storage: y)
+    }
+
+    /// y [..., ΣO] with rows `tokenRows` replaced by their token product (`fusedProduct` with
+    /// `tokens`) of the same rows of x [..., I]: a step that mixes prompt chunks with decoded
+    /// tokens.
+    static func withTokenRows(_ tokenRows: [Int], of y: Tensor, input x: Tensor, through layers: [QuantizedLinear]) -> Tensor {
+        let i = x.shape[x.rank - 1], o = y.shape[y.rank - 1], m = tokenRows.count
+        let gathered = TensorStorage(count: m * i)  // [M, I]
+        for (r, row) in tokenRows.enumerated() { (gathered.base + r * i).update(from: x.storage.base + row * i, count: i) }
+        let tokens = fusedProduct(Tensor(shape: [m, i], storage: gathered), through: layers, tokens: true)  // [M, ΣO]
+        let out = TensorStorage(count: y.count)
+        out.base.update(from: y.storage.base, count: y.count)
+        for (r, row) in tokenRows.enumerated() { (out.base + row * o).update(from: tokens.storage.base + r * o, count: o) }
+        return Tensor(shape: y.shape, storage: out)
     }
 
     /// y [N, ΣO] += each layer's bias in its columns.
@@ -228,6 +262,8 @@ struct BatchLayout {
     let spans: [Range<Int>]
     let caches: [KVCache]
     let adapters: AdapterRowGroups
+    /// Rows that are a sequence's only token in this step (`DecoderModel.sharedProduct`).
+    var tokenRows: [Int] { spans.filter { $0.count == 1 }.map(\.lowerBound) }
 }
 
 extension DecoderLayer {
@@ -247,12 +283,12 @@ extension DecoderLayer {
         let normed = Tensor.rmsNorm(x, weight: attentionNorm, eps: eps, weightOffset: offset)
         var q: Tensor, k: Tensor, v: Tensor
         if config.fusedQKV {
-            let qkv = adapted(DecoderModel.sharedProduct(normed, through: [projection(S.qkv)]), normed, S.qkv)  // [1, N, (H + 2G)·D]
+            let qkv = adapted(DecoderModel.sharedProduct(normed, through: [projection(S.qkv)], tokenRows: batch.tokenRows), normed, S.qkv)  // [1, N, (H + 2G)·D]
             q = qkv.slice(axis: 2, 0..<(h * d))
             k = qkv.slice(axis: 2, (h * d)..<((h + g) * d))
             v = qkv.slice(axis: 2, ((h + g) * d)..<((h + 2 * g) * d))
         } else {
-            let stacked = DecoderModel.sharedProduct(normed, through: [projection(S.q), projection(S.k), projection(S.v)])  // [1, N, (H + 2G)·D]
+            let stacked = DecoderModel.sharedProduct(normed, through: [projection(S.q), projection(S.k), projection(S.v)], tokenRows: batch.tokenRows)  // [1, N, (H + 2G)·D]
             let (hd, gd) = (h * d, g * d)
             q = adapted(stacked.slice(axis: 2, 0..<hd), normed, S.q)
             k = adapted(stacked.slice(axis: 2, hd..<(hd + gd)), normed, S.k)
@@ -288,7 +324,7 @@ extension DecoderLayer {
             for s in batch.spans.indices { attend(s) }
         }
         let attendedRows = Tensor(shape: [1, n, h * d], storage: attended)
-        var attnOut = adapted(DecoderModel.sharedProduct(attendedRows, through: [projection(S.o)]), attendedRows, S.o)
+        var attnOut = adapted(DecoderModel.sharedProduct(attendedRows, through: [projection(S.o)], tokenRows: batch.tokenRows), attendedRows, S.o)
         if let postAttentionNorm { attnOut = Tensor.rmsNorm(attnOut, weight: postAttentionNorm, eps: eps, weightOffset: offset) }
         let residual = x + attnOut
 
@@ -296,9 +332,9 @@ extension DecoderLayer {
         let f = config.intermediateSize
         let gateUp: Tensor  // [1, N, 2F], gate then up
         if config.fusedGateUp {
-            gateUp = adapted(DecoderModel.sharedProduct(normed2, through: [projection(S.gateUp)]), normed2, S.gateUp)
+            gateUp = adapted(DecoderModel.sharedProduct(normed2, through: [projection(S.gateUp)], tokenRows: batch.tokenRows), normed2, S.gateUp)
         } else {
-            let stacked = DecoderModel.sharedProduct(normed2, through: [projection(S.gate), projection(S.up)])
+            let stacked = DecoderModel.sharedProduct(normed2, through: [projection(S.gate), projection(S.up)], tokenRows: batch.tokenRows)
             gateUp = adapted(adapted(stacked, normed2, S.gate), normed2, S.up, column: f)
         }
         let activated: Tensor  // [1, N, F]
@@ -307,7 +343,7 @@ extension DecoderLayer {
         } else {
             activated = gateUp.slice(axis: 2, 0..<f).geluTanh() * gateUp.slice(axis: 2, f..<(2 * f))
         }
-        var mlpOut = adapted(DecoderModel.sharedProduct(activated, through: [projection(S.down)]), activated, S.down)
+        var mlpOut = adapted(DecoderModel.sharedProduct(activated, through: [projection(S.down)], tokenRows: batch.tokenRows), activated, S.down)
         if let postMLPNorm { mlpOut = Tensor.rmsNorm(mlpOut, weight: postMLPNorm, eps: eps, weightOffset: offset) }
         return residual + mlpOut
     }

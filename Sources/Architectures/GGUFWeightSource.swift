@@ -178,7 +178,65 @@ struct GGUFMatrix: QuantizedMatrix, @unchecked Sendable {
             return
         }
         guard let k = blockKernels() else { return defaultDotRows(range, with: x, into: y) }
+        if let rounded = roundedKernels() {
+            return withRounded(x) { rounded.one(k.base + range.lowerBound * k.rowBytes, range.count, k.blocks, $0, y) }
+        }
         k.one(k.base + range.lowerBound * k.rowBytes, range.count, k.blocks, x, y)
+    }
+
+    private typealias RoundedOneVectorKernel = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafeRawPointer?, UnsafeMutablePointer<Float>?) -> Void
+    private typealias RoundedManyVectorKernel = @convention(c) (UnsafeRawPointer?, Int, Int, UnsafeRawPointer?, Int,
+                                                               UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// The kernels over 8-bit activations (CKernels' `lk_matvec_*_q8`) of the block types that
+    /// are most of a Q4_K_M file and whose f32 kernels are bound by turning codes into floats;
+    /// Q8_0 (already at memory speed) and the others stay in f32.
+    private func roundedKernels() -> (one: RoundedOneVectorKernel, many: RoundedManyVectorKernel)? {
+        switch info.type {
+        case .q5_0: return (lk_matvec_q5_0_q8, lk_matmul_q5_0_q8)
+        case .q4_K: return (lk_matvec_q4_k_q8, lk_matmul_q4_k_q8)
+        case .q6_K: return (lk_matvec_q6_k_q8, lk_matmul_q6_k_q8)
+        default: return nil
+        }
+    }
+
+    var roundsActivations: Bool { roundedKernels() != nil && blockKernels() != nil }
+
+    /// x [columns] rounded to 8 bits (`lk_quantize_q8`) into scratch for `body`, once per product.
+    private func withRounded(_ x: UnsafePointer<Float>, vectors: Int = 1, stride ldx: Int = 0,
+                             _ body: (UnsafeRawPointer) -> Void) {
+        let bytes = lk_q8_bytes(columns)
+        withUnsafeTemporaryAllocation(byteCount: max(1, vectors * bytes), alignment: 16) { scratch in
+            guard let base = scratch.baseAddress else { return }
+            for v in 0..<vectors { lk_quantize_q8(x + v * ldx, columns, base + v * bytes) }
+            body(UnsafeRawPointer(base))
+        }
+    }
+
+    /// Q5_0, Q4_K and Q6_K round x once and run the 8-bit kernels over runs of rows on all
+    /// cores; the rest is `forEachRowChunk` over `dotRows`.
+    func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        guard let k = blockKernels(), let rounded = roundedKernels() else {
+            return forEachRowChunk { dotRows($0, with: x, into: y + $0.lowerBound) }
+        }
+        withRounded(x) { xq in
+            forEachRowChunk { range in rounded.one(k.base + range.lowerBound * k.rowBytes, range.count, k.blocks, xq, y + range.lowerBound) }
+        }
+    }
+
+    /// Exact for every block type: the 8-bit many-vector kernels, or the f32 one-vector kernel
+    /// vector by vector (a batched step's Q8_0 rows feed the 8-bit products of the next
+    /// projection, where a last-bit difference can round a code the other way).
+    func tokenDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                      into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        guard let k = blockKernels() else { return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy) }
+        guard vectors > 0, !range.isEmpty else { return }
+        let first = k.base + range.lowerBound * k.rowBytes
+        guard let rounded = roundedKernels() else {
+            for v in 0..<vectors { k.one(first, range.count, k.blocks, x + v * ldx, y + v * ldy) }
+            return
+        }
+        withRounded(x, vectors: vectors, stride: ldx) { xq in rounded.many(first, range.count, k.blocks, xq, vectors, y, ldy) }
     }
 
     /// The block types through the many-vector kernels (`lk_matmul_*`: each block decoded once
@@ -249,18 +307,35 @@ struct RotaryRowOrder: QuantizedMatrix {
         }
     }
 
-    /// The stored rows of the whole heads that `range` touches in one many-vector product (a
-    /// head's rows are a permutation of themselves), then each wanted row picked out.
+    var roundsActivations: Bool { stored.roundsActivations }
+
     func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
                  into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
-        guard !range.isEmpty, vectors > 0 else { return }
         guard headRows > 0 else { return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy) }
+        wholeHeads(range, vectors: vectors, into: y, stride: ldy) { rows, storedY, span in
+            stored.dotRows(rows, with: x, vectors: vectors, stride: ldx, into: storedY, stride: span)
+        }
+    }
+
+    func tokenDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                      into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        guard headRows > 0 else { return defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy) }
+        wholeHeads(range, vectors: vectors, into: y, stride: ldy) { rows, storedY, span in
+            stored.tokenDotRows(rows, with: x, vectors: vectors, stride: ldx, into: storedY, stride: span)
+        }
+    }
+
+    /// The stored rows of the whole heads that `range` touches in one many-vector `product` (a
+    /// head's rows are a permutation of themselves), then each wanted row picked out.
+    private func wholeHeads(_ range: Range<Int>, vectors: Int, into y: UnsafeMutablePointer<Float>, stride ldy: Int,
+                            _ product: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        guard !range.isEmpty, vectors > 0 else { return }
         let first = range.lowerBound / headRows * headRows
         let last = min(rows, (range.upperBound + headRows - 1) / headRows * headRows)
         let span = last - first
         withUnsafeTemporaryAllocation(of: Float.self, capacity: vectors * span) { buffer in  // [vectors, span], GGUF order
             guard let storedY = buffer.baseAddress else { return }
-            stored.dotRows(first..<last, with: x, vectors: vectors, stride: ldx, into: storedY, stride: span)
+            product(first..<last, storedY, span)
             for (k, row) in range.enumerated() {
                 let storedRow = GGUFWeightSource.ggufRow(ofHuggingFaceRow: row, headRows: headRows) - first
                 for v in 0..<vectors { y[v * ldy + k] = storedY[v * span + storedRow] }

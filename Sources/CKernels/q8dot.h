@@ -6,16 +6,21 @@
 #include "internal.h"
 
 /// A vector of n values (n a multiple of 32) quantized per 32: the codes int8 q[n], then the
-/// block scales float d[n/32], then the code sums int32 s[n/32] (lk_q8_bytes(n) bytes).
+/// block scales float d[n/32], the code sums int32 s[n/32], and per block the 8 lanes' code
+/// sums times −16, int32 o[n/32][8] (lk_q8_bytes(n) bytes). o lets a kernel take weights as
+/// unsigned codes c with an offset (Q5_0's c − 16, Q6_K's c − 32): Σ(c − 16)·q over a lane is
+/// the integer dot of c and q started from that lane's o.
 typedef struct {
     const int8_t *q;
     const float *d;
     const int32_t *s;
+    const int32_t *o;
 } lk_q8_view;
 
 static inline lk_q8_view lk_q8_at(const void *xq, size_t n) {
     const unsigned char *p = xq;
-    lk_q8_view v = {(const int8_t *)p, (const float *)(p + n), (const int32_t *)(p + n + 4 * (n / 32))};
+    lk_q8_view v = {(const int8_t *)p, (const float *)(p + n), (const int32_t *)(p + n + 4 * (n / 32)),
+                    (const int32_t *)(p + n + 8 * (n / 32))};
     return v;
 }
 

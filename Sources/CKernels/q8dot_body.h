@@ -23,10 +23,17 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 
-/// The same for signed weights w (|w| ≤ 32): |w| against the codes with w's sign.
-static inline __m256i dot_s8s8(__m256i w, __m256i aw, const int8_t *q) {
-    return dot_u8s8(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)q), w));
+/// start + the same (start: the lanes' offsets, lk_q8_view.o).
+static inline __m256i dot_u8s8_from(__m256i start, __m256i u, const int8_t *q) {
+    const __m256i s = _mm256_loadu_si256((const __m256i *)q);
+#ifdef LK_Q8_VNNI
+    return _mm256_dpbusd_epi32(start, u, s);
+#else
+    return _mm256_add_epi32(start, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
 }
+
+static inline __m256i offsets(const int32_t *o) { return _mm256_loadu_si256((const __m256i *)o); }
 
 static inline __m256 add_lanes(float scale, __m256i p, __m256 acc) {
     return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(p), acc);
@@ -49,6 +56,7 @@ void LK_Q8_FN(lk_quantize_q8)(const float *x, size_t n, void *out) {
     int8_t *q = out;
     float *d = (float *)((unsigned char *)out + n);
     int32_t *s = (int32_t *)((unsigned char *)out + n + 4 * (n / 32));
+    int32_t *o = (int32_t *)((unsigned char *)out + n + 8 * (n / 32));
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (size_t b = 0; b < n / 32; b++) {
@@ -70,27 +78,30 @@ void LK_Q8_FN(lk_quantize_q8)(const float *x, size_t n, void *out) {
         t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0xB1));
         i0 = _mm256_packs_epi32(i0, i1);  // |codes| ≤ 127: nothing saturates
         i2 = _mm256_packs_epi32(i2, i3);
-        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), order));
+        const __m256i codes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i0, i2), order);
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), codes);
+        const __m256i lanes = dot_u8s8(_mm256_set1_epi8(1), codes);
+        _mm256_storeu_si256((__m256i *)(o + 8 * b), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lanes, 4)));
         d[b] = db;
         s[b] = _mm_cvtsi128_si32(t4);
     }
 }
 
-/// A Q5_0 block's 32 weights as signed bytes (code − 16) in value order.
-static inline __m256i q5_0_weights(const unsigned char *b) {
+/// A Q5_0 block's 32 codes (0..31, the weight being code − 16) in value order.
+static inline __m256i q5_0_codes(const unsigned char *b) {
     const __m128i qs = _mm_loadu_si128((const __m128i *)(b + 6));
     const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(qs, 4), qs), _mm256_set1_epi8(15));
     const uint32_t qh = lk_load_u32le(b + 2);
 #ifdef LK_Q8_VNNI
-    const __m256i high = _mm256_maskz_mov_epi8(_cvtu32_mask32(qh), _mm256_set1_epi8(16));
+    return _mm256_mask_add_epi8(nibbles, _cvtu32_mask32(qh), nibbles, _mm256_set1_epi8(16));  // nibble + 16 = nibble | 16
 #else
     // Byte i takes qh's byte i/8 and keeps bit i%8.
     const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
                                                _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+    return _mm256_or_si256(nibbles, high);
 #endif
-    return _mm256_sub_epi8(_mm256_or_si256(nibbles, high), _mm256_set1_epi8(16));
 }
 
 /// out[v] = one row of `count` Q5_0 blocks · vector v, for nv ≤ LK_Q8_TILE vectors.
@@ -98,11 +109,23 @@ static inline __attribute__((always_inline)) void q5_0_row(const unsigned char *
                                                            int nv, float *out) {
     __m256 acc[LK_Q8_TILE][2];
     for (int v = 0; v < nv; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
-    for (size_t k = 0; k < count; k++, b += 22) {
-        const __m256i w = q5_0_weights(b), aw = _mm256_abs_epi8(w);
+    size_t k = 0;
+    // Two blocks a step, block k into accumulator k % 2 (a runtime index would keep them in memory).
+    for (; k + 2 <= count; k += 2, b += 44) {
+        const __m256i c0 = q5_0_codes(b), c1 = q5_0_codes(b + 22);
+        const float d0 = half_at(b), d1 = half_at(b + 22);
+        for (int v = 0; v < nv; v++) {
+            const __m256i p0 = dot_u8s8_from(offsets(x[v].o + 8 * k), c0, x[v].q + 32 * k);
+            const __m256i p1 = dot_u8s8_from(offsets(x[v].o + 8 * k + 8), c1, x[v].q + 32 * k + 32);
+            acc[v][0] = add_lanes(d0 * x[v].d[k], p0, acc[v][0]);
+            acc[v][1] = add_lanes(d1 * x[v].d[k + 1], p1, acc[v][1]);
+        }
+    }
+    if (k < count) {
+        const __m256i c = q5_0_codes(b);
         const float dw = half_at(b);
         for (int v = 0; v < nv; v++) {
-            acc[v][k & 1] = add_lanes(dw * x[v].d[k], dot_s8s8(w, aw, x[v].q + 32 * k), acc[v][k & 1]);
+            acc[v][0] = add_lanes(dw * x[v].d[k], dot_u8s8_from(offsets(x[v].o + 8 * k), c, x[v].q + 32 * k), acc[v][0]);
         }
     }
     for (int v = 0; v < nv; v++) out[v] = hsum8(_mm256_add_ps(acc[v][0], acc[v][1]));
@@ -144,7 +167,7 @@ static inline __attribute__((always_inline)) void q6_k_row(const unsigned char *
                                                            int nv, float *out) {
     __m256 acc[LK_Q8_TILE][2];
     for (int v = 0; v < nv; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30), offset = _mm256_set1_epi8(32);
+    const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
     for (size_t k = 0; k < count; k++, b += 210) {
         const float d = half_at(b + 208);
         const signed char *sc = (const signed char *)(b + 192);
@@ -158,13 +181,18 @@ static inline __attribute__((always_inline)) void q6_k_row(const unsigned char *
             codes[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(h, bits45));
             codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45));
-            for (int t = 0; t < 4; t++) {
-                const __m256i w = _mm256_sub_epi8(codes[t], offset), aw = _mm256_abs_epi8(w);
-                const __m256i scales = _mm256_set_m128i(_mm_set1_epi32(sc[8 * half + 2 * t + 1]), _mm_set1_epi32(sc[8 * half + 2 * t]));
+            for (int t = 0; t < 4; t += 2) {  // blocks t and t + 1 into accumulators 0 and 1
+                const signed char *s = sc + 8 * half + 2 * t;
+                const __m256i scales0 = _mm256_set_m128i(_mm_set1_epi32(s[1]), _mm_set1_epi32(s[0]));
+                const __m256i scales1 = _mm256_set_m128i(_mm_set1_epi32(s[3]), _mm_set1_epi32(s[2]));
                 const size_t g = 8 * k + 4 * (size_t)half + (size_t)t;
                 for (int v = 0; v < nv; v++) {
-                    const __m256i p = _mm256_mullo_epi32(dot_s8s8(w, aw, x[v].q + 32 * g), scales);
-                    acc[v][t & 1] = add_lanes(d * x[v].d[g], p, acc[v][t & 1]);
+                    // codes − 32: twice the −16 offsets
+                    const __m256i o0 = offsets(x[v].o + 8 * g), o1 = offsets(x[v].o + 8 * g + 8);
+                    const __m256i p0 = _mm256_mullo_epi32(dot_u8s8_from(_mm256_add_epi32(o0, o0), codes[t], x[v].q + 32 * g), scales0);
+                    const __m256i p1 = _mm256_mullo_epi32(dot_u8s8_from(_mm256_add_epi32(o1, o1), codes[t + 1], x[v].q + 32 * g + 32), scales1);
+                    acc[v][0] = add_lanes(d * x[v].d[g], p0, acc[v][0]);
+                    acc[v][1] = add_lanes(d * x[v].d[g + 1], p1, acc[v][1]);
                 }
             }
         }

@@ -3,12 +3,13 @@
 // terms are added in one fixed order, lane by lane, which the SIMD kernels reproduce.
 #include "q8dot.h"
 
-size_t lk_q8_bytes(size_t n) { return n + 8 * (n / 32); }
+size_t lk_q8_bytes(size_t n) { return 2 * n + 8 * (n / 32); }
 
 void lk_quantize_q8_scalar(const float *x, size_t n, void *out) {
     int8_t *q = out;
     float *d = (float *)((unsigned char *)out + n);
     int32_t *s = (int32_t *)((unsigned char *)out + n + 4 * (n / 32));
+    int32_t *o = (int32_t *)((unsigned char *)out + n + 8 * (n / 32));
     for (size_t b = 0; b < n / 32; b++) {
         const float *xb = x + 32 * b;
         float amax = 0.0f;
@@ -22,6 +23,10 @@ void lk_quantize_q8_scalar(const float *x, size_t n, void *out) {
         }
         d[b] = db;
         s[b] = sum;
+        for (int l = 0; l < 8; l++) {
+            const int8_t *c = q + 32 * b + 4 * l;
+            o[8 * b + (size_t)l] = -16 * (c[0] + c[1] + c[2] + c[3]);
+        }
     }
 }
 

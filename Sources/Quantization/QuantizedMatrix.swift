@@ -28,6 +28,16 @@ public protocol QuantizedMatrix: Sendable {
     /// cores; a view that reorders another matrix's rows multiplies the stored order in one
     /// piece and reorders y.
     func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>)
+    /// Whether the one-vector products (`matvec`, `dotRows` of one vector) round x to 8 bits
+    /// per 32 values first, llama.cpp's integer path (GGUF Q5_0, Q4_K and Q6_K): they then differ
+    /// from the many-vector and panel products by x's rounding, not only by float order.
+    var roundsActivations: Bool { get }
+    /// The products of tokens being generated, several sequences' at once, each vector's y
+    /// equal to the one-vector `dotRows` of it (`matvec`'s rows) bit for bit, so that a batched
+    /// decode step gives each sequence what decoding it alone gives. The default runs `dotRows`
+    /// vector by vector.
+    func tokenDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                      into y: UnsafeMutablePointer<Float>, stride ldy: Int)
 }
 
 /// Plain Float32 rows: the identity encoding (base precision `f32`, and the naive twin that
@@ -57,13 +67,25 @@ extension QuantizedMatrix {
     /// reaches memory. Its naive twin is a decoded panel times x through BLAS (QuantizedLinear's
     /// GEMM path).
     public func matvec(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        // A few chunks per thread: whoever is on a core takes the next one.
+        forEachRowChunk { dotRows($0, with: x, into: y + $0.lowerBound) }
+    }
+
+    /// `body` over runs of rows on all cores through the spinning pool, a few runs per thread
+    /// (whoever is on a core takes the next one); one run of all rows for a small matrix.
+    public func forEachRowChunk(_ body: (Range<Int>) -> Void) {
         let chunks = min(4 * SpinPool.shared.threads, rows / 32)
-        guard chunks > 1 else { return dotRows(0..<rows, with: x, into: y) }
+        guard chunks > 1 else { return body(0..<rows) }
         SpinPool.shared.run(chunks: chunks) { chunk in
             let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
-            if lo < hi { dotRows(lo..<hi, with: x, into: y + lo) }
+            if lo < hi { body(lo..<hi) }
         }
+    }
+
+    public var roundsActivations: Bool { false }
+
+    public func tokenDotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, vectors: Int, stride ldx: Int,
+                             into y: UnsafeMutablePointer<Float>, stride ldy: Int) {
+        defaultDotRows(range, with: x, vectors: vectors, stride: ldx, into: y, stride: ldy)
     }
 
     public func dotRows(_ range: Range<Int>, with x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {

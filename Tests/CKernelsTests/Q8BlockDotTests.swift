@@ -73,6 +73,10 @@ final class Q8BlockDotTests: XCTestCase {
                 XCTAssertEqual(d[b], amax / 127, "block \(b)")
                 XCTAssertEqual(s[b], block.reduce(Int32(0)) { $0 + Int32(q[$1]) }, "block \(b)")
                 XCTAssertEqual(block.map { abs(Int(q[$0])) }.max(), amax == 0 ? 0 : 127, "block \(b)")
+                let offsets = twin.withUnsafeBytes { raw in
+                    (0..<8).map { raw.loadUnaligned(fromByteOffset: n + 8 * (n / 32) + 4 * (8 * b + $0), as: Int32.self) }
+                }
+                XCTAssertEqual(offsets, (0..<8).map { l in -16 * (0..<4).reduce(Int32(0)) { $0 + Int32(q[b * 32 + 4 * l + $1]) } }, "block \(b)")
                 for i in block {
                     // round to nearest: |x − q·d| ≤ d/2 (plus the rounding of 1/d and x/d)
                     XCTAssertLessThanOrEqual(abs(Double(x[i]) - Double(q[i]) * Double(d[b])), Double(d[b]) * 0.500001, "value \(i)")

@@ -2,6 +2,7 @@ import Architectures
 import Formats
 import Foundation
 import LoRA
+import Quantization
 import TensorCore
 import XCTest
 
@@ -112,5 +113,43 @@ final class BatchedDecodingParityTests: XCTestCase {
                                    lateChunk: [100, 200, 300, 400])
         print("SmolLM2: batched vs sequential, worst |Δlogit| / max |logit| = \(relative)")
         XCTAssertLessThanOrEqual(relative, 1e-5)
+    }
+
+    /// Qwen2.5-Coder Q4_K_M, whose Q5_0, Q4_K and Q6_K products round activations to 8 bits
+    /// for decoded tokens, where a last-bit difference in x can round a code the other way and
+    /// move logits by tenths. So a batched decode row must take decoding alone's products bit for
+    /// bit (`tokenDotRows`): from caches filled alike, four sequences decode three steps, then
+    /// three of them decode beside a fourth's prompt chunk, each within float order of decoding
+    /// alone in its logits (the head's Q8_0 product is f32 in another order) — any code rounded
+    /// differently on the way would show as ≈ 0.1. (A prompt prefilled in a batch is f32 in a
+    /// batch-dependent order, and the tokens after it may part at near-ties: README, "Serve it".)
+    func testBatchedDecodeRowsEqualDecodingAloneOnQwenCoderQ4KM() throws {
+        let path = CacheLocation.qwenCoderModel
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("real test base missing at \(path): run scripts/setup.sh") }
+        let model = try DecoderModel(ggufPath: path)
+        let prompts: [[Int32]] = [[151644, 872, 198, 7985, 264], [151644, 9707], [151644, 872, 198, 3838, 1558, 16391, 11, 13, 25, 30], [151644, 42]]
+        let batchedCaches = prompts.map { _ in model.makeCache(capacity: 24) }, naiveCaches = prompts.map { _ in model.makeCache(capacity: 24) }
+        for (p, prompt) in prompts.enumerated() {
+            XCTAssertEqual(model.nextTokenLogits(ids: prompt, cache: batchedCaches[p]), model.nextTokenLogits(ids: prompt, cache: naiveCaches[p]))
+        }
+        var worst: Float = 0, largest: Float = 0
+        func check(_ inputs: [[Int32]], compared rows: [Int]) {
+            let batched = model.batchedNextTokenLogits(inputs.indices.map { BatchRow(ids: inputs[$0], cache: batchedCaches[$0], adapter: nil) })
+            for r in inputs.indices {
+                let naive = model.nextTokenLogits(ids: inputs[r], cache: naiveCaches[r])
+                guard rows.contains(r) else { continue }
+                for (x, y) in zip(batched[r], naive) {
+                    worst = max(worst, abs(x - y))
+                    largest = max(largest, abs(y))
+                }
+            }
+        }
+        for s in 0..<3 { check(prompts.indices.map { [Int32(1000 + 37 * $0 + 11 * s)] }, compared: [0, 1, 2, 3]) }
+        var mixed = prompts.indices.map { [Int32(2000 + $0)] }
+        mixed[1] = [100, 200, 300, 400]  // f32 rows beside the token rows: its own cache parts from decoding alone's
+        check(mixed, compared: [0, 2, 3])
+        check([[3000], [3001], [3002], [3003]], compared: [0, 2, 3])
+        print("Qwen2.5-Coder Q4_K_M: batched decode rows vs decoding alone, worst |Δlogit| = \(worst) of max |logit| \(largest)")
+        XCTAssertLessThanOrEqual(worst / max(largest, 1e-6), 1e-5)
     }
 }

@@ -271,7 +271,7 @@ void lk_matmul_q6_k_f32_scalar(const void *blocks, size_t rows, size_t count, co
 // the many-vector kernels give each vector exactly what the one-vector kernel gives. Against the
 // f32 kernels the results differ by x's rounding: relative error ≈ 1e-3 of Σ|w·x|.
 /// Bytes of a quantized vector of n values (n a multiple of 32): int8 codes [n], float
-/// scales [n/32], int32 code sums [n/32].
+/// scales [n/32], int32 code sums [n/32], int32 lane offsets [n/32][8] (2n + n/4 bytes).
 size_t lk_q8_bytes(size_t n);
 /// x [n] → out (lk_q8_bytes(n) bytes, 4-byte aligned).
 void lk_quantize_q8(const float *x, size_t n, void *out);
