@@ -13,6 +13,11 @@
 /// Vectors that meet each decoded block before the next: 2 accumulators each stay in registers.
 #define LK_Q8_TILE 4
 
+/// How far ahead of the block in hand the weights are prefetched: a row's blocks are one run,
+/// and at this distance both cores streaming rows measured 10–30% more bytes per second than
+/// the hardware prefetcher alone (a C loop over 123 MB of Q5_0 rows, noisy; no effect on results).
+#define LK_Q8_PREFETCH 4096
+
 /// Lane l (0..7) = Σ over bytes 4l … 4l+3 of u·s, u unsigned and s signed.
 static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #ifdef LK_Q8_VNNI
@@ -112,6 +117,7 @@ static inline __attribute__((always_inline)) void q5_0_row(const unsigned char *
     size_t k = 0;
     // Two blocks a step, block k into accumulator k % 2 (a runtime index would keep them in memory).
     for (; k + 2 <= count; k += 2, b += 44) {
+        _mm_prefetch((const char *)b + LK_Q8_PREFETCH, _MM_HINT_T0);
         const __m256i c0 = q5_0_codes(b), c1 = q5_0_codes(b + 22);
         const float d0 = half_at(b), d1 = half_at(b + 22);
         for (int v = 0; v < nv; v++) {
@@ -138,6 +144,9 @@ static inline __attribute__((always_inline)) void q4_k_row(const unsigned char *
     for (int v = 0; v < nv; v++) acc[v][0] = acc[v][1] = mins[v] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(15);
     for (size_t k = 0; k < count; k++, b += 144) {
+        _mm_prefetch((const char *)b + LK_Q8_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + LK_Q8_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + LK_Q8_PREFETCH + 128, _MM_HINT_T0);
         const float d = half_at(b), dmin = half_at(b + 2);
         int sc[8], m[8];
         for (int j = 0; j < 8; j++) lk_k_scale_min(j, b + 4, &sc[j], &m[j]);
@@ -169,6 +178,7 @@ static inline __attribute__((always_inline)) void q6_k_row(const unsigned char *
     for (int v = 0; v < nv; v++) acc[v][0] = acc[v][1] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(15), bits45 = _mm256_set1_epi8(0x30);
     for (size_t k = 0; k < count; k++, b += 210) {
+        for (int line = 0; line < 256; line += 64) _mm_prefetch((const char *)b + LK_Q8_PREFETCH + line, _MM_HINT_T0);
         const float d = half_at(b + 208);
         const signed char *sc = (const signed char *)(b + 192);
         for (int half = 0; half < 2; half++) {

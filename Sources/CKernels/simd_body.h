@@ -245,12 +245,18 @@ static inline vf q8_block(const unsigned char *q, const float *x) {
     return s;
 }
 
+/// Weight bytes prefetched ahead of the block in hand by the one-vector products: a run of
+/// rows is one stream, and at this distance decoding measured faster than with the hardware
+/// prefetcher alone (as in q8dot_body.h); results are unchanged.
+#define LK_PREFETCH_AHEAD 4096
+
 void LK_FN(lk_matvec_q8_0_f32)(const void *blocks, size_t rows, size_t count, const float *x, float *y) {
     const unsigned char *b = blocks;
     for (size_t r = 0; r < rows; r++) {
         vf acc0 = splat(0.0f), acc1 = splat(0.0f);
         size_t k = 0;
         for (; k + 2 <= count; k += 2, b += 68) {
+            __builtin_prefetch(b + LK_PREFETCH_AHEAD, 0, 3);
             acc0 = vfma(splat(block_scale(b)), q8_block(b + 2, x + 32 * k), acc0);
             acc1 = vfma(splat(block_scale(b + 34)), q8_block(b + 36, x + 32 * k + 32), acc1);
         }
@@ -266,6 +272,7 @@ void LK_FN(lk_matvec_q4_0_f32)(const void *blocks, size_t rows, size_t count, co
         vf acc0 = splat(0.0f), acc1 = splat(0.0f);
         size_t k = 0;
         for (; k + 2 <= count; k += 2, b += 36) {
+            __builtin_prefetch(b + LK_PREFETCH_AHEAD, 0, 3);
             acc0 = vfma(splat(block_scale(b)), nibble_block(b + 2, x + 32 * k, table), acc0);
             acc1 = vfma(splat(block_scale(b + 18)), nibble_block(b + 20, x + 32 * k + 32, table), acc1);
         }
@@ -291,6 +298,7 @@ void LK_FN(lk_matvec_q4_1_f32)(const void *blocks, size_t rows, size_t count, co
             float m0 = 0.0f, m1 = 0.0f;
             size_t k = 0;
             for (; k + 2 <= n; k += 2, b += 40) {
+                __builtin_prefetch(b + LK_PREFETCH_AHEAD, 0, 3);
                 acc0 = vfma(splat(block_scale(b)), nibble_block(b + 4, xs + 32 * k, table), acc0);
                 acc1 = vfma(splat(block_scale(b + 20)), nibble_block(b + 24, xs + 32 * k + 32, table), acc1);
                 m0 += block_scale(b + 2) * sums[k];
