@@ -88,6 +88,29 @@ public struct RecipeDocument: Sendable, Equatable {
         }
     }
 
+    /// A plain scalar read as a YAML 1.1 integer (decimal, `0x` hex, `0o` or leading-0 octal,
+    /// `0b` binary, `_` separators), or nil (also when it does not fit an Int). Yams's own reader
+    /// traps on a base-60 integer that overflows ("99999999999:…", found by fuzzing), so base 60
+    /// is left to the float reader, which cannot trap.
+    static func integer(_ text: String) -> Int? {
+        var digits = Substring(text.replacingOccurrences(of: "_", with: ""))
+        var negative = false
+        if let sign = digits.first, sign == "-" || sign == "+" {
+            negative = sign == "-"
+            digits = digits.dropFirst()
+        }
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
+            digits = digits.dropFirst(2)
+            radix = base
+        }
+        if radix == 10, digits.count > 1, digits.hasPrefix("0") { radix = 8 }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isHexDigit }),
+              let magnitude = UInt(digits, radix: radix) else { return nil }
+        if negative { return magnitude <= UInt(Int.max) + 1 ? Int(truncatingIfNeeded: 0 &- magnitude) : nil }
+        return Int(exactly: magnitude)
+    }
+
     static func value(of node: Node, key: String, source: String) throws(RecipeError) -> RecipeValue {
         switch node {
         case .scalar(let scalar):
@@ -96,7 +119,7 @@ public struct RecipeDocument: Sendable, Equatable {
             if scalar.style != .plain { return .string(scalar.string) }
             if node.null != nil { return .null }
             if let b = node.bool { return .bool(b) }
-            if let i = node.int { return .int(i) }
+            if let i = Self.integer(scalar.string) { return .int(i) }
             if let d = node.float { return .double(d) }
             return .string(scalar.string)
         case .sequence(let sequence):

@@ -81,6 +81,16 @@ final class HDF5HostileFileTests: XCTestCase {
         }
     }
 
+    /// Found by scripts/fuzz.sh checkpoint (its first minute this session): an int64 dataset
+    /// whose contiguous layout libhdf5 read from address 0 (a segfault inside `H5Dread`). The
+    /// layout is now checked against the file before any read.
+    func testFuzzFoundContiguousLayoutOutsideTheFileIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-contiguous-layout-past-data").path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("dataset '"), "\(error)")
+        }
+    }
+
     func testAStringJustUnderTheLimitIsRead() throws {
         let path = directory + "/ok.h5"
         var archive = HDF5Archive()

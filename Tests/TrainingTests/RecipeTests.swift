@@ -1,4 +1,4 @@
-import Training
+@testable import Training
 import XCTest
 
 /// Recipes: defaults, YAML, overrides, and errors that name the key and the way out.
@@ -56,5 +56,29 @@ final class RecipeTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("not allowed"), "\($0)")
         }
         XCTAssertThrowsError(try RecipeDocument(yaml: "model: [\n", source: "broken.yaml")) { XCTAssertTrue("\($0)".hasPrefix("broken.yaml"), "\($0)") }
+    }
+
+    /// Found by scripts/fuzz.sh recipe and set: a base-60 integer too large for an Int
+    /// ("2222222222222222:22…") trapped inside Yams's integer reader. Integers are now read by
+    /// `RecipeDocument.integer`, which returns nil on overflow.
+    func testFuzzFoundOverflowingBase60IntegersAreNotFatal() throws {
+        let yaml = "L Q::*: 222:2222222222222222:2244:4:44"  // the recipe harness's input, verbatim
+        XCTAssertThrowsError(try RecipeDocument(yaml: yaml, source: "fuzz.yaml")) { XCTAssertTrue("\($0)".contains("'L Q::*'"), "\($0)") }
+        var overridden = RecipeDocument()  // the set harness's input, verbatim
+        XCTAssertThrowsError(try overridden.override("lor-=888888888888888:888888888888888888888888:8888888888:8888888888888888888"))
+        // Under a real key the value is read (as a base-60 float) and refused where an integer belongs.
+        let steps = try RecipeDocument(yaml: "training:\n  steps: 222:2222222222222222:2244:4:44\n", source: "steps.yaml")
+        XCTAssertThrowsError(try Recipe(steps)) { XCTAssertTrue("\($0)".contains("training.steps"), "\($0)") }
+        XCTAssertEqual(RecipeDocument.integer("12"), 12)
+        XCTAssertEqual(RecipeDocument.integer("-1_000"), -1000)
+        XCTAssertEqual(RecipeDocument.integer("0x1F"), 31)
+        XCTAssertEqual(RecipeDocument.integer("0o17"), 15)
+        XCTAssertEqual(RecipeDocument.integer("017"), 15)
+        XCTAssertEqual(RecipeDocument.integer("0b101"), 5)
+        XCTAssertEqual(RecipeDocument.integer("-9223372036854775808"), Int.min)
+        XCTAssertNil(RecipeDocument.integer("9223372036854775808"))
+        XCTAssertNil(RecipeDocument.integer("1e5"))
+        XCTAssertNil(RecipeDocument.integer("1:30"))
+        XCTAssertNil(RecipeDocument.integer(""))
     }
 }

@@ -192,6 +192,32 @@ extension HDF5Archive {
     static let maxNameBytes = 4096
     static let maxStringBytes = 16 << 20
 
+    /// Where a dataset's bytes are, checked against the file before a read: libhdf5 trusts a
+    /// file's layout message when it reads (a damaged contiguous layout made `H5Dread` copy from
+    /// address 0 under the fuzzer). Contiguous data (what Lorikeet writes) must be one run of
+    /// exactly `bytes` inside the file, compact data exactly `bytes`, chunked data no more than
+    /// the file; other layouts (virtual: data in other files) are refused.
+    func checkStorage(_ set: hid_t, name: String, path: String, bytes: Int, fileSize: Int) throws(FormatError) {
+        let plist = H5Dget_create_plist(set)
+        guard plist >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable creation properties") }
+        defer { H5Pclose(plist) }
+        let layout = H5Pget_layout(plist)
+        let stored = Int(exactly: H5Dget_storage_size(set)) ?? Int.max
+        let outside = FormatError.malformed(path: path, reason: "dataset '\(name)': its \(bytes) bytes are not inside the \(fileSize)-byte file (truncated or damaged?)")
+        switch layout {
+        case H5D_CONTIGUOUS:
+            guard bytes > 0 else { return }  // an empty dataset has no storage
+            let offset = H5Dget_offset(set)
+            guard offset != haddr_t.max, let start = Int(exactly: offset), stored == bytes, start <= fileSize, stored <= fileSize - start else { throw outside }
+        case H5D_COMPACT:
+            guard stored == bytes else { throw outside }
+        case H5D_CHUNKED:
+            guard stored <= fileSize else { throw outside }
+        default:
+            throw .malformed(path: path, reason: "dataset '\(name)': a layout Lorikeet does not read (\(layout.rawValue))")
+        }
+    }
+
     /// Reads one open dataset into the map its type belongs to.
     mutating func read(dataset set: hid_t, name: String, path: String, fileSize: Int, budget: inout Int) throws(FormatError) {
         let type = H5Dget_type(set), space = H5Dget_space(set)
@@ -222,6 +248,7 @@ extension HDF5Archive {
         guard budget >= 0 else {
             throw .malformed(path: path, reason: "dataset '\(name)' \(hdims) takes the datasets past what a \(fileSize)-byte file can hold")
         }
+        try checkStorage(set, name: name, path: path, bytes: overflow ? Int.max : bytes, fileSize: fileSize)
         let failed = FormatError.malformed(path: path, reason: "dataset '\(name)': read failed (truncated or damaged?)")
         switch H5Tget_class(type) {
         case H5T_FLOAT where H5Tget_size(type) == 4:
