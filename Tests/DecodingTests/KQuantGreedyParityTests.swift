@@ -27,12 +27,17 @@ final class KQuantGreedyParityTests: XCTestCase {
     /// `largestLogitChange`.
     static let nearTie = 2 * largestLogitChange
 
-    func testQwenCoderGreedyTokensMatchTransformers() throws {
+    /// The fixture and the GGUF it was made from (skipped when that file is not cached).
+    static func goldensAndModel() throws -> (Goldens, DecoderModel) {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/qwen2.5-coder-greedy.json")
         let goldens = try JSONDecoder().decode(Goldens.self, from: Data(contentsOf: url))
         let path = CacheLocation.models + "/" + goldens.model
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(goldens.model) missing: run scripts/setup.sh") }
-        let model = try DecoderModel(ggufPath: path)
+        return (goldens, try DecoderModel(ggufPath: path))
+    }
+
+    func testQwenCoderGreedyTokensMatchTransformers() throws {
+        let (goldens, model) = try Self.goldensAndModel()
         let generator = Generator(model: model)
         for c in goldens.cases {
             let got = generator.generate(prompt: c.ids, maxTokens: c.greedy.count)
@@ -53,11 +58,7 @@ final class KQuantGreedyParityTests: XCTestCase {
     /// prefill of the whole prompt (f32 panels): every logit within `largestLogitChange`, the top
     /// token the same.
     func testEightBitDecodeStaysNearTheF32Products() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/qwen2.5-coder-greedy.json")
-        let goldens = try JSONDecoder().decode(Goldens.self, from: Data(contentsOf: url))
-        let path = CacheLocation.models + "/" + goldens.model
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(goldens.model) missing: run scripts/setup.sh") }
-        let model = try DecoderModel(ggufPath: path)
+        let (goldens, model) = try Self.goldensAndModel()
         for c in goldens.cases {
             let whole = model.nextTokenLogits(ids: c.ids, cache: model.makeCache(capacity: c.ids.count))
             let split = model.makeCache(capacity: c.ids.count)
