@@ -91,6 +91,18 @@ final class HDF5HostileFileTests: XCTestCase {
         }
     }
 
+    /// Found by scripts/fuzz.sh checkpoint: a local heap whose header claims 16 GiB, which
+    /// libhdf5 mallocs while listing the file's links and then fails to read. Refused by path,
+    /// in bounded time and without touching that memory.
+    func testFuzzFoundSixteenGigabyteHeapIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-16gib-local-heap").path
+        let start = Date()
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
     func testAStringJustUnderTheLimitIsRead() throws {
         let path = directory + "/ok.h5"
         var archive = HDF5Archive()
