@@ -92,8 +92,7 @@ final class HDF5HostileFileTests: XCTestCase {
     }
 
     /// Found by scripts/fuzz.sh checkpoint: a local heap whose header claims 16 GiB, which
-    /// libhdf5 mallocs while listing the file's links and then fails to read. Refused by path,
-    /// in bounded time and without touching that memory.
+    /// libhdf5 mallocs while listing the file's links. Refused by path before libhdf5 opens it.
     func testFuzzFoundSixteenGigabyteHeapIsRefused() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-16gib-local-heap").path
         let start = Date()
@@ -101,6 +100,16 @@ final class HDF5HostileFileTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
+    /// Found by scripts/fuzz.sh checkpoint: a local heap whose data segment address is
+    /// undefined, which libhdf5 read from address 0 while listing links (a segfault, also
+    /// outside the fuzzer). Local heap headers are now checked before libhdf5 opens the file.
+    func testFuzzFoundLocalHeapAtAnUndefinedAddressIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-local-heap-at-undefined-address").path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("a local heap at byte 680"), "\(error)")
+        }
     }
 
     func testAStringJustUnderTheLimitIsRead() throws {

@@ -148,6 +148,7 @@ extension HDF5Archive {
         guard statted == 0, status.st_mode & 0o170000 == 0o100000 else { throw .io(path: path, reason: "not a regular file") }
         let fileSize = Int(status.st_size)
         guard H5Fis_hdf5(path) > 0 else { throw .malformed(path: path, reason: "not an HDF5 file (or damaged)") }
+        try Self.checkLocalHeaps(path: path, fileSize: fileSize)
         let file = H5Fopen(path, lk_H5F_ACC_RDONLY(), lk_H5P_DEFAULT())
         guard file >= 0 else { throw .malformed(path: path, reason: "HDF5 cannot open it (truncated or damaged?)") }
         defer { H5Fclose(file) }
@@ -186,6 +187,49 @@ extension HDF5Archive {
         }
     }
 
+    /// libhdf5 reads a local heap's data segment (the names of a group's links) from wherever
+    /// the heap's header says, with whatever length it says, before anything else is checked:
+    /// an undefined address made it copy from address 0 (a segfault found by scripts/fuzz.sh
+    /// checkpoint), and a 16 GiB length made it allocate that much. So every local heap header
+    /// in the file ("HEAP", version 0, three zero bytes) is checked first: its data must lie
+    /// inside the file. Files that Lorikeet writes start with the superblock; others are refused.
+    static func checkLocalHeaps(path: String, fileSize: Int) throws(FormatError) {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+            throw .io(path: path, reason: "cannot be read")
+        }
+        let problem: String? = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+            let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+            guard raw.count >= 16, raw.prefix(8).elementsEqual(signature) else {
+                return "its HDF5 superblock is not at the start of the file (Lorikeet writes it there)"
+            }
+            // Sizes of addresses and lengths: bytes 13 and 14 of a version 0/1 superblock, 9 and 10 of 2/3.
+            let (offsets, lengths) = raw[8] <= 1 ? (Int(raw[13]), Int(raw[14])) : (Int(raw[9]), Int(raw[10]))
+            guard [2, 4, 8].contains(offsets), [2, 4, 8].contains(lengths) else {
+                return "its superblock gives \(offsets)-byte addresses and \(lengths)-byte lengths"
+            }
+            func field(_ at: Int, _ size: Int) -> UInt64 {
+                (0..<size).reduce(UInt64(0)) { $0 | UInt64(raw[at + $1]) << (8 * UInt64($1)) }
+            }
+            let record = 8 + 2 * lengths + offsets
+            var at = 0
+            while at + record <= raw.count {
+                guard raw[at] == 0x48, raw[at + 1] == 0x45, raw[at + 2] == 0x41, raw[at + 3] == 0x50,  // "HEAP"
+                      raw[at + 4] == 0, raw[at + 5] == 0, raw[at + 6] == 0, raw[at + 7] == 0 else {
+                    at += 1
+                    continue
+                }
+                let size = field(at + 8, lengths), address = field(at + 8 + 2 * lengths, offsets)
+                let undefined = offsets == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(offsets))) - 1
+                guard address != undefined, address <= UInt64(fileSize), size <= UInt64(fileSize) - address else {
+                    return "a local heap at byte \(at) claims \(size) bytes at address \(address == undefined ? "undefined" : String(address)), outside the \(fileSize)-byte file"
+                }
+                at += record
+            }
+            return nil
+        }
+        if let problem { throw .malformed(path: path, reason: problem) }
+    }
+
     /// Limits on what a file may claim beyond the size budget: object count, name length and one
     /// string's length (a recipe is kilobytes).
     static let maxObjects = 1 << 20
@@ -195,9 +239,10 @@ extension HDF5Archive {
     /// Where a dataset's bytes are, checked against the file before a read: libhdf5 trusts a
     /// file's layout message when it reads (a damaged contiguous layout made `H5Dread` copy from
     /// address 0 under the fuzzer). Contiguous data (what Lorikeet writes) must be one run of
-    /// exactly `bytes` inside the file, compact data exactly `bytes`, chunked data no more than
-    /// the file; other layouts (virtual: data in other files) are refused.
-    func checkStorage(_ set: hid_t, name: String, path: String, bytes: Int, fileSize: Int) throws(FormatError) {
+    /// exactly `bytes` inside the file (`exact`; a variable-length string's references just
+    /// inside it), compact data exactly `bytes`, chunked data no more than the file; other
+    /// layouts (virtual: data in other files) are refused.
+    func checkStorage(_ set: hid_t, name: String, path: String, bytes: Int, exact: Bool, fileSize: Int) throws(FormatError) {
         let plist = H5Dget_create_plist(set)
         guard plist >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable creation properties") }
         defer { H5Pclose(plist) }
@@ -208,9 +253,10 @@ extension HDF5Archive {
         case H5D_CONTIGUOUS:
             guard bytes > 0 else { return }  // an empty dataset has no storage
             let offset = H5Dget_offset(set)
-            guard offset != haddr_t.max, let start = Int(exactly: offset), stored == bytes, start <= fileSize, stored <= fileSize - start else { throw outside }
+            guard offset != haddr_t.max, let start = Int(exactly: offset), !exact || stored == bytes, start <= fileSize,
+                  stored <= fileSize - start else { throw outside }
         case H5D_COMPACT:
-            guard stored == bytes else { throw outside }
+            guard exact ? stored == bytes : stored <= fileSize else { throw outside }
         case H5D_CHUNKED:
             guard stored <= fileSize else { throw outside }
         default:
@@ -248,7 +294,9 @@ extension HDF5Archive {
         guard budget >= 0 else {
             throw .malformed(path: path, reason: "dataset '\(name)' \(hdims) takes the datasets past what a \(fileSize)-byte file can hold")
         }
-        try checkStorage(set, name: name, path: path, bytes: overflow ? Int.max : bytes, fileSize: fileSize)
+        // Variable-length strings store references to a global heap, not `bytes` bytes.
+        let variable = H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0
+        try checkStorage(set, name: name, path: path, bytes: overflow ? Int.max : bytes, exact: !variable, fileSize: fileSize)
         let failed = FormatError.malformed(path: path, reason: "dataset '\(name)': read failed (truncated or damaged?)")
         switch H5Tget_class(type) {
         case H5T_FLOAT where H5Tget_size(type) == 4:
