@@ -112,6 +112,15 @@ final class HDF5HostileFileTests: XCTestCase {
         }
     }
 
+    /// Found by scripts/fuzz.sh checkpoint after that fix: a local heap whose data starts 8
+    /// bytes before its own header, which also ended in a copy from address 0.
+    func testFuzzFoundLocalHeapOverItsOwnHeaderIsRefused() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-local-heap-over-its-header").path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("a local heap at byte 720"), "\(error)")
+        }
+    }
+
     func testAStringJustUnderTheLimitIsRead() throws {
         let path = directory + "/ok.h5"
         var archive = HDF5Archive()

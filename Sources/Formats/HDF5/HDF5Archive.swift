@@ -192,7 +192,8 @@ extension HDF5Archive {
     /// an undefined address made it copy from address 0 (a segfault found by scripts/fuzz.sh
     /// checkpoint), and a 16 GiB length made it allocate that much. So every local heap header
     /// in the file ("HEAP", version 0, three zero bytes) is checked first: its data must lie
-    /// inside the file. Files that Lorikeet writes start with the superblock; others are refused.
+    /// inside the file and off its own header. Files that Lorikeet writes start with the
+    /// superblock; others are refused.
     static func checkLocalHeaps(path: String, fileSize: Int) throws(FormatError) {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw .io(path: path, reason: "cannot be read")
@@ -220,7 +221,10 @@ extension HDF5Archive {
                 }
                 let size = field(at + 8, lengths), address = field(at + 8 + 2 * lengths, offsets)
                 let undefined = offsets == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(offsets))) - 1
-                guard address != undefined, address <= UInt64(fileSize), size <= UInt64(fileSize) - address else {
+                // Inside the file, and not over its own header (an overlap also sent libhdf5 to address 0).
+                let header = UInt64(at)..<UInt64(at + record)
+                guard address != undefined, address <= UInt64(fileSize), size <= UInt64(fileSize) - address,
+                      address >= header.upperBound || address + size <= header.lowerBound else {
                     return "a local heap at byte \(at) claims \(size) bytes at address \(address == undefined ? "undefined" : String(address)), outside the \(fileSize)-byte file"
                 }
                 at += record
