@@ -75,30 +75,21 @@ final class HDF5HostileFileTests: XCTestCase {
     /// Found by scripts/fuzz.sh checkpoint: an object header whose size field asks libhdf5 for
     /// about a terabyte. libhdf5's allocation fails and the file is refused by path.
     func testFuzzFoundTerabyteHeaderIsRefused() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-terabyte-object-header").path
-        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
-            XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
-        }
+        assertFuzzFindingRefused("hdf5-terabyte-object-header")
     }
 
     /// Found by scripts/fuzz.sh checkpoint (its first minute this session): an int64 dataset
     /// whose contiguous layout libhdf5 read from address 0 (a segfault inside `H5Dread`). The
     /// layout is now checked against the file before any read.
     func testFuzzFoundContiguousLayoutOutsideTheFileIsRefused() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-contiguous-layout-past-data").path
-        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
-            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("dataset '"), "\(error)")
-        }
+        assertFuzzFindingRefused("hdf5-contiguous-layout-past-data", naming: "dataset '")
     }
 
     /// Found by scripts/fuzz.sh checkpoint: a local heap whose header claims 16 GiB, which
     /// libhdf5 mallocs while listing the file's links. Refused by path before libhdf5 opens it.
     func testFuzzFoundSixteenGigabyteHeapIsRefused() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-16gib-local-heap").path
         let start = Date()
-        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
-            XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
-        }
+        assertFuzzFindingRefused("hdf5-16gib-local-heap")
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
     }
 
@@ -106,18 +97,20 @@ final class HDF5HostileFileTests: XCTestCase {
     /// undefined, which libhdf5 read from address 0 while listing links (a segfault, also
     /// outside the fuzzer). Local heap headers are now checked before libhdf5 opens the file.
     func testFuzzFoundLocalHeapAtAnUndefinedAddressIsRefused() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-local-heap-at-undefined-address").path
-        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
-            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("a local heap at byte 680"), "\(error)")
-        }
+        assertFuzzFindingRefused("hdf5-local-heap-at-undefined-address", naming: "a local heap at byte 680")
     }
 
     /// Found by scripts/fuzz.sh checkpoint after that fix: a local heap whose data starts 8
     /// bytes before its own header, which also ended in a copy from address 0.
     func testFuzzFoundLocalHeapOverItsOwnHeaderIsRefused() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/hdf5-local-heap-over-its-header").path
-        XCTAssertThrowsError(try HDF5Archive(contentsOf: path)) { error in
-            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains("a local heap at byte 720"), "\(error)")
+        assertFuzzFindingRefused("hdf5-local-heap-over-its-header", naming: "a local heap at byte 720")
+    }
+
+    /// A file under Fixtures/fuzz is refused with an error that starts with its path (and names `words`).
+    func assertFuzzFindingRefused(_ name: String, naming words: String = "", file: StaticString = #filePath, line: UInt = #line) {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/" + name).path
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path), file: file, line: line) { error in
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains(words), "\(error)", file: file, line: line)
         }
     }
 
