@@ -262,8 +262,16 @@ struct BatchLayout {
     let spans: [Range<Int>]
     let caches: [KVCache]
     let adapters: AdapterRowGroups
-    /// Rows that are a sequence's only token in this step (`DecoderModel.sharedProduct`).
-    var tokenRows: [Int] { spans.filter { $0.count == 1 }.map(\.lowerBound) }
+    /// Rows that are a sequence's only token in this step (`DecoderModel.sharedProduct`), found
+    /// once per step rather than at each of a layer's products.
+    let tokenRows: [Int]
+
+    init(spans: [Range<Int>], caches: [KVCache], adapters: AdapterRowGroups) {
+        self.spans = spans
+        self.caches = caches
+        self.adapters = adapters
+        tokenRows = spans.filter { $0.count == 1 }.map(\.lowerBound)
+    }
 }
 
 extension DecoderLayer {
