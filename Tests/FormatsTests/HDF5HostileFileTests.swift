@@ -95,15 +95,23 @@ final class HDF5HostileFileTests: XCTestCase {
 
     /// Found by scripts/fuzz.sh checkpoint: a local heap whose data segment address is
     /// undefined, which libhdf5 read from address 0 while listing links (a segfault, also
-    /// outside the fuzzer). Local heap headers are now checked before libhdf5 opens the file.
+    /// outside the fuzzer). Local heaps are now checked before libhdf5 opens the file.
     func testFuzzFoundLocalHeapAtAnUndefinedAddressIsRefused() throws {
-        assertFuzzFindingRefused("hdf5-local-heap-at-undefined-address", naming: "a local heap at byte 680")
+        assertFuzzFindingRefused("hdf5-local-heap-at-undefined-address", naming: "the local heap at byte 680 claims")
     }
 
     /// Found by scripts/fuzz.sh checkpoint after that fix: a local heap whose data starts 8
     /// bytes before its own header, which also ended in a copy from address 0.
     func testFuzzFoundLocalHeapOverItsOwnHeaderIsRefused() throws {
-        assertFuzzFindingRefused("hdf5-local-heap-over-its-header", naming: "a local heap at byte 720")
+        assertFuzzFindingRefused("hdf5-local-heap-over-its-header", naming: "local heap at byte")
+    }
+
+    /// Found by scripts/fuzz.sh checkpoint on the reader that checked heap headers only: a symbol
+    /// table entry whose name has no NUL before its heap's end, which libhdf5 `strdup`s past the
+    /// heap (an AddressSanitizer heap-buffer-overflow in `H5G__ent_to_link`). The whole group
+    /// structure is now walked before libhdf5 opens a file (`HDF5StructureCheck`).
+    func testFuzzFoundLinkNamePastItsHeapIsRefused() throws {
+        assertFuzzFindingRefused("hdf5-link-name-past-its-heap", naming: "names a string at offset")
     }
 
     /// A file under Fixtures/fuzz is refused with an error that starts with its path (and names `words`).

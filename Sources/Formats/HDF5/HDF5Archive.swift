@@ -148,7 +148,7 @@ extension HDF5Archive {
         guard statted == 0, status.st_mode & 0o170000 == 0o100000 else { throw .io(path: path, reason: "not a regular file") }
         let fileSize = Int(status.st_size)
         guard H5Fis_hdf5(path) > 0 else { throw .malformed(path: path, reason: "not an HDF5 file (or damaged)") }
-        try Self.checkLocalHeaps(path: path, fileSize: fileSize)
+        try Self.checkStructure(path: path)
         let file = H5Fopen(path, lk_H5F_ACC_RDONLY(), lk_H5P_DEFAULT())
         guard file >= 0 else { throw .malformed(path: path, reason: "HDF5 cannot open it (truncated or damaged?)") }
         defer { H5Fclose(file) }
@@ -187,49 +187,20 @@ extension HDF5Archive {
         }
     }
 
-    /// libhdf5 reads a local heap's data segment (the names of a group's links) from wherever
-    /// the heap's header says, with whatever length it says, before anything else is checked:
-    /// an undefined address made it copy from address 0 (a segfault found by scripts/fuzz.sh
-    /// checkpoint), and a 16 GiB length made it allocate that much. So every local heap header
-    /// in the file ("HEAP", version 0, three zero bytes) is checked first: its data must lie
-    /// inside the file and off its own header. Files that Lorikeet writes start with the
-    /// superblock; others are refused.
-    static func checkLocalHeaps(path: String, fileSize: Int) throws(FormatError) {
+    /// libhdf5 trusts the addresses and lengths in a file's metadata (fuzzing found it copying
+    /// from address 0, allocating 16 GiB, reading past a name heap), so the structure it follows
+    /// to list and open objects is walked first on the mapped file (`HDF5StructureCheck`).
+    static func checkStructure(path: String) throws(FormatError) {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw .io(path: path, reason: "cannot be read")
         }
         let problem: String? = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
-            let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-            guard raw.count >= 16, raw.prefix(8).elementsEqual(signature) else {
-                return "its HDF5 superblock is not at the start of the file (Lorikeet writes it there)"
+            do throws(HDF5StructureCheck.Problem) {
+                try HDF5StructureCheck.check(raw)
+                return nil
+            } catch {
+                return error.reason
             }
-            // Sizes of addresses and lengths: bytes 13 and 14 of a version 0/1 superblock, 9 and 10 of 2/3.
-            let (offsets, lengths) = raw[8] <= 1 ? (Int(raw[13]), Int(raw[14])) : (Int(raw[9]), Int(raw[10]))
-            guard [2, 4, 8].contains(offsets), [2, 4, 8].contains(lengths) else {
-                return "its superblock gives \(offsets)-byte addresses and \(lengths)-byte lengths"
-            }
-            func field(_ at: Int, _ size: Int) -> UInt64 {
-                (0..<size).reduce(UInt64(0)) { $0 | UInt64(raw[at + $1]) << (8 * UInt64($1)) }
-            }
-            let record = 8 + 2 * lengths + offsets
-            var at = 0
-            while at + record <= raw.count {
-                guard raw[at] == 0x48, raw[at + 1] == 0x45, raw[at + 2] == 0x41, raw[at + 3] == 0x50,  // "HEAP"
-                      raw[at + 4] == 0, raw[at + 5] == 0, raw[at + 6] == 0, raw[at + 7] == 0 else {
-                    at += 1
-                    continue
-                }
-                let size = field(at + 8, lengths), address = field(at + 8 + 2 * lengths, offsets)
-                let undefined = offsets == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(offsets))) - 1
-                // Inside the file, and not over its own header (an overlap also sent libhdf5 to address 0).
-                let header = UInt64(at)..<UInt64(at + record)
-                guard address != undefined, address <= UInt64(fileSize), size <= UInt64(fileSize) - address,
-                      address >= header.upperBound || address + size <= header.lowerBound else {
-                    return "a local heap at byte \(at) claims \(size) bytes at address \(address == undefined ? "undefined" : String(address)), outside the \(fileSize)-byte file"
-                }
-                at += record
-            }
-            return nil
         }
         if let problem { throw .malformed(path: path, reason: problem) }
     }

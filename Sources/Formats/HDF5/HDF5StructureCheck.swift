@@ -1,0 +1,334 @@
+/// A walk over the metadata that libhdf5 follows when it lists a file's objects and opens them
+/// by name, done on the file's bytes before libhdf5 sees them.
+///
+/// libhdf5 (1.10, Debian's) trusts that metadata: under scripts/fuzz.sh it copied from address
+/// 0 for a local heap whose data address was undefined or overlapped its own header, allocated
+/// the 16 GiB a heap header claimed, and read past a heap's end for a link name with no NUL in
+/// it. So every structure on the way to every object is checked here first: the superblock, each
+/// object header's message framing and continuation chunks, each group's symbol-table B-tree
+/// nodes, symbol table nodes and local heap (its data and free list), and every link name and
+/// B-tree key inside that heap and NUL-terminated there. Cycles and shared nodes are visited once.
+///
+/// The layouts walked are those libhdf5 writes by default and Lorikeet writes: superblock version
+/// 0 or 1 at byte 0 with base address 0, version 1 object headers, and groups as symbol tables.
+/// Newer layouts (superblock 2 and 3, "OHDR" headers, link messages, fractal heaps) are refused
+/// by name rather than passed on unchecked. What libhdf5 is still trusted with is the content of
+/// each object's own messages (datatype, dataspace, layout, fill value, filters, attributes) and
+/// the global heap behind variable-length strings; `HDF5Archive.checkStorage` checks where a
+/// dataset's bytes lie before each read.
+struct HDF5StructureCheck {
+    /// Why a file was refused, in words that name the structure and its byte offset.
+    struct Problem: Error {
+        let reason: String
+    }
+
+    let raw: UnsafeRawBufferPointer
+    /// Sizes of an address and a length in this file (2, 4 or 8 bytes).
+    let offsets: Int
+    let lengths: Int
+    /// Symbol table nodes hold up to 2·leafK entries; group B-tree nodes up to 2·internalK children.
+    let leafK: Int
+    let internalK: Int
+    let rootHeader: UInt64
+    /// The root's cached symbol table (B-tree and heap), when its superblock entry caches one.
+    let rootCache: (btree: UInt64, heap: UInt64)?
+
+    /// Headers and groups (B-tree root and heap) walked so far, so that each is walked once.
+    private var seen = Set<Visit>()
+    private var heaps: [UInt64: Heap] = [:]
+    /// Keys, entries and messages read so far: with `seen`, what bounds the walk's time.
+    private var work = 0
+    private var pendingHeaders: [UInt64] = []
+    private var pendingGroups: [(btree: UInt64, heap: UInt64)] = []
+
+    /// A local heap's data, and the last NUL in it: a string starting at or before that offset ends inside.
+    struct Heap {
+        let data: Range<Int>
+        let lastNul: Int?
+    }
+
+    private struct Visit: Hashable {
+        enum Kind: Hashable { case header, group }
+        let kind: Kind
+        let address: UInt64
+        let heap: UInt64
+    }
+
+    /// At most this many structures (headers, nodes, heaps) and this much work (keys, entries,
+    /// messages) per file: far above what the objects `HDF5Archive` reads (`maxObjects`) need,
+    /// far below what takes a second to walk.
+    static let maxStructures = 1 << 22
+    static let maxWork = 1 << 25
+    /// A group B-tree deeper than this is damage (2·K children per level).
+    static let maxLevel = 32
+
+    /// Checks the whole structure of the file whose bytes are `raw`.
+    static func check(_ raw: UnsafeRawBufferPointer) throws(Problem) {
+        var walk = try HDF5StructureCheck(raw)
+        try walk.run()
+    }
+
+    init(_ raw: UnsafeRawBufferPointer) throws(Problem) {
+        self.raw = raw
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        guard raw.count >= 16, raw.prefix(8).elementsEqual(signature) else {
+            throw Problem(reason: "its HDF5 superblock is not at the start of the file (Lorikeet writes it there)")
+        }
+        let version = Int(raw[8])
+        guard version <= 1 else {
+            throw Problem(reason: "its superblock is version \(version); Lorikeet reads versions 0 and 1 (what libhdf5 writes by default)")
+        }
+        offsets = Int(raw[13])
+        lengths = Int(raw[14])
+        guard [2, 4, 8].contains(offsets), [2, 4, 8].contains(lengths) else {
+            throw Problem(reason: "its superblock gives \(offsets)-byte addresses and \(lengths)-byte lengths")
+        }
+        // Version 1 adds 4 bytes (indexed storage K and reserved) after the consistency flags.
+        let addresses = version == 0 ? 24 : 28
+        let entry = addresses + 4 * offsets
+        guard raw.count >= entry + Self.entrySize(offsets) else {
+            throw Problem(reason: "the file ends inside its \(entry + Self.entrySize(offsets))-byte superblock")
+        }
+        let field = { (at: Int, size: Int) -> UInt64 in Self.field(raw, at, size) }
+        leafK = Int(field(16, 2))
+        internalK = Int(field(18, 2))
+        guard leafK > 0, internalK > 0 else {
+            throw Problem(reason: "its superblock gives group node sizes K of \(leafK) and \(internalK) (at least 1)")
+        }
+        let undefined = Self.undefined(offsets)
+        guard field(addresses, offsets) == 0 else {
+            throw Problem(reason: "its superblock gives a base address of \(field(addresses, offsets)) (Lorikeet writes 0)")
+        }
+        guard field(addresses + 3 * offsets, offsets) == undefined else {
+            throw Problem(reason: "its superblock points at a driver information block (Lorikeet writes none)")
+        }
+        rootHeader = field(entry + offsets, offsets)
+        switch field(entry + 2 * offsets, 4) {
+        case 0: rootCache = nil
+        case 1: rootCache = (field(entry + 2 * offsets + 8, offsets), field(entry + 3 * offsets + 8, offsets))
+        case let other: throw Problem(reason: "the root group's entry in the superblock has cache type \(other) (0 or 1)")
+        }
+    }
+
+    /// Bytes of one symbol table entry: name offset, header address, cache type, reserved, scratch.
+    static func entrySize(_ offsets: Int) -> Int { 2 * offsets + 24 }
+
+    static func undefined(_ size: Int) -> UInt64 { size == 8 ? UInt64.max : (UInt64(1) << (8 * UInt64(size))) - 1 }
+
+    /// The little-endian unsigned field of `size` bytes at `at` (the caller has checked the range).
+    static func field(_ raw: UnsafeRawBufferPointer, _ at: Int, _ size: Int) -> UInt64 {
+        (0..<size).reduce(UInt64(0)) { $0 | UInt64(raw[at + $1]) << (8 * UInt64($1)) }
+    }
+
+    func field(_ at: Int, _ size: Int) -> UInt64 { Self.field(raw, at, size) }
+
+    /// The byte range `length` bytes long at `address`, or a problem naming `what` when any of
+    /// it is outside the file (an undefined address included).
+    func region(_ address: UInt64, _ length: Int, _ what: @autoclosure () -> String) throws(Problem) -> Range<Int> {
+        guard address != Self.undefined(offsets), address <= UInt64(raw.count), length >= 0,
+              UInt64(length) <= UInt64(raw.count) - address else {
+            let at = address == Self.undefined(offsets) ? "an undefined address" : "address \(address)"
+            throw Problem(reason: "\(what()) claims \(length) bytes at \(at), outside the \(raw.count)-byte file")
+        }
+        return Int(address)..<(Int(address) + length)
+    }
+
+    func matches(_ at: Int, _ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return at + bytes.count <= raw.count && raw[at..<(at + bytes.count)].elementsEqual(bytes)
+    }
+
+    /// False when the header or group was walked before (hard links may name one object twice).
+    private mutating func visit(_ kind: Visit.Kind, _ address: UInt64, heap: UInt64 = 0) throws(Problem) -> Bool {
+        guard seen.insert(Visit(kind: kind, address: address, heap: heap)).inserted else { return false }
+        guard seen.count <= Self.maxStructures else {
+            throw Problem(reason: "it holds more than \(Self.maxStructures) headers and group nodes")
+        }
+        return true
+    }
+
+    /// Counts one key, entry or message against `maxWork`.
+    private mutating func step() throws(Problem) {
+        work += 1
+        guard work <= Self.maxWork else {
+            throw Problem(reason: "its groups and headers take more than \(Self.maxWork) steps to walk")
+        }
+    }
+
+    mutating func run() throws(Problem) {
+        pendingHeaders.append(rootHeader)
+        if let rootCache { pendingGroups.append(rootCache) }
+        while true {
+            if let group = pendingGroups.popLast() {
+                try walkGroup(btree: group.btree, heap: group.heap)
+            } else if let header = pendingHeaders.popLast() {
+                try walkHeader(header)
+            } else {
+                return
+            }
+        }
+    }
+
+    /// One version 1 object header: 16 bytes of prefix, then messages (type, size, flags, three
+    /// reserved bytes, data) filling chunk 0 and any continuation chunks exactly. Symbol table
+    /// messages make the object a group to walk; link messages (the newer group format) are refused.
+    mutating func walkHeader(_ address: UInt64) throws(Problem) {
+        guard try visit(.header, address) else { return }
+        let prefix = try region(address, 16, "an object header")
+        if matches(prefix.lowerBound, "OHDR") {
+            throw Problem(reason: "the object header at byte \(address) is version 2; Lorikeet reads version 1 (what libhdf5 writes by default)")
+        }
+        guard raw[prefix.lowerBound] == 1 else {
+            throw Problem(reason: "the object header at byte \(address) has version \(raw[prefix.lowerBound]) (Lorikeet reads 1)")
+        }
+        let size = Int(field(prefix.lowerBound + 8, 4))
+        var chunks = [try region(address + 16, size, "the object header at byte \(address)")]
+        var messages = 0
+        while let chunk = chunks.popLast() {
+            var at = chunk.lowerBound
+            while at < chunk.upperBound {
+                guard chunk.upperBound - at >= 8 else {
+                    throw Problem(reason: "the object header at byte \(address) ends a chunk with \(chunk.upperBound - at) bytes that are not a message")
+                }
+                let type = field(at, 2), length = Int(field(at + 2, 2)), data = at + 8
+                guard length <= chunk.upperBound - data else {
+                    throw Problem(reason: "the object header at byte \(address) has a message of \(length) bytes at byte \(at) running past its chunk")
+                }
+                messages += 1
+                try step()
+                guard messages <= 1 << 16 else { throw Problem(reason: "the object header at byte \(address) holds more than 65,536 messages") }
+                switch type {
+                case 0x02, 0x06:  // link info, link: the newer group format
+                    throw Problem(reason: "the object at byte \(address) is a group in HDF5's newer link format; Lorikeet reads symbol-table groups (what libhdf5 writes by default)")
+                case 0x10:  // continuation: another chunk of messages
+                    guard length >= offsets + lengths else { throw Problem(reason: "the object header at byte \(address) has a short continuation message") }
+                    let next = field(data, offsets), nextLength = field(data + offsets, lengths)
+                    guard nextLength <= UInt64(raw.count) else {
+                        throw Problem(reason: "the object header at byte \(address) continues \(nextLength) bytes at \(next), outside the \(raw.count)-byte file")
+                    }
+                    chunks.append(try region(next, Int(nextLength), "a continuation of the object header at byte \(address)"))
+                case 0x11:  // symbol table: this object is a group
+                    guard length >= 2 * offsets else { throw Problem(reason: "the object header at byte \(address) has a short symbol table message") }
+                    pendingGroups.append((field(data, offsets), field(data + offsets, offsets)))
+                default:
+                    break
+                }
+                at = data + length
+            }
+        }
+    }
+
+    /// One group: its local heap, then its B-tree from the root node down, each node's keys
+    /// naming strings in the heap, each leaf's children symbol table nodes. Each node must be
+    /// reached once, one level down: libhdf5 follows a loop until its stack overflows (a segfault
+    /// in this file's tests), and a node shared by many parents multiplies its work per level.
+    mutating func walkGroup(btree: UInt64, heap: UInt64) throws(Problem) {
+        guard try visit(.group, btree, heap: heap) else { return }
+        let names = try localHeap(heap)
+        var reached = Set<UInt64>()  // B-tree and symbol table nodes of this group
+        var nodes: [(address: UInt64, level: Int?)] = [(btree, nil)]
+        while let (address, expected) = nodes.popLast() {
+            guard reached.insert(address).inserted else {
+                throw Problem(reason: "the group B-tree node at byte \(address) is reached twice in one group (a loop or a shared node)")
+            }
+            let nodeSize = 8 + 2 * offsets + (2 * internalK + 1) * lengths + 2 * internalK * offsets
+            let node = try region(address, nodeSize, "a group B-tree node")
+            guard matches(node.lowerBound, "TREE"), raw[node.lowerBound + 4] == 0 else {
+                throw Problem(reason: "the group B-tree node at byte \(address) is not one (signature or node type)")
+            }
+            let level = Int(raw[node.lowerBound + 5]), used = Int(field(node.lowerBound + 6, 2))
+            guard level <= Self.maxLevel, expected == nil || expected == level, used <= 2 * internalK else {
+                throw Problem(reason: "the group B-tree node at byte \(address) has level \(level) and \(used) children (at most \(2 * internalK))")
+            }
+            // Keys and children alternate: key 0, child 0, …, child used−1, key used.
+            var at = node.lowerBound + 8 + 2 * offsets
+            for index in 0...used {
+                try step()
+                try name(at: field(at, lengths), in: names, heap: heap, what: "key \(index) of the group B-tree node at byte \(address)")
+                at += lengths
+                guard index < used else { break }
+                let child = field(at, offsets)
+                at += offsets
+                if level > 0 {
+                    nodes.append((child, level - 1))
+                } else {
+                    guard reached.insert(child).inserted else {
+                        throw Problem(reason: "the symbol table node at byte \(child) is reached twice in one group (a loop or a shared node)")
+                    }
+                    try symbolNode(child, names: names, heap: heap)
+                }
+            }
+        }
+    }
+
+    /// One symbol table node ("SNOD", version 1): each entry's name in the group's heap, its
+    /// object header to walk, and what its scratch pad caches (a group's B-tree and heap, or a
+    /// soft link's value in the heap).
+    mutating func symbolNode(_ address: UInt64, names: Heap, heap: UInt64) throws(Problem) {
+        let entry = Self.entrySize(offsets)
+        let node = try region(address, 8 + 2 * leafK * entry, "a symbol table node")
+        guard matches(node.lowerBound, "SNOD"), raw[node.lowerBound + 4] == 1 else {
+            throw Problem(reason: "the symbol table node at byte \(address) is not one (signature or version)")
+        }
+        let count = Int(field(node.lowerBound + 6, 2))
+        guard count <= 2 * leafK else {
+            throw Problem(reason: "the symbol table node at byte \(address) lists \(count) entries (at most \(2 * leafK))")
+        }
+        for index in 0..<count {
+            let at = node.lowerBound + 8 + index * entry
+            let what = "entry \(index) of the symbol table node at byte \(address)"
+            try step()
+            try name(at: field(at, offsets), in: names, heap: heap, what: what)
+            pendingHeaders.append(field(at + offsets, offsets))
+            let scratch = at + 2 * offsets + 8
+            switch field(at + 2 * offsets, 4) {
+            case 0: break
+            case 1: pendingGroups.append((field(scratch, offsets), field(scratch + offsets, offsets)))
+            case 2: try name(at: field(scratch, 4), in: names, heap: heap, what: "the soft link of \(what)")
+            case let other: throw Problem(reason: "\(what) has cache type \(other) (0, 1 or 2)")
+            }
+        }
+    }
+
+    /// A string starting `offset` bytes into a group's heap data must end (NUL) inside it.
+    func name(at offset: UInt64, in names: Heap, heap: UInt64, what: @autoclosure () -> String) throws(Problem) {
+        guard let last = names.lastNul, offset <= UInt64(last) else {
+            throw Problem(reason: "\(what()) names a string at offset \(offset) that does not end inside the \(names.data.count)-byte local heap at byte \(heap)")
+        }
+    }
+
+    /// A local heap ("HEAP", version 0): its data inside the file and off its own header, and
+    /// its free list (offset of the next free block, size; 1 ends it) inside the data, acyclic.
+    /// Returns where its data lies.
+    mutating func localHeap(_ address: UInt64) throws(Problem) -> Heap {
+        if let known = heaps[address] { return known }
+        let headerSize = (8 + 2 * lengths + offsets + 7) & ~7
+        let header = try region(address, headerSize, "a local heap")
+        guard matches(header.lowerBound, "HEAP"), raw[header.lowerBound + 4] == 0,
+              raw[(header.lowerBound + 5)..<(header.lowerBound + 8)].allSatisfy({ $0 == 0 }) else {
+            throw Problem(reason: "the local heap at byte \(address) is not one (signature, version 0)")
+        }
+        let size = field(header.lowerBound + 8, lengths), free = field(header.lowerBound + 8 + lengths, lengths)
+        let dataAddress = field(header.lowerBound + 8 + 2 * lengths, offsets)
+        guard size <= UInt64(raw.count) else {
+            throw Problem(reason: "a local heap at byte \(address) claims \(size) bytes, more than the \(raw.count)-byte file")
+        }
+        let data = try region(dataAddress, Int(size), "the local heap at byte \(address)")
+        // An overlap with its own header also sent libhdf5 to address 0.
+        guard data.upperBound <= header.lowerBound || data.lowerBound >= header.lowerBound + 8 + 2 * lengths + offsets else {
+            throw Problem(reason: "the local heap at byte \(address) puts its data over its own header")
+        }
+        var block = free, blocks = Set<UInt64>()
+        while block != 1 {
+            let leaves = Problem(reason: "the free list of the local heap at byte \(address) leaves its \(size)-byte data or loops")
+            guard block < size, UInt64(2 * lengths) <= size - block, blocks.insert(block).inserted else { throw leaves }
+            try step()
+            let at = data.lowerBound + Int(block)
+            guard field(at + lengths, lengths) <= size - block else { throw leaves }
+            block = field(at, lengths)
+        }
+        let known = Heap(data: data, lastNul: raw[data].lastIndex(of: 0).map { $0 - data.lowerBound })
+        heaps[address] = known
+        return known
+    }
+}

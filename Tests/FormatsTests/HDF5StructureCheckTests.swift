@@ -1,0 +1,166 @@
+import CHDF5
+import Formats
+import Foundation
+import XCTest
+
+/// The walk over a file's groups and headers that runs before libhdf5 opens it: every file
+/// Lorikeet writes passes (deep B-trees and nested groups included), and a file with one field
+/// changed in one structure is refused with words that name that structure.
+final class HDF5StructureCheckTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        _ = lk_H5_silence_errors()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("lorikeet-h5-walk-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// 300 datasets in one group need more symbol table nodes than one B-tree node holds
+    /// (2·K = 32 children), so the root's B-tree has a level-1 node; nested groups, strings
+    /// and integers beside them.
+    func testEveryStructureLorikeetWritesPassesAndReadsBack() throws {
+        var archive = HDF5Archive()
+        for i in 0..<300 { archive.floatArrays[String(format: "adapter/layer%03d.weight", i)] = .init(shape: [2], values: [Float(i), -1]) }
+        archive.floatArrays["a/b/c/d/deep"] = .init(shape: [], values: [7])
+        archive.intArrays["optimizer/step"] = [42]
+        archive.strings["recipe"] = "lora:\n  rank: 8\n"
+        let path = directory + "/many.h5"
+        try archive.write(to: path)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertTrue(offsets(of: "TREE", in: bytes).contains { bytes[$0 + 5] == 1 }, "the file should hold a level-1 group B-tree node")
+        XCTAssertEqual(try HDF5Archive(contentsOf: path), archive)
+    }
+
+    /// A small file (three datasets in the root group, one in a subgroup) to damage one field at a time.
+    func smallFile() throws -> [UInt8] {
+        var archive = HDF5Archive()
+        archive.floatArrays["w"] = .init(shape: [2], values: [1, 2])
+        archive.floatArrays["group/v"] = .init(shape: [1], values: [3])
+        archive.intArrays["step"] = [5]
+        let path = directory + "/small.h5"
+        try archive.write(to: path)
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    func testTheUndamagedSmallFileIsRead() throws {
+        let path = try write(try smallFile(), "undamaged.h5")
+        XCTAssertEqual(try HDF5Archive(contentsOf: path).floatArrays["group/v"]?.values, [3])
+    }
+
+    func testALinkNameOutsideItsHeapIsRefused() throws {
+        var bytes = try smallFile()
+        let node = try XCTUnwrap(offsets(of: "SNOD", in: bytes).first)
+        put(&bytes, at: node + 8, 8, 1 << 20)  // entry 0's name offset
+        assertRefused(try write(bytes, "name.h5"), "entry 0 of the symbol table node at byte \(node) names a string at offset 1048576")
+    }
+
+    func testABTreeKeyOutsideItsHeapIsRefused() throws {
+        var bytes = try smallFile()
+        let node = try XCTUnwrap(offsets(of: "TREE", in: bytes).first)
+        put(&bytes, at: node + 8 + 16, 8, 1 << 40)  // key 0, after the two sibling addresses
+        assertRefused(try write(bytes, "key.h5"), "key 0 of the group B-tree node at byte \(node)")
+    }
+
+    func testAHeapWithoutNulAfterANameIsRefused() throws {
+        var bytes = try smallFile()
+        let heap = try XCTUnwrap(offsets(of: "HEAP", in: bytes).first)
+        let size = Int(field(bytes, heap + 8, 8)), data = Int(field(bytes, heap + 24, 8))
+        for i in data..<(data + size) where bytes[i] == 0 { bytes[i] = 0x41 }  // no string ends
+        put(&bytes, at: heap + 16, 8, 1)  // and no free list to read through the letters
+        assertRefused(try write(bytes, "nul.h5"), "that does not end inside the \(size)-byte local heap at byte \(heap)")
+    }
+
+    func testALoopingHeapFreeListIsRefused() throws {
+        var bytes = try smallFile()
+        let heap = try XCTUnwrap(offsets(of: "HEAP", in: bytes).first)
+        let size = Int(field(bytes, heap + 8, 8)), data = Int(field(bytes, heap + 24, 8))
+        let block = size - 16  // a free block at the data's end that names itself as the next
+        put(&bytes, at: heap + 16, 8, UInt64(block))
+        put(&bytes, at: data + block, 8, UInt64(block))
+        put(&bytes, at: data + block + 8, 8, 16)
+        assertRefused(try write(bytes, "freelist.h5"), "the free list of the local heap at byte \(heap)")
+    }
+
+    func testAHeapLargerThanTheFileIsRefused() throws {
+        var bytes = try smallFile()
+        let heap = try XCTUnwrap(offsets(of: "HEAP", in: bytes).first)
+        put(&bytes, at: heap + 8, 8, 1 << 34)
+        assertRefused(try write(bytes, "heap.h5"), "local heap at byte \(heap) claims 17179869184 bytes")
+    }
+
+    func testASymbolTableNodeWithTooManyEntriesIsRefused() throws {
+        var bytes = try smallFile()
+        let node = try XCTUnwrap(offsets(of: "SNOD", in: bytes).first)
+        put(&bytes, at: node + 6, 2, 9)  // leaf K is 4: at most 8
+        assertRefused(try write(bytes, "entries.h5"), "the symbol table node at byte \(node) lists 9 entries (at most 8)")
+    }
+
+    func testABTreeNodeWhoseChildIsItselfIsRefused() throws {
+        var bytes = try smallFile()
+        let node = try XCTUnwrap(offsets(of: "TREE", in: bytes).first)
+        bytes[node + 5] = 1  // level 1: its children must be level-0 B-tree nodes
+        put(&bytes, at: node + 8 + 16 + 8, 8, UInt64(node))  // child 0: itself
+        assertRefused(try write(bytes, "cycle.h5"), "the group B-tree node at byte \(node) is reached twice in one group")
+    }
+
+    func testAnObjectHeaderOutsideTheFileIsRefused() throws {
+        var bytes = try smallFile()
+        let node = try XCTUnwrap(offsets(of: "SNOD", in: bytes).first)
+        put(&bytes, at: node + 8 + 8, 8, UInt64(bytes.count - 8))  // entry 0's header: 8 bytes before the end
+        assertRefused(try write(bytes, "header.h5"), "an object header claims 16 bytes at address \(bytes.count - 8)")
+    }
+
+    func testAMessageRunningPastItsChunkIsRefused() throws {
+        var bytes = try smallFile()
+        let root = Int(field(bytes, 24 + 4 * 8 + 8, 8))  // the root entry's object header address
+        put(&bytes, at: root + 16 + 2, 2, 0xFFF8)  // its first message's size
+        assertRefused(try write(bytes, "message.h5"), "the object header at byte \(root) has a message of 65528 bytes")
+    }
+
+    func testAContinuationOutsideTheFileIsRefused() throws {
+        var bytes = try smallFile()
+        let root = Int(field(bytes, 24 + 4 * 8 + 8, 8))
+        put(&bytes, at: root + 16, 2, 0x10)  // its first message becomes a continuation…
+        put(&bytes, at: root + 16 + 8, 8, 1 << 33)  // …to an address past the end
+        assertRefused(try write(bytes, "continuation.h5"), "a continuation of the object header at byte \(root)")
+    }
+
+    func testSuperblocksLorikeetDoesNotWriteAreRefusedByName() throws {
+        var version2 = try smallFile()
+        version2[8] = 2
+        assertRefused(try write(version2, "v2.h5"), "superblock is version 2")
+        var based = try smallFile()
+        put(&based, at: 24, 8, 512)
+        assertRefused(try write(based, "base.h5"), "base address of 512")
+    }
+
+    // MARK: - Helpers
+
+    func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let path = directory + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func offsets(of signature: String, in bytes: [UInt8]) -> [Int] {
+        let s = Array(signature.utf8)
+        return (0...(bytes.count - s.count)).filter { bytes[$0..<($0 + s.count)].elementsEqual(s) }
+    }
+
+    func field(_ bytes: [UInt8], _ at: Int, _ size: Int) -> UInt64 {
+        (0..<size).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+    }
+
+    func put(_ bytes: inout [UInt8], at: Int, _ size: Int, _ value: UInt64) {
+        for i in 0..<size { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+    }
+
+    func assertRefused(_ path: String, _ words: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try HDF5Archive(contentsOf: path), file: file, line: line) { error in
+            guard case FormatError.malformed = error else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains(words), "\(error) should name \(words)", file: file, line: line)
+        }
+    }
+}
