@@ -114,6 +114,13 @@ final class HDF5HostileFileTests: XCTestCase {
         assertFuzzFindingRefused("hdf5-link-name-past-its-heap", naming: "names a string at offset")
     }
 
+    /// Found by scripts/fuzz.sh checkpoint beside that one: a chunked layout of 0 dimensions,
+    /// which libhdf5 divides by when it opens the dataset (SIGFPE in `H5D__chunk_set_info`).
+    /// Chunk ranks and sizes are checked in the walk.
+    func testFuzzFoundZeroChunkDimensionIsRefused() throws {
+        assertFuzzFindingRefused("hdf5-chunk-dimension-zero", naming: "has a chunked layout of 0 dimensions")
+    }
+
     /// A file under Fixtures/fuzz is refused with an error that starts with its path (and names `words`).
     func assertFuzzFindingRefused(_ name: String, naming words: String = "", file: StaticString = #filePath, line: UInt = #line) {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/" + name).path

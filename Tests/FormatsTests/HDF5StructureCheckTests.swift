@@ -127,6 +127,31 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(bytes, "continuation.h5"), "a continuation of the object header at byte \(root)")
     }
 
+    /// A chunked dataset (as h5py writes a compressed one) reads; with a chunk size of 0 it is
+    /// refused before libhdf5 divides by it.
+    func testAZeroChunkSizeIsRefused() throws {
+        let path = directory + "/chunked.h5"
+        let file = H5Fcreate(path, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        var dims: [hsize_t] = [6], chunk: [hsize_t] = [3]
+        let space = H5Screate_simple(1, &dims, nil), properties = H5Pcreate(lk_H5P_DATASET_CREATE())
+        XCTAssertGreaterThanOrEqual(H5Pset_chunk(properties, 1, &chunk), 0)
+        let set = H5Dcreate2(file, "w", lk_H5T_NATIVE_FLOAT(), space, lk_H5P_DEFAULT(), properties, lk_H5P_DEFAULT())
+        let values: [Float] = [1, 2, 3, 4, 5, 6]
+        XCTAssertGreaterThanOrEqual(H5Dwrite(set, lk_H5T_NATIVE_FLOAT(), lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), values), 0)
+        H5Dclose(set); H5Pclose(properties); H5Sclose(space); H5Fclose(file)
+        XCTAssertEqual(try HDF5Archive(contentsOf: path).floatArrays["w"]?.values, values)
+
+        // Layout message version 3, chunked, rank 2 (the chunk's 3 and the element size 4).
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let layouts = (0..<(bytes.count - 19)).filter {
+            bytes[$0..<($0 + 3)].elementsEqual([3, 2, 2]) && bytes[($0 + 11)..<($0 + 19)].elementsEqual([3, 0, 0, 0, 4, 0, 0, 0])
+        }
+        let layout = try XCTUnwrap(layouts.first)
+        XCTAssertEqual(layouts.count, 1)
+        put(&bytes, at: layout + 11, 4, 0)
+        assertRefused(try write(bytes, "chunk0.h5"), "has a chunked layout whose dimension 0 is 0")
+    }
+
     func testSuperblocksLorikeetDoesNotWriteAreRefusedByName() throws {
         var version2 = try smallFile()
         version2[8] = 2
