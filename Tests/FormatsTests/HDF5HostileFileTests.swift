@@ -121,6 +121,13 @@ final class HDF5HostileFileTests: XCTestCase {
         assertFuzzFindingRefused("hdf5-chunk-dimension-zero", naming: "has a chunked layout of 0 dimensions")
     }
 
+    /// Found by scripts/fuzz.sh checkpoint on the walk: two local heaps naming one data segment.
+    /// libhdf5 caches a segment by address, so the second heap had no data and its names were
+    /// read from address 8 (a segfault). A data segment may belong to one heap only.
+    func testFuzzFoundTwoHeapsSharingOneDataSegmentAreRefused() throws {
+        assertFuzzFindingRefused("hdf5-two-heaps-one-data-segment", naming: "share their data")
+    }
+
     /// A file under Fixtures/fuzz is refused with an error that starts with its path (and names `words`).
     func assertFuzzFindingRefused(_ name: String, naming words: String = "", file: StaticString = #filePath, line: UInt = #line) {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fuzz/" + name).path

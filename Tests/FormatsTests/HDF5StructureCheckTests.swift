@@ -83,6 +83,16 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(bytes, "freelist.h5"), "the free list of the local heap at byte \(heap)")
     }
 
+    func testTwoHeapsSharingTheirDataAreRefused() throws {
+        var bytes = try smallFile()
+        let heaps = offsets(of: "HEAP", in: bytes)
+        XCTAssertEqual(heaps.count, 2)  // the root group's and 'group''s
+        let first = heaps[0], second = heaps[1]
+        put(&bytes, at: second + 24, 8, field(bytes, first + 24, 8))  // the second names the first's data
+        put(&bytes, at: second + 8, 8, min(field(bytes, first + 8, 8), field(bytes, second + 8, 8)))
+        assertRefused(try write(bytes, "shared.h5"), "share their data at byte \(field(bytes, first + 24, 8))")
+    }
+
     func testAHeapLargerThanTheFileIsRefused() throws {
         var bytes = try smallFile()
         let heap = try XCTUnwrap(offsets(of: "HEAP", in: bytes).first)

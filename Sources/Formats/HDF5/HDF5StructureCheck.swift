@@ -36,6 +36,9 @@ struct HDF5StructureCheck {
     /// Headers and groups (B-tree root and heap) walked so far, so that each is walked once.
     private var seen = Set<Visit>()
     private var heaps: [UInt64: Heap] = [:]
+    /// Which heap owns each data segment: libhdf5 caches a segment by its address, so a second
+    /// heap naming the same one got no data at all (it read names from address 0 + offset).
+    private var heapOfData: [UInt64: UInt64] = [:]
     /// Keys, entries and messages read so far: with `seen`, what bounds the walk's time.
     private var work = 0
     private var pendingHeaders: [UInt64] = []
@@ -352,6 +355,9 @@ struct HDF5StructureCheck {
         // An overlap with its own header also sent libhdf5 to address 0.
         guard data.upperBound <= header.lowerBound || data.lowerBound >= header.lowerBound + 8 + 2 * lengths + offsets else {
             throw Problem(reason: "the local heap at byte \(address) puts its data over its own header")
+        }
+        if let owner = heapOfData.updateValue(address, forKey: dataAddress), owner != address {
+            throw Problem(reason: "the local heaps at bytes \(owner) and \(address) share their data at byte \(dataAddress)")
         }
         var block = free, blocks = Set<UInt64>()
         while block != 1 {
