@@ -174,9 +174,8 @@ extension HDF5Archive {
         }
 
         self.init()
-        // What all datasets together may claim: even compressed data cannot shrink a
-        // thousandfold, so a bigger claim is damage (or a chunked dataset never written, whose
-        // fill value HDF5 would hand back without limit).
+        // What all datasets together may claim before anything is allocated: a bigger claim than
+        // about 1024× the file is damage (each dataset's storage is then checked exactly).
         var budget = fileSize.multipliedReportingOverflow(by: 1024).partialValue + (64 << 20)
         for name in names {
             let object = H5Oopen(file, name, lk_H5P_DEFAULT())
@@ -215,8 +214,8 @@ extension HDF5Archive {
     /// file's layout message when it reads (a damaged contiguous layout made `H5Dread` copy from
     /// address 0 under the fuzzer). Contiguous data (what Lorikeet writes) must be one run of
     /// exactly `bytes` inside the file (`exact`; a variable-length string's references just
-    /// inside it), compact data exactly `bytes`, chunked data no more than the file; other
-    /// layouts (virtual: data in other files) are refused.
+    /// inside it), compact data exactly `bytes`; other layouts never get here
+    /// (`HDF5StructureCheck` refuses them) and are refused again.
     func checkStorage(_ set: hid_t, name: String, path: String, bytes: Int, exact: Bool, fileSize: Int) throws(FormatError) {
         let plist = H5Dget_create_plist(set)
         guard plist >= 0 else { throw .malformed(path: path, reason: "dataset '\(name)': unreadable creation properties") }
@@ -232,8 +231,6 @@ extension HDF5Archive {
                   stored <= fileSize - start else { throw outside }
         case H5D_COMPACT:
             guard exact ? stored == bytes : stored <= fileSize else { throw outside }
-        case H5D_CHUNKED:
-            guard stored <= fileSize else { throw outside }
         default:
             throw .malformed(path: path, reason: "dataset '\(name)': a layout Lorikeet does not read (\(layout.rawValue))")
         }
