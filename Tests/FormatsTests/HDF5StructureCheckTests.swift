@@ -160,6 +160,38 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(bytes, "filters.h5"), "the object header at byte \(root) has a message of type 11, which Lorikeet does not read")
     }
 
+    /// A variable-length string (h5py's `str`) reads; its global heap reference and collection
+    /// are checked before libhdf5 follows them.
+    func testVariableLengthStringReferencesAreChecked() throws {
+        let path = directory + "/vlen.h5"
+        let file = H5Fcreate(path, lk_H5F_ACC_TRUNC(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        let type = H5Tcopy(lk_H5T_C_S1())
+        H5Tset_size(type, lk_H5T_VARIABLE())
+        let space = H5Screate(H5S_SCALAR)
+        let set = H5Dcreate2(file, "recipe", type, space, lk_H5P_DEFAULT(), lk_H5P_DEFAULT(), lk_H5P_DEFAULT())
+        try "lora: {rank: 8}".withCString { text in
+            var pointer: UnsafePointer<CChar>? = text
+            XCTAssertGreaterThanOrEqual(H5Dwrite(set, type, lk_H5S_ALL(), lk_H5S_ALL(), lk_H5P_DEFAULT(), &pointer), 0)
+            H5Dclose(set); H5Sclose(space); H5Tclose(type); H5Fclose(file)
+            XCTAssertEqual(try HDF5Archive(contentsOf: path).strings["recipe"], String(cString: text))
+        }
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let collection = try XCTUnwrap(offsets(of: "GCOL", in: bytes).first)
+        let object = collection + 16  // the first object: index, reference count, reserved, size
+        XCTAssertEqual(field(bytes, object, 2), 1)
+        XCTAssertEqual(field(bytes, object + 8, 8), 15)
+
+        var renumbered = bytes
+        put(&renumbered, at: object, 2, 7)  // the dataset still refers to object 1
+        assertRefused(try write(renumbered, "index.h5"), "refers to object 1 of the global heap at byte \(collection) for 15 bytes")
+        var overlong = bytes
+        put(&overlong, at: object + 8, 8, 1 << 30)
+        assertRefused(try write(overlong, "size.h5"), "object 1 of the global heap collection at byte \(collection) runs past its end")
+        var shortened = bytes
+        put(&shortened, at: object + 8, 8, 9)  // padded to 16 as before, but shorter than the 15 bytes the reference reads
+        assertRefused(try write(shortened, "short.h5"), "for 15 bytes, which it does not hold")
+    }
+
     func testSuperblocksLorikeetDoesNotWriteAreRefusedByName() throws {
         var version2 = try smallFile()
         version2[8] = 2

@@ -36,6 +36,7 @@ struct HDF5StructureCheck {
     /// Headers and groups (B-tree root and heap) walked so far, so that each is walked once.
     private var seen = Set<Visit>()
     private var heaps: [UInt64: Heap] = [:]
+    private var collections: [UInt64: [UInt64: UInt64]] = [:]
     /// Which heap owns each data segment: libhdf5 caches a segment by its address, so a second
     /// heap naming the same one got no data at all (it read names from address 0 + offset).
     private var heapOfData: [UInt64: UInt64] = [:]
@@ -187,6 +188,7 @@ struct HDF5StructureCheck {
         let size = Int(field(prefix.lowerBound + 8, 4))
         var chunks = [try region(address + 16, size, "the object header at byte \(address)")]
         var messages = 0
+        var variableStrings = false, stored: Range<Int>? = nil  // what the dataset's strings refer to
         while let chunk = chunks.popLast() {
             var at = chunk.lowerBound
             while at < chunk.upperBound {
@@ -210,11 +212,11 @@ struct HDF5StructureCheck {
                 case 0x01:
                     try checkDataspace(message, header: address)
                 case 0x03:
-                    try checkDatatype(message, header: address)
+                    variableStrings = try checkDatatype(message, header: address) || variableStrings
                 case 0x04, 0x05:
                     try checkFillValue(message, old: type == 0x04, header: address)
                 case 0x08:
-                    try checkLayout(message, header: address)
+                    stored = try checkLayout(message, header: address)
                 case 0x10:  // continuation: another chunk of messages
                     guard length >= offsets + lengths else { throw Problem(reason: "the object header at byte \(address) has a short continuation message") }
                     let next = field(data, offsets), nextLength = field(data + offsets, lengths)
@@ -233,6 +235,7 @@ struct HDF5StructureCheck {
                 at = data + length
             }
         }
+        if variableStrings, let stored { try checkStringReferences(stored, header: address) }
     }
 
     func short(_ what: String, _ header: UInt64) -> Problem {
@@ -255,7 +258,8 @@ struct HDF5StructureCheck {
     /// point numbers (class 0, 1), strings (3) and variable-length strings of 1-byte
     /// characters (9). Other classes (compound, array, enum, reference, …) have decoders of
     /// their own in libhdf5 and no place in a checkpoint.
-    func checkDatatype(_ message: Range<Int>, header: UInt64) throws(Problem) {
+    /// True for a variable-length string.
+    func checkDatatype(_ message: Range<Int>, header: UInt64) throws(Problem) -> Bool {
         guard message.count >= 8 else { throw short("datatype", header) }
         let kind = raw[message.lowerBound] & 0x0F, version = raw[message.lowerBound] >> 4
         let size = field(message.lowerBound + 4, 4)
@@ -270,6 +274,7 @@ struct HDF5StructureCheck {
                 throw Problem(reason: "the object header at byte \(header) has a variable-length type that is not a string of 1-byte characters")
             }
         }
+        return kind == 9
     }
 
     /// A fill value (old: size and bytes; new, versions 1–3: a size and bytes when defined)
@@ -299,7 +304,9 @@ struct HDF5StructureCheck {
     /// (address and length) or compact (bytes inside the message). Chunked layouts are refused:
     /// Lorikeet never writes them, and reading one runs chunk B-trees and filters inside
     /// libhdf5 (a chunked layout of rank 0 made it divide by zero under the fuzzer).
-    func checkLayout(_ message: Range<Int>, header: UInt64) throws(Problem) {
+    /// Returns where the data lies: the compact bytes, the contiguous run (nil before the first
+    /// write; `HDF5Archive.checkStorage` checks it against the dataset's size before a read).
+    func checkLayout(_ message: Range<Int>, header: UInt64) throws(Problem) -> Range<Int>? {
         guard message.count >= 2 else { throw short("layout", header) }
         let version = raw[message.lowerBound], kind = raw[message.lowerBound + 1]
         guard version == 3 else {
@@ -307,12 +314,73 @@ struct HDF5StructureCheck {
         }
         switch kind {
         case 0:  // compact: a 2-byte size, then the bytes
-            guard message.count >= 4, Int(field(message.lowerBound + 2, 2)) <= message.count - 4 else { throw short("layout", header) }
-        case 1:  // contiguous: address and size (checked against the file before each read)
+            let size = message.count >= 4 ? Int(field(message.lowerBound + 2, 2)) : Int.max
+            guard size <= message.count - 4 else { throw short("layout", header) }
+            return (message.lowerBound + 4)..<(message.lowerBound + 4 + size)
+        case 1:  // contiguous: address and size
             guard message.count >= 2 + offsets + lengths else { throw short("layout", header) }
+            let address = field(message.lowerBound + 2, offsets), size = field(message.lowerBound + 2 + offsets, lengths)
+            guard address != Self.undefined(offsets) else { return nil }
+            guard size <= UInt64(raw.count) else {
+                throw Problem(reason: "the object header at byte \(header) stores \(size) bytes, more than the \(raw.count)-byte file")
+            }
+            return try region(address, Int(size), "the dataset of the object header at byte \(header)")
         default:
             throw Problem(reason: "the object header at byte \(header) has a \(kind == 2 ? "chunked" : "virtual") layout; Lorikeet reads contiguous and compact datasets (what it writes)")
         }
+    }
+
+    /// A variable-length string's stored references (length, global heap collection address,
+    /// object index): each names an object of at least that length in a well-formed collection.
+    /// libhdf5 reads the collection and copies the object when the string is read.
+    mutating func checkStringReferences(_ stored: Range<Int>, header: UInt64) throws(Problem) {
+        let reference = 8 + offsets
+        var at = stored.lowerBound
+        while at + reference <= stored.upperBound {
+            try step()
+            let length = field(at, 4), collection = field(at + 4, offsets), index = field(at + 4 + offsets, 4)
+            at += reference
+            if length == 0, collection == 0 || collection == Self.undefined(offsets) { continue }  // an empty string
+            let objects = try globalHeap(collection)
+            guard let size = objects[index], length <= size else {
+                throw Problem(reason: "a string of the object header at byte \(header) refers to object \(index) of the global heap at byte \(collection) for \(length) bytes, which it does not hold")
+            }
+        }
+    }
+
+    /// A global heap collection ("GCOL", version 1): its objects (index, reference count,
+    /// reserved, size, data padded to 8 bytes) and its free space (index 0) inside it, each
+    /// index once. Returns each object's size by index.
+    mutating func globalHeap(_ address: UInt64) throws(Problem) -> [UInt64: UInt64] {
+        if let known = collections[address] { return known }
+        let header = try region(address, 8 + lengths, "a global heap collection")
+        guard matches(header.lowerBound, "GCOL"), raw[header.lowerBound + 4] == 1 else {
+            throw Problem(reason: "the global heap collection at byte \(address) is not one (signature, version 1)")
+        }
+        let size = field(header.lowerBound + 8, lengths)
+        guard size >= UInt64(8 + lengths), size <= UInt64(raw.count) else {
+            throw Problem(reason: "the global heap collection at byte \(address) claims \(size) bytes")
+        }
+        let collection = try region(address, Int(size), "the global heap collection at byte \(address)")
+        var objects: [UInt64: UInt64] = [:]
+        var at = header.upperBound
+        // libhdf5 takes a tail too short for an object header as free space.
+        while collection.upperBound - at >= 8 + lengths {
+            try step()
+            let index = field(at, 2), objectSize = field(at + 8, lengths)
+            // An object's size counts its data (padded to 8 bytes); the free-space object's
+            // (index 0) counts its header too and must at least cover it, or libhdf5 would not move on.
+            let span = index == 0 ? objectSize : UInt64(8 + lengths) + ((objectSize + 7) & ~7)
+            guard objectSize <= UInt64(raw.count), span >= UInt64(8 + lengths), span <= UInt64(collection.upperBound - at) else {
+                throw Problem(reason: "object \(index) of the global heap collection at byte \(address) runs past its end")
+            }
+            if index != 0, objects.updateValue(objectSize, forKey: index) != nil {
+                throw Problem(reason: "the global heap collection at byte \(address) holds object \(index) twice")
+            }
+            at += Int(span)
+        }
+        collections[address] = objects
+        return objects
     }
 
     /// One group: its local heap, then its B-tree from the root node down, each node's keys
