@@ -192,6 +192,15 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(shortened, "short.h5"), "for 15 bytes, which it does not hold")
     }
 
+    func testAContinuationBackToItsOwnChunkIsRefused() throws {
+        var bytes = try smallFile()
+        let root = Int(field(bytes, 24 + 4 * 8 + 8, 8))
+        put(&bytes, at: root + 16, 2, 0x10)  // its first message becomes a continuation…
+        put(&bytes, at: root + 16 + 8, 8, UInt64(root + 16))  // …to the chunk it stands in
+        put(&bytes, at: root + 16 + 16, 8, field(bytes, root + 8, 4))
+        assertRefused(try write(bytes, "loop.h5"), "the object header at byte \(root) continues twice at byte \(root + 16)")
+    }
+
     func testSuperblocksLorikeetDoesNotWriteAreRefusedByName() throws {
         var version2 = try smallFile()
         version2[8] = 2

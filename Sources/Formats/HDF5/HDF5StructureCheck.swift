@@ -1,21 +1,23 @@
 /// A walk over the metadata that libhdf5 follows when it lists a file's objects and opens them
 /// by name, done on the file's bytes before libhdf5 sees them.
 ///
-/// libhdf5 (1.10, Debian's) trusts that metadata: under scripts/fuzz.sh it copied from address
-/// 0 for a local heap whose data address was undefined or overlapped its own header, allocated
-/// the 16 GiB a heap header claimed, and read past a heap's end for a link name with no NUL in
-/// it. So every structure on the way to every object is checked here first: the superblock, each
-/// object header's message framing and continuation chunks, each group's symbol-table B-tree
-/// nodes, symbol table nodes and local heap (its data and free list), and every link name and
-/// B-tree key inside that heap and NUL-terminated there. Cycles and shared nodes are visited once.
+/// libhdf5 (Debian's 1.10.8) trusts that metadata. Under scripts/fuzz.sh it copied from address
+/// 0 (heap data at an undefined address or over its own header, a shared message with no
+/// shared-message table), allocated the 16 GiB a heap header claimed, read a link name past its
+/// heap's end, took one heap's data for another's and read names at address 8, and divided by
+/// a chunk size of 0. So every structure on the way to every object is checked here first: the
+/// superblock; each object header's message framing and continuation chunks; each group's
+/// B-tree nodes (each reached once, one level down), symbol table nodes and local heap (data
+/// owned by that heap alone, free list inside it, every link name and key NUL-terminated
+/// inside it); and each message a checkpoint holds (dataspace, datatype, fill value, layout,
+/// and the global heap objects a variable-length string refers to).
 ///
-/// The layouts walked are those libhdf5 writes by default and Lorikeet writes: superblock version
-/// 0 or 1 at byte 0 with base address 0, version 1 object headers, and groups as symbol tables.
-/// Newer layouts (superblock 2 and 3, "OHDR" headers, link messages, fractal heaps) are refused
-/// by name rather than passed on unchecked. What libhdf5 is still trusted with is the content of
-/// each object's own messages (datatype, dataspace, layout, fill value, filters, attributes) and
-/// the global heap behind variable-length strings; `HDF5Archive.checkStorage` checks where a
-/// dataset's bytes lie before each read.
+/// Only what libhdf5 writes by default, and Lorikeet writes, passes: superblock version 0 or 1
+/// at byte 0 with base address 0, version 1 object headers, symbol-table groups, contiguous or
+/// compact layouts. Newer formats, shared messages, filters, external storage and chunked
+/// layouts are refused by name rather than passed on unchecked. libhdf5 is still trusted with
+/// the fields inside the accepted messages beyond what is checked here (a datatype's bit
+/// layout, say); `HDF5Archive.checkStorage` checks where a dataset's bytes lie before each read.
 struct HDF5StructureCheck {
     /// Why a file was refused, in words that name the structure and its byte offset.
     struct Problem: Error {
@@ -187,6 +189,7 @@ struct HDF5StructureCheck {
         }
         let size = Int(field(prefix.lowerBound + 8, 4))
         var chunks = [try region(address + 16, size, "the object header at byte \(address)")]
+        var chunkStarts: Set<Int> = [chunks[0].lowerBound]  // a chunk read twice is a loop
         var messages = 0
         var variableStrings = false, stored: Range<Int>? = nil  // what the dataset's strings refer to
         while let chunk = chunks.popLast() {
@@ -223,7 +226,11 @@ struct HDF5StructureCheck {
                     guard nextLength <= UInt64(raw.count) else {
                         throw Problem(reason: "the object header at byte \(address) continues \(nextLength) bytes at \(next), outside the \(raw.count)-byte file")
                     }
-                    chunks.append(try region(next, Int(nextLength), "a continuation of the object header at byte \(address)"))
+                    let continued = try region(next, Int(nextLength), "a continuation of the object header at byte \(address)")
+                    guard chunkStarts.insert(continued.lowerBound).inserted else {
+                        throw Problem(reason: "the object header at byte \(address) continues twice at byte \(next) (a loop)")
+                    }
+                    chunks.append(continued)
                 case 0x11:  // symbol table: this object is a group
                     guard length >= 2 * offsets else { throw Problem(reason: "the object header at byte \(address) has a short symbol table message") }
                     pendingGroups.append((field(data, offsets), field(data + offsets, offsets)))
