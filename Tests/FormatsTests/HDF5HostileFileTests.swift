@@ -63,7 +63,7 @@ final class HDF5HostileFileTests: XCTestCase {
         H5Tset_size(string, 1 << 30)  // one 1 GiB fixed-length string, never written
         assertRefused(try craft("string.h5", datasets: [("recipe", string, [])]), "'recipe': a string of 1073741824 bytes")
         let long = String(repeating: "n", count: 5_000)
-        assertRefused(try craft("name.h5", datasets: [(long, lk_H5T_NATIVE_FLOAT(), [1])]), "object name is 5000 bytes")
+        assertRefused(try craft("name.h5", datasets: [(long, lk_H5T_NATIVE_FLOAT(), [1])]), "makes an object path over 4096 bytes long")
     }
 
     /// Found by scripts/fuzz.sh checkpoint: an object header whose size field asks libhdf5 for
@@ -128,6 +128,16 @@ final class HDF5HostileFileTests: XCTestCase {
     /// writes none), and so is every message type a checkpoint does not hold.
     func testFuzzFoundSharedMessageIsRefused() throws {
         assertFuzzFindingRefused("hdf5-shared-message-without-table", naming: "has a shared message of type")
+    }
+
+    /// Found by the hour of scripts/fuzz.sh checkpoint on the walk: a second group header
+    /// holding the root's own B-tree and heap, so that listing the root lists it again inside
+    /// itself. H5Lvisit built ever longer paths (4 GB in 53 s under the fuzzer; a stack overflow
+    /// in a debug build), since libhdf5 tracks visited objects only when their link count is
+    /// over 1. A group's contents now belong to one header, each header has one link, groups
+    /// nest at most 64 deep and all paths take at most 64 MiB.
+    func testFuzzFoundGroupListingItselfIsRefused() throws {
+        assertFuzzFindingRefused("hdf5-group-listing-itself", naming: "hold the same group (B-tree at byte 136)")
     }
 
     /// A file under Fixtures/fuzz is refused with an error that starts with its path (and names `words`).

@@ -201,6 +201,24 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(bytes, "loop.h5"), "the object header at byte \(root) continues twice at byte \(root + 16)")
     }
 
+    func testAGroupLinkedIntoItselfIsRefused() throws {
+        var bytes = try smallFile()
+        let root = field(bytes, 24 + 4 * 8 + 8, 8)
+        let node = try XCTUnwrap(offsets(of: "SNOD", in: bytes).first)
+        put(&bytes, at: node + 8 + 8, 8, root)  // entry 0 now names the root group again
+        assertRefused(try write(bytes, "loop.h5"), "the object header at byte \(root) is named by a second link")
+    }
+
+    func testGroupsNestAtMostSixtyFourDeep() throws {
+        var archive = HDF5Archive()
+        archive.floatArrays[Array(repeating: "g", count: 63).joined(separator: "/") + "/w"] = .init(shape: [1], values: [1])
+        try archive.write(to: directory + "/deep.h5")
+        XCTAssertEqual(try HDF5Archive(contentsOf: directory + "/deep.h5"), archive)
+        archive.floatArrays = [Array(repeating: "g", count: 64).joined(separator: "/") + "/w": .init(shape: [1], values: [1])]
+        try archive.write(to: directory + "/deeper.h5")
+        assertRefused(directory + "/deeper.h5", "its groups nest more than 64 deep")
+    }
+
     func testSuperblocksLorikeetDoesNotWriteAreRefusedByName() throws {
         var version2 = try smallFile()
         version2[8] = 2

@@ -4,13 +4,15 @@
 /// libhdf5 (Debian's 1.10.8) trusts that metadata. Under scripts/fuzz.sh it copied from address
 /// 0 (heap data at an undefined address or over its own header, a shared message with no
 /// shared-message table), allocated the 16 GiB a heap header claimed, read a link name past its
-/// heap's end, took one heap's data for another's and read names at address 8, and divided by
-/// a chunk size of 0. So every structure on the way to every object is checked here first: the
-/// superblock; each object header's message framing and continuation chunks; each group's
-/// B-tree nodes (each reached once, one level down), symbol table nodes and local heap (data
-/// owned by that heap alone, free list inside it, every link name and key NUL-terminated
-/// inside it); and each message a checkpoint holds (dataspace, datatype, fill value, layout,
-/// and the global heap objects a variable-length string refers to).
+/// heap's end, took one heap's data for another's and read names at address 8, divided by a
+/// chunk size of 0, and listed a group inside itself until memory ran out. So every structure
+/// on the way to every object is checked here first: the superblock; each object header (one
+/// link to it) with its message framing and continuation chunks; each group's contents
+/// (belonging to one header, at most 64 deep, paths at most 4096 bytes): B-tree nodes (each
+/// reached once, one level down), symbol table nodes and local heap (data owned by that heap
+/// alone, free list inside it, every link name and key NUL-terminated inside it); and each
+/// message a checkpoint holds (dataspace, datatype, fill value, layout, and the global heap
+/// objects a variable-length string refers to).
 ///
 /// Only what libhdf5 writes by default, and Lorikeet writes, passes: superblock version 0 or 1
 /// at byte 0 with base address 0, version 1 object headers, symbol-table groups, contiguous or
@@ -35,8 +37,9 @@ struct HDF5StructureCheck {
     /// The root's cached symbol table (B-tree and heap), when its superblock entry caches one.
     let rootCache: (btree: UInt64, heap: UInt64)?
 
-    /// Headers and groups (B-tree root and heap) walked so far, so that each is walked once.
+    /// Headers walked so far: each is walked once.
     private var seen = Set<Visit>()
+    private var structures = 0
     private var heaps: [UInt64: Heap] = [:]
     private var collections: [UInt64: [UInt64: UInt64]] = [:]
     /// Which heap owns each data segment: libhdf5 caches a segment by its address, so a second
@@ -44,8 +47,25 @@ struct HDF5StructureCheck {
     private var heapOfData: [UInt64: UInt64] = [:]
     /// Keys, entries and messages read so far: with `seen`, what bounds the walk's time.
     private var work = 0
-    private var pendingHeaders: [UInt64] = []
-    private var pendingGroups: [(btree: UInt64, heap: UInt64)] = []
+    private var pendingHeaders: [(address: UInt64, place: Place)] = []
+    /// A group's contents (B-tree and heap) with the object header they belong to.
+    private var pendingGroups: [(btree: UInt64, heap: UInt64, owner: UInt64, place: Place)] = []
+    /// The header each group's contents belong to: a second header with the same contents made
+    /// libhdf5 list the group inside itself without end.
+    private var groupOwners: [Visit: UInt64] = [:]
+    /// Bytes of all objects' full paths so far: H5Lvisit builds every one of them.
+    private var pathBytes = 0
+
+    /// Where an object sits: the length of its full path ("a/b/c") and how many groups deep.
+    struct Place {
+        var path = 0
+        var depth = 0
+    }
+
+    /// Groups nest at most this deep (libhdf5 recurses once per level), and all paths together
+    /// take at most `maxPathBytes`: H5Lvisit built paths without end for a group linked into itself.
+    static let maxDepth = 64
+    static let maxPathBytes = 1 << 26
 
     /// A local heap's data, and the last NUL in it: a string starting at or before that offset ends inside.
     struct Heap {
@@ -144,13 +164,18 @@ struct HDF5StructureCheck {
         return at + bytes.count <= raw.count && raw[at..<(at + bytes.count)].elementsEqual(bytes)
     }
 
-    /// False when the header or group was walked before (hard links may name one object twice).
+    /// False when the header was walked before.
     private mutating func visit(_ kind: Visit.Kind, _ address: UInt64, heap: UInt64 = 0) throws(Problem) -> Bool {
         guard seen.insert(Visit(kind: kind, address: address, heap: heap)).inserted else { return false }
-        guard seen.count <= Self.maxStructures else {
-            throw Problem(reason: "it holds more than \(Self.maxStructures) headers and group nodes")
-        }
+        try countStructure()
         return true
+    }
+
+    private mutating func countStructure() throws(Problem) {
+        structures += 1
+        guard structures <= Self.maxStructures else {
+            throw Problem(reason: "it holds more than \(Self.maxStructures) headers and groups")
+        }
     }
 
     /// Counts one key, entry or message against `maxWork`.
@@ -162,13 +187,13 @@ struct HDF5StructureCheck {
     }
 
     mutating func run() throws(Problem) {
-        pendingHeaders.append(rootHeader)
-        if let rootCache { pendingGroups.append(rootCache) }
+        pendingHeaders.append((rootHeader, Place()))
+        if let rootCache { pendingGroups.append((rootCache.btree, rootCache.heap, rootHeader, Place())) }
         while true {
             if let group = pendingGroups.popLast() {
-                try walkGroup(btree: group.btree, heap: group.heap)
+                try walkGroup(btree: group.btree, heap: group.heap, owner: group.owner, place: group.place)
             } else if let header = pendingHeaders.popLast() {
-                try walkHeader(header)
+                try walkHeader(header.address, place: header.place)
             } else {
                 return
             }
@@ -178,8 +203,12 @@ struct HDF5StructureCheck {
     /// One version 1 object header: 16 bytes of prefix, then messages (type, size, flags, three
     /// reserved bytes, data) filling chunk 0 and any continuation chunks exactly. Symbol table
     /// messages make the object a group to walk; link messages (the newer group format) are refused.
-    mutating func walkHeader(_ address: UInt64) throws(Problem) {
-        guard try visit(.header, address) else { return }
+    mutating func walkHeader(_ address: UInt64, place: Place) throws(Problem) {
+        // One link per object, as Lorikeet writes: a group linked into itself made H5Lvisit build
+        // ever longer paths (libhdf5 tracks visited objects only when their link count says so).
+        guard try visit(.header, address) else {
+            throw Problem(reason: "the object header at byte \(address) is named by a second link (a loop or a hard link; Lorikeet writes one name per object)")
+        }
         let prefix = try region(address, 16, "an object header")
         if matches(prefix.lowerBound, "OHDR") {
             throw Problem(reason: "the object header at byte \(address) is version 2; Lorikeet reads version 1 (what libhdf5 writes by default)")
@@ -233,7 +262,7 @@ struct HDF5StructureCheck {
                     chunks.append(continued)
                 case 0x11:  // symbol table: this object is a group
                     guard length >= 2 * offsets else { throw Problem(reason: "the object header at byte \(address) has a short symbol table message") }
-                    pendingGroups.append((field(data, offsets), field(data + offsets, offsets)))
+                    pendingGroups.append((field(data, offsets), field(data + offsets, offsets), address, place))
                 case 0x02, 0x06:  // link info, link: the newer group format
                     throw Problem(reason: "the object at byte \(address) is a group in HDF5's newer link format; Lorikeet reads symbol-table groups (what libhdf5 writes by default)")
                 default:  // filters, external files, group info, …
@@ -394,8 +423,18 @@ struct HDF5StructureCheck {
     /// naming strings in the heap, each leaf's children symbol table nodes. Each node must be
     /// reached once, one level down: libhdf5 follows a loop until its stack overflows (a segfault
     /// in this file's tests), and a node shared by many parents multiplies its work per level.
-    mutating func walkGroup(btree: UInt64, heap: UInt64) throws(Problem) {
-        guard try visit(.group, btree, heap: heap) else { return }
+    mutating func walkGroup(btree: UInt64, heap: UInt64, owner: UInt64, place: Place) throws(Problem) {
+        guard place.depth < Self.maxDepth else {
+            throw Problem(reason: "its groups nest more than \(Self.maxDepth) deep")
+        }
+        // Once per group: its header's symbol table message and a cached copy name the same contents.
+        if let first = groupOwners.updateValue(owner, forKey: Visit(kind: .group, address: btree, heap: heap)) {
+            guard first == owner else {
+                throw Problem(reason: "the objects at bytes \(first) and \(owner) hold the same group (B-tree at byte \(btree)), so it would list itself")
+            }
+            return
+        }
+        try countStructure()
         let names = try localHeap(heap)
         var reached = Set<UInt64>()  // B-tree and symbol table nodes of this group
         var nodes: [(address: UInt64, level: Int?)] = [(btree, nil)]
@@ -427,7 +466,7 @@ struct HDF5StructureCheck {
                     guard reached.insert(child).inserted else {
                         throw Problem(reason: "the symbol table node at byte \(child) is reached twice in one group (a loop or a shared node)")
                     }
-                    try symbolNode(child, names: names, heap: heap)
+                    try symbolNode(child, names: names, heap: heap, parent: place)
                 }
             }
         }
@@ -436,7 +475,7 @@ struct HDF5StructureCheck {
     /// One symbol table node ("SNOD", version 1): each entry's name in the group's heap, its
     /// object header to walk, and what its scratch pad caches (a group's B-tree and heap, or a
     /// soft link's value in the heap).
-    mutating func symbolNode(_ address: UInt64, names: Heap, heap: UInt64) throws(Problem) {
+    mutating func symbolNode(_ address: UInt64, names: Heap, heap: UInt64, parent: Place) throws(Problem) {
         let entry = Self.entrySize(offsets)
         let node = try region(address, 8 + 2 * leafK * entry, "a symbol table node")
         guard matches(node.lowerBound, "SNOD"), raw[node.lowerBound + 4] == 1 else {
@@ -450,12 +489,24 @@ struct HDF5StructureCheck {
             let at = node.lowerBound + 8 + index * entry
             let what = "entry \(index) of the symbol table node at byte \(address)"
             try step()
-            try name(at: field(at, offsets), in: names, heap: heap, what: what)
-            pendingHeaders.append(field(at + offsets, offsets))
+            let offset = field(at, offsets)
+            try name(at: offset, in: names, heap: heap, what: what)
+            // The name ends inside the heap (checked); its length, looked for up to the limit.
+            let start = names.data.lowerBound + Int(offset)
+            let end = min(names.data.upperBound, start + HDF5Archive.maxNameBytes + 1)
+            let length = raw[start..<end].firstIndex(of: 0).map { $0 - start } ?? HDF5Archive.maxNameBytes + 1
+            let place = Place(path: parent.path + (parent.path > 0 ? 1 : 0) + length, depth: parent.depth + 1)
+            pathBytes += place.path
+            guard place.path <= HDF5Archive.maxNameBytes, pathBytes <= Self.maxPathBytes else {
+                throw Problem(reason: place.path > HDF5Archive.maxNameBytes
+                    ? "\(what) makes an object path over \(HDF5Archive.maxNameBytes) bytes long"
+                    : "its object paths take more than \(Self.maxPathBytes) bytes together")
+            }
+            pendingHeaders.append((field(at + offsets, offsets), place))
             let scratch = at + 2 * offsets + 8
             switch field(at + 2 * offsets, 4) {
             case 0: break
-            case 1: pendingGroups.append((field(scratch, offsets), field(scratch + offsets, offsets)))
+            case 1: pendingGroups.append((field(scratch, offsets), field(scratch + offsets, offsets), field(at + offsets, offsets), place))
             case 2: try name(at: field(scratch, 4), in: names, heap: heap, what: "the soft link of \(what)")
             case let other: throw Problem(reason: "\(what) has cache type \(other) (0, 1 or 2)")
             }
