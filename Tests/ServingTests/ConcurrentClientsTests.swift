@@ -59,9 +59,8 @@ final class ConcurrentClientsTests: XCTestCase {
         for i in requests.indices {
             XCTAssertEqual(results.values[i], sequential[i], "request \(i) (\(requests[i].model), \(requests[i].question))")
         }
-        let health = try fixture.client.request("GET", "/health").json
-        XCTAssertEqual(health["running"] as? Int, 0, "every sequence (and its KV cache) is gone")
-        XCTAssertEqual(health["completed"] as? Int, 32)
+        let freed = try fixture.client.waitForHealth(timeout: 30) { $0["running"] as? Int == 0 && $0["completed"] as? Int == 32 }
+        XCTAssertTrue(freed, "every sequence (and its KV cache) is gone: \(String(describing: try? fixture.client.request("GET", "/health").json))")
         print("16 concurrent requests in \(String(format: "%.1f", concurrentSeconds)) s")
     }
 

@@ -115,3 +115,16 @@ struct HTTPTestClient {
         return out
     }
 }
+
+extension HTTPTestClient {
+    /// Waits until `condition` holds on /health (or the timeout). A reply's last byte reaches
+    /// the client before the server has freed its sequence, so counts are awaited, not read once.
+    func waitForHealth(timeout: Double = 60, _ condition: ([String: Any]) -> Bool) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(try request("GET", "/health").json) { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+}

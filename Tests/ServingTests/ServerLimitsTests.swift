@@ -13,16 +13,6 @@ final class ServerLimitsTests: XCTestCase {
 
     func health(_ client: HTTPTestClient) throws -> [String: Any] { try client.request("GET", "/health").json }
 
-    /// Waits until `condition` holds on /health (or the timeout).
-    func waitForHealth(_ client: HTTPTestClient, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition(try health(client)) { return true }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return false
-    }
-
     /// Opens a streaming request and returns its socket once the first bytes of the answer arrived.
     func openStream(_ client: HTTPTestClient, waitForBytes: Bool) throws -> Int32 {
         let fd = try client.connect(timeout: 60)
@@ -42,7 +32,7 @@ final class ServerLimitsTests: XCTestCase {
         let client = fixture.client
         let running = try openStream(client, waitForBytes: true)
         let queued = try openStream(client, waitForBytes: false)
-        XCTAssertTrue(try waitForHealth(client, timeout: 10) { $0["running"] as? Int == 1 && $0["queued"] as? Int == 1 })
+        XCTAssertTrue(try client.waitForHealth(timeout: 10) { $0["running"] as? Int == 1 && $0["queued"] as? Int == 1 })
         let refused = try client.request("POST", "/v1/completions", raw: Array(Self.counting.utf8))
         XCTAssertEqual(refused.status, 429, refused.text)
         XCTAssertEqual(refused.headers["retry-after"], "1")
@@ -51,7 +41,7 @@ final class ServerLimitsTests: XCTestCase {
         // Both clients go away mid-answer: their sequences are dropped, not run to 64 tokens.
         close(running)
         close(queued)
-        XCTAssertTrue(try waitForHealth(client) { $0["running"] as? Int == 0 && $0["queued"] as? Int == 0 }, "the slots are freed")
+        XCTAssertTrue(try client.waitForHealth() { $0["running"] as? Int == 0 && $0["queued"] as? Int == 0 }, "the slots are freed")
         let counts = try health(client)
         XCTAssertEqual(counts["cancelled"] as? Int, 2, "\(counts)")
         XCTAssertEqual(counts["completed"] as? Int, 0, "\(counts)")
@@ -66,9 +56,9 @@ final class ServerLimitsTests: XCTestCase {
         let fd = try client.connect()
         let body = Array(Self.counting.replacingOccurrences(of: #""stream": true"#, with: #""stream": false"#).utf8)
         client.send(fd, Array("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
-        XCTAssertTrue(try waitForHealth(client, timeout: 10) { $0["running"] as? Int == 1 })
+        XCTAssertTrue(try client.waitForHealth(timeout: 10) { $0["running"] as? Int == 1 })
         close(fd)
-        XCTAssertTrue(try waitForHealth(client) { $0["running"] as? Int == 0 })
+        XCTAssertTrue(try client.waitForHealth() { $0["running"] as? Int == 0 })
         XCTAssertEqual(try health(client)["cancelled"] as? Int, 1)
     }
 

@@ -80,9 +80,9 @@ struct HDF5StructureCheck {
         let heap: UInt64
     }
 
-    /// At most this many structures (headers, nodes, heaps) and this much work (keys, entries,
-    /// messages) per file: far above what the objects `HDF5Archive` reads (`maxObjects`) need,
-    /// far below what takes a second to walk.
+    /// At most this many headers and groups, and this much work (keys, entries, messages, heap
+    /// objects) per file: far above what the objects `HDF5Archive` reads (`maxObjects`) need;
+    /// they bound the walk's time and memory on a hostile file.
     static let maxStructures = 1 << 22
     static let maxWork = 1 << 25
     /// A group B-tree deeper than this is damage (2·K children per level).
