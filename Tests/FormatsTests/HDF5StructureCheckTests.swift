@@ -209,6 +209,18 @@ final class HDF5StructureCheckTests: XCTestCase {
         assertRefused(try write(bytes, "loop.h5"), "the object header at byte \(root) is named by a second link")
     }
 
+    /// A soft link (h5py's `f["b"] = h5py.SoftLink("/a")`) is refused by name.
+    func testSoftLinksAreRefused() throws {
+        let path = directory + "/soft.h5"
+        var archive = HDF5Archive()
+        archive.floatArrays["a"] = .init(shape: [1], values: [1])
+        try archive.write(to: path)
+        let file = H5Fopen(path, lk_H5F_ACC_RDWR(), lk_H5P_DEFAULT())
+        XCTAssertGreaterThanOrEqual(H5Lcreate_soft("/a", file, "b", lk_H5P_DEFAULT(), lk_H5P_DEFAULT()), 0)
+        H5Fclose(file)
+        assertRefused(path, "is a soft link (Lorikeet writes none")
+    }
+
     func testGroupsNestAtMostSixtyFourDeep() throws {
         var archive = HDF5Archive()
         archive.floatArrays[Array(repeating: "g", count: 63).joined(separator: "/") + "/w"] = .init(shape: [1], values: [1])

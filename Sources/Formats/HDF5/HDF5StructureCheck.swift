@@ -473,8 +473,8 @@ struct HDF5StructureCheck {
     }
 
     /// One symbol table node ("SNOD", version 1): each entry's name in the group's heap, its
-    /// object header to walk, and what its scratch pad caches (a group's B-tree and heap, or a
-    /// soft link's value in the heap).
+    /// object header to walk, and the group's B-tree and heap its scratch pad may cache. Soft
+    /// links (cache type 2) are refused.
     mutating func symbolNode(_ address: UInt64, names: Heap, heap: UInt64, parent: Place) throws(Problem) {
         let entry = Self.entrySize(offsets)
         let node = try region(address, 8 + 2 * leafK * entry, "a symbol table node")
@@ -507,8 +507,9 @@ struct HDF5StructureCheck {
             switch field(at + 2 * offsets, 4) {
             case 0: break
             case 1: pendingGroups.append((field(scratch, offsets), field(scratch + offsets, offsets), field(at + offsets, offsets), place))
-            case 2: try name(at: field(scratch, 4), in: names, heap: heap, what: "the soft link of \(what)")
-            case let other: throw Problem(reason: "\(what) has cache type \(other) (0, 1 or 2)")
+            case 2:  // a soft link: H5Lvisit followed one naming its own group ("") without end
+                throw Problem(reason: "\(what) is a soft link (Lorikeet writes none; one naming its own group made libhdf5 list it without end)")
+            case let other: throw Problem(reason: "\(what) has cache type \(other) (0 or 1)")
             }
         }
     }
