@@ -37,22 +37,22 @@ struct HDF5StructureCheck {
     /// The root's cached symbol table (B-tree and heap), when its superblock entry caches one.
     let rootCache: (btree: UInt64, heap: UInt64)?
 
-    /// Headers walked so far: each is walked once.
-    private var seen = Set<Visit>()
+    /// Object headers walked so far: each is walked once.
+    private var headersSeen = Set<UInt64>()
     private var structures = 0
     private var heaps: [UInt64: Heap] = [:]
     private var collections: [UInt64: [UInt64: UInt64]] = [:]
     /// Which heap owns each data segment: libhdf5 caches a segment by its address, so a second
     /// heap naming the same one got no data at all (it read names from address 0 + offset).
     private var heapOfData: [UInt64: UInt64] = [:]
-    /// Keys, entries and messages read so far: with `seen`, what bounds the walk's time.
+    /// Keys, entries and messages read so far: with `structures`, what bounds the walk's time.
     private var work = 0
     private var pendingHeaders: [(address: UInt64, place: Place)] = []
     /// A group's contents (B-tree and heap) with the object header they belong to.
     private var pendingGroups: [(btree: UInt64, heap: UInt64, owner: UInt64, place: Place)] = []
     /// The header each group's contents belong to: a second header with the same contents made
     /// libhdf5 list the group inside itself without end.
-    private var groupOwners: [Visit: UInt64] = [:]
+    private var groupOwners: [GroupContents: UInt64] = [:]
     /// Bytes of all objects' full paths so far: H5Lvisit builds every one of them.
     private var pathBytes = 0
 
@@ -73,10 +73,9 @@ struct HDF5StructureCheck {
         let lastNul: Int?
     }
 
-    private struct Visit: Hashable {
-        enum Kind: Hashable { case header, group }
-        let kind: Kind
-        let address: UInt64
+    /// A group's contents: its B-tree's root node and its local heap.
+    private struct GroupContents: Hashable {
+        let btree: UInt64
         let heap: UInt64
     }
 
@@ -164,9 +163,9 @@ struct HDF5StructureCheck {
         return at + bytes.count <= raw.count && raw[at..<(at + bytes.count)].elementsEqual(bytes)
     }
 
-    /// False when the header was walked before.
-    private mutating func visit(_ kind: Visit.Kind, _ address: UInt64, heap: UInt64 = 0) throws(Problem) -> Bool {
-        guard seen.insert(Visit(kind: kind, address: address, heap: heap)).inserted else { return false }
+    /// False when the object header was walked before.
+    private mutating func visitHeader(_ address: UInt64) throws(Problem) -> Bool {
+        guard headersSeen.insert(address).inserted else { return false }
         try countStructure()
         return true
     }
@@ -206,7 +205,7 @@ struct HDF5StructureCheck {
     mutating func walkHeader(_ address: UInt64, place: Place) throws(Problem) {
         // One link per object, as Lorikeet writes: a group linked into itself made H5Lvisit build
         // ever longer paths (libhdf5 tracks visited objects only when their link count says so).
-        guard try visit(.header, address) else {
+        guard try visitHeader(address) else {
             throw Problem(reason: "the object header at byte \(address) is named by a second link (a loop or a hard link; Lorikeet writes one name per object)")
         }
         let prefix = try region(address, 16, "an object header")
@@ -293,8 +292,7 @@ struct HDF5StructureCheck {
     /// A datatype of a class Lorikeet reads or names in its refusal: fixed-point and floating
     /// point numbers (class 0, 1), strings (3) and variable-length strings of 1-byte
     /// characters (9). Other classes (compound, array, enum, reference, …) have decoders of
-    /// their own in libhdf5 and no place in a checkpoint.
-    /// True for a variable-length string.
+    /// their own in libhdf5 and no place in a checkpoint. Returns true for a variable-length string.
     func checkDatatype(_ message: Range<Int>, header: UInt64) throws(Problem) -> Bool {
         guard message.count >= 8 else { throw short("datatype", header) }
         let kind = raw[message.lowerBound] & 0x0F, version = raw[message.lowerBound] >> 4
@@ -428,7 +426,7 @@ struct HDF5StructureCheck {
             throw Problem(reason: "its groups nest more than \(Self.maxDepth) deep")
         }
         // Once per group: its header's symbol table message and a cached copy name the same contents.
-        if let first = groupOwners.updateValue(owner, forKey: Visit(kind: .group, address: btree, heap: heap)) {
+        if let first = groupOwners.updateValue(owner, forKey: GroupContents(btree: btree, heap: heap)) {
             guard first == owner else {
                 throw Problem(reason: "the objects at bytes \(first) and \(owner) hold the same group (B-tree at byte \(btree)), so it would list itself")
             }
